@@ -1,0 +1,119 @@
+"""Checks a file with PyAV before decord sees it, and reads what decord does not report.
+
+decord (the frame decoder) aborts or hangs on some broken inputs and reports neither the
+rotation nor the codec, so every file is first opened, demuxed and partly decoded with PyAV,
+which raises ordinary Python exceptions. Each failure becomes a :class:`MediaError` whose cause
+says what kind of file it is: empty, unreadable, not a video, truncated or corrupt.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+
+from tqscore.media.errors import MediaError
+
+# Leading bytes of the containers a talking-face video comes in; a file that starts like one of
+# these but does not open is truncated or corrupt, anything else that does not open is not a video.
+_MAGICS: tuple[tuple[int, bytes], ...] = (
+    (4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"), (4, b"skip"),
+    (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
+    (0, b"RIFF"), (0, b"FLV"), (0, b"OggS"), (0, b"\x00\x00\x01\xba"),  # AVI/WAV, FLV, Ogg, MPEG-PS
+    (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF / WMV
+)
+
+
+@dataclass(frozen=True)
+class Probe:
+    coded_width: int
+    coded_height: int
+    rotation: int  # counter-clockwise degrees to turn the coded picture for display: 0/90/180/270
+    video_codec: str
+    n_packets: int  # video packets demuxed (one per frame for the codecs we take)
+    video_start_s: float  # presentation time of the first decoded frame
+    has_audio: bool
+
+
+def check_readable(path: Path) -> None:
+    """Raise MediaError for a missing, empty or unreadable file, before any decoder sees it."""
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise MediaError(path, "file not found") from None
+    except PermissionError:
+        raise MediaError(path, "permission denied") from None
+    if not path.is_file():
+        raise MediaError(path, "not a file")
+    if size == 0:
+        raise MediaError(path, "empty file (0 bytes)")
+    try:
+        with open(path, "rb"):
+            pass
+    except PermissionError:
+        raise MediaError(path, "permission denied") from None
+
+
+def _looks_like_container(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return any(head[off : off + len(magic)] == magic for off, magic in _MAGICS)
+
+
+def _open_failure(path: Path, exc: Exception) -> MediaError:
+    if isinstance(exc, PermissionError) or getattr(exc, "errno", None) == errno.EACCES:
+        return MediaError(path, "permission denied")
+    reason = getattr(exc, "strerror", None) or str(exc)
+    if _looks_like_container(path):
+        return MediaError(path, f"truncated or corrupt: {reason}")
+    return MediaError(path, f"not a video: {reason}")
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    return int(round(frame.rotation / 90.0)) % 4 * 90
+
+
+def probe(path: str | os.PathLike) -> Probe:
+    """Open, demux every video packet and decode the first frame; raise MediaError on failure."""
+    path = Path(path)
+    check_readable(path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, OSError) as exc:
+        raise _open_failure(path, exc) from None
+    with container:
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
+            raise MediaError(path, f"no video stream ({container.format.name}: {', '.join(kinds)})")
+        stream = container.streams.video[0]
+        has_audio = bool(container.streams.audio)
+        n_packets, first = 0, None
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:  # the flush packet demux() ends with
+                    continue
+                n_packets += 1
+                if first is None:
+                    first = next(iter(stream.decode(packet)), None)
+            if first is None:
+                first = next(iter(stream.decode(None)), None)
+        except av.FFmpegError as exc:
+            raise MediaError(path, f"truncated or corrupt: {exc.strerror or exc}") from None
+        if first is None:
+            raise MediaError(path, f"truncated or corrupt: no decodable video frame in {n_packets} packets")
+        if stream.frames and n_packets < stream.frames:
+            raise MediaError(
+                path, f"truncated or corrupt: {n_packets} of the {stream.frames} frames the header lists are present"
+            )
+        return Probe(
+            coded_width=first.width,
+            coded_height=first.height,
+            rotation=_rotation(first),
+            video_codec=stream.codec_context.name,
+            n_packets=n_packets,
+            video_start_s=float(first.time or 0.0),
+            has_audio=has_audio,
+        )
