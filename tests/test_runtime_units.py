@@ -1,0 +1,143 @@
+"""Discovery, sharding, the result store and the worker pool, without any model or media code."""
+
+from __future__ import annotations
+
+import os
+import time
+from datetime import datetime, timezone
+
+import polars as pl
+import pytest
+
+from tqscore.runtime.discovery import Shard, discover, normalize_extensions, shard_of
+from tqscore.runtime.store import ResultStore, parts_dir_for
+from tqscore.runtime.workers import TaskFailure, WorkerPool
+
+
+def _touch(path, data=b"x"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+
+
+def test_discovery_recursive_sorted_extensions_and_symlink_loop(tmp_path):
+    for rel in ["b.mp4", "a/z.MOV", "a/b/c.mkv", "notes.txt", "a/b/d.mp4.part"]:
+        _touch(tmp_path / rel)
+    os.symlink(tmp_path / "a", tmp_path / "a" / "b" / "loop")  # a/b/loop -> a: a cycle
+    os.symlink(tmp_path, tmp_path / "a" / "root_again")
+    os.symlink(tmp_path / "missing.mp4", tmp_path / "dangling.mp4")
+    t0 = time.monotonic()
+    found = discover(tmp_path)
+    assert time.monotonic() - t0 < 5
+    assert found == ["a/b/c.mkv", "a/z.MOV", "b.mp4", "dangling.mp4"]
+    assert discover(tmp_path, normalize_extensions(["MP4"])) == ["b.mp4", "dangling.mp4"]
+
+
+def test_discovery_rejects_missing_root(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        discover(tmp_path / "nope")
+    _touch(tmp_path / "f.mp4")
+    with pytest.raises(NotADirectoryError):
+        discover(tmp_path / "f.mp4")
+
+
+def test_shards_partition_and_are_stable_when_files_are_added(tmp_path):
+    names = [f"d{i % 7}/clip_{i:04d}.mp4" for i in range(300)]
+    for n in (1, 2, 3, 5):
+        owners = [shard_of(name, n) for name in names]
+        assert sorted(set(owners)) == list(range(n))
+        covered = sorted(sum((discover_like(names, Shard(i, n)) for i in range(n)), []))
+        assert covered == sorted(names)
+    before = {name: shard_of(name, 4) for name in names}
+    more = names + [f"new/clip_{i}.mp4" for i in range(100)]
+    assert all(shard_of(name, 4) == before[name] for name in more[:300])
+
+
+def discover_like(names, shard):
+    return [n for n in names if shard.owns(n)]
+
+
+@pytest.mark.parametrize("text", ["2/2", "1", "a/b", "-1/3", "0/0", "1/2/3"])
+def test_shard_parse_rejects(text):
+    with pytest.raises(ValueError, match="shard"):
+        Shard.parse(text)
+
+
+SCHEMA = {
+    "path": pl.String,
+    "size_bytes": pl.Int64,
+    "mtime": pl.Datetime("us", "UTC"),
+    "engine_id": pl.String,
+    "score": pl.Float32,
+}
+
+
+def _row(path, score, size=10, engine="e1"):
+    return {"path": path, "size_bytes": size, "mtime": datetime(2026, 1, 1, tzinfo=timezone.utc),
+            "engine_id": engine, "score": score}
+
+
+def test_store_parts_resume_and_atomic_finalize(tmp_path):
+    out = tmp_path / "scores.parquet"
+    store = ResultStore(out, SCHEMA, part_rows=2)
+    store.lock()
+    for i in range(5):
+        store.add(_row(f"c{i}.mp4", float(i)))
+    parts = sorted(parts_dir_for(out).glob("part-*.parquet"))
+    assert len(parts) == 2 and not out.exists()  # 4 rows flushed in 2 parts, 1 pending (lost on a crash)
+    assert not list(parts_dir_for(out).glob(".*tmp"))
+    store.release()
+
+    again = ResultStore(out, SCHEMA, part_rows=2)
+    previous = again.load_previous()
+    assert previous["path"].to_list() == [f"c{i}.mp4" for i in range(4)]
+    done = again.done_keys(previous)
+    assert len(done) == 4
+    again.add(_row("c1.mp4", 11.0))  # re-scored (say its engine changed): the newer row wins
+    again.add(_row("c4.mp4", 4.0))
+    table = again.finalize([f"c{i}.mp4" for i in range(5)])
+    assert table["path"].to_list() == [f"c{i}.mp4" for i in range(5)]
+    assert table["score"].to_list() == [0.0, 11.0, 2.0, 3.0, 4.0]
+    assert pl.read_parquet(out).equals(table)
+    assert not parts_dir_for(out).exists()
+
+    # A later run resumes from the output itself, drops rows of files that are gone.
+    third = ResultStore(out, SCHEMA)
+    assert third.load_previous().height == 5
+    assert third.finalize(["c0.mp4", "c4.mp4"])["path"].to_list() == ["c0.mp4", "c4.mp4"]
+
+
+def test_store_refuses_a_second_writer_and_incomplete_runs(tmp_path):
+    out = tmp_path / "o.parquet"
+    first = ResultStore(out, SCHEMA)
+    first.lock()
+    with pytest.raises(RuntimeError, match="another tqscore batch"):
+        ResultStore(out, SCHEMA).lock()
+    first.add(_row("a.mp4", 1.0))
+    with pytest.raises(RuntimeError, match="1 of 2 files have no row"):
+        first.finalize(["a.mp4", "b.mp4"])
+    assert not out.exists()
+
+
+def _square(state, x):
+    if x == "boom":
+        raise ValueError("bad payload")
+    if x == "die":
+        os._exit(3)
+    if x == "hang":
+        time.sleep(60)
+    return state + x * x
+
+
+def _init():
+    return 1000
+
+
+def test_worker_pool_survives_errors_crashes_and_hangs():
+    payloads = [1, 2, "boom", 3, "die", 4, "hang", 5]
+    with WorkerPool(2, _square, _init, timeout_s=3) as pool:
+        results = dict(pool.imap_unordered(payloads))
+    assert sorted(results) == list(range(len(payloads)))
+    assert [results[i] for i in (0, 1, 3, 5, 7)] == [1001, 1004, 1009, 1016, 1025]
+    assert isinstance(results[2], TaskFailure) and "ValueError: bad payload" in results[2].message
+    assert isinstance(results[4], TaskFailure) and "exit code 3" in results[4].message
+    assert isinstance(results[6], TaskFailure) and "timed out" in results[6].message

@@ -1,0 +1,114 @@
+"""Find the videos under a directory and split them across machines.
+
+Discovery walks with ``os.scandir`` and follows directory symlinks (a mounted dataset is often
+a tree of links), remembering each directory's (device, inode) so a link loop or a second link
+to the same directory is entered once. Files are returned in sorted relative-path order, so two
+runs over the same tree see the same list.
+
+Sharding hashes the relative path (BLAKE2b, stable across Python versions and processes, unlike
+``hash()``): a file's shard depends on its own path only, so adding files to the directory never
+moves the files that were already there to another shard.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Shard ``index`` of ``count`` (``0 <= index < count``)."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        """Parse ``"i/n"``; raise ``ValueError`` with the accepted form on anything else."""
+        try:
+            index_text, count_text = text.split("/")
+            index, count = int(index_text), int(count_text)
+        except ValueError:
+            raise ValueError(f"shard must look like i/n (e.g. 0/4), got {text!r}") from None
+        if count < 1 or not 0 <= index < count:
+            raise ValueError(f"shard {text!r} is out of range: need 0 <= i < n and n >= 1")
+        return cls(index, count)
+
+    def owns(self, rel_path: str) -> bool:
+        return shard_of(rel_path, self.count) == self.index
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+def shard_of(rel_path: str, count: int) -> int:
+    digest = hashlib.blake2b(rel_path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % count
+
+
+def normalize_extensions(extensions: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """``["MP4", ".mov"]`` -> ``(".mp4", ".mov")``: matching is case-insensitive."""
+    out = []
+    for ext in extensions:
+        ext = ext.strip().lower()
+        if ext:
+            out.append(ext if ext.startswith(".") else "." + ext)
+    if not out:
+        raise ValueError("no video extensions given")
+    return tuple(dict.fromkeys(out))
+
+
+def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard: Shard = Shard()) -> list[str]:
+    """Relative POSIX paths of the video files under ``root`` owned by ``shard``, sorted.
+
+    Raises ``NotADirectoryError`` / ``FileNotFoundError`` when ``root`` itself is unusable;
+    unreadable subdirectories are logged and skipped, so one bad folder never stops a run.
+    """
+    root = Path(root)
+    if not root.exists():
+        raise FileNotFoundError(f"input directory {root} does not exist")
+    if not root.is_dir():
+        raise NotADirectoryError(f"input {root} is not a directory")
+    extensions = normalize_extensions(extensions)
+    found: list[str] = []
+    seen_dirs: set[tuple[int, int]] = set()
+    stack: list[tuple[Path, str]] = [(root, "")]
+    while stack:
+        directory, prefix = stack.pop()
+        try:
+            info = directory.stat()
+        except OSError as exc:
+            log.warning("skipping %s: %s", directory, exc)
+            continue
+        key = (info.st_dev, info.st_ino)
+        if key in seen_dirs:
+            log.info("skipping %s: directory already visited (symlink loop or duplicate link)", directory)
+            continue
+        seen_dirs.add(key)
+        try:
+            entries = list(os.scandir(directory))
+        except OSError as exc:
+            log.warning("skipping unreadable directory %s: %s", directory, exc)
+            continue
+        for entry in entries:
+            rel = prefix + entry.name
+            try:
+                mode = os.stat(entry.path).st_mode  # follows links; a dangling link raises
+            except OSError:
+                if entry.name.lower().endswith(extensions):
+                    found.append(rel)  # dangling link named like a video: it gets an error row
+                continue
+            if stat.S_ISDIR(mode):
+                stack.append((Path(entry.path), rel + "/"))
+            elif stat.S_ISREG(mode) and entry.name.lower().endswith(extensions):
+                found.append(rel)
+    return sorted(rel for rel in found if shard.owns(rel))

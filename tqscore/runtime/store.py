@@ -1,0 +1,151 @@
+"""Crash-safe result storage: part files beside the output, assembled atomically at the end.
+
+Rows are appended to ``<out>.parts/part-*.parquet``; each part is written to a temporary name
+and renamed into place, so a part either exists whole or not at all. ``finalize`` writes the
+deduplicated, path-sorted table to a temporary file and ``os.replace``-s it over ``<out>``; only
+then are the parts removed. A kill at any point leaves either the old output or the new one,
+never half of one, and every row already in a part survives for the next run.
+
+Resume reads the previous output and the parts, newest last, and keeps one row per path. A row
+counts as done for a file when its size, mtime and engine id match; anything else is scored
+again and the new row replaces the old one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+KEY_COLUMNS = ("path", "size_bytes", "mtime", "engine_id")
+PART_GLOB = "part-*.parquet"
+
+
+@dataclass(frozen=True)
+class FileKey:
+    """What makes a stored row valid for a file: same content stamp, same engines."""
+
+    path: str
+    size_bytes: int
+    mtime_us: int
+    engine_id: str | None
+
+
+def parts_dir_for(out: Path) -> Path:
+    return out.with_name(out.name + ".parts")
+
+
+class ResultStore:
+    """Append rows in parts; read back what is already done; assemble the final file."""
+
+    def __init__(self, out: Path, schema: dict[str, pl.DataType], part_rows: int = 64):
+        self.out = Path(out)
+        self.schema = schema
+        self.part_rows = part_rows
+        self.parts_dir = parts_dir_for(self.out)
+        self._pending: list[dict] = []
+        self._run_tag = uuid.uuid4().hex[:8]
+        self._seq = 0
+
+    # ----- start of a run
+    def lock(self) -> None:
+        """Refuse a second run writing the same output; the kernel drops the lock if we are killed."""
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        lock_path = self.out.with_name(self.out.name + ".lock")
+        self._lock_handle = open(lock_path, "a+")
+        try:
+            fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._lock_handle.close()
+            raise RuntimeError(f"another tqscore batch is writing {self.out} (holds {lock_path})") from None
+
+    def release(self) -> None:
+        handle = getattr(self, "_lock_handle", None)
+        if handle is not None:
+            Path(handle.name).unlink(missing_ok=True)
+            handle.close()
+            self._lock_handle = None
+
+    def reset(self) -> None:
+        """``--no-resume``: forget earlier parts (the old output stays until finalize replaces it)."""
+        if self.parts_dir.exists():
+            shutil.rmtree(self.parts_dir)
+
+    def load_previous(self) -> pl.DataFrame:
+        """Rows of the previous output and of every part, one per path, later writes winning."""
+        frames = []
+        if self.out.exists():
+            frames.append(self._read(self.out))
+        for part in self._part_files():
+            frames.append(self._read(part))
+        if not frames:
+            return pl.DataFrame(schema=self.schema)
+        table = pl.concat(frames, how="vertical")
+        return table.unique(subset="path", keep="last", maintain_order=True)
+
+    def done_keys(self, previous: pl.DataFrame) -> set[FileKey]:
+        keys = previous.select(
+            "path", "size_bytes", pl.col("mtime").dt.epoch("us").alias("mtime_us"), "engine_id"
+        )
+        return {FileKey(*row) for row in keys.iter_rows()}
+
+    # ----- during a run
+    def add(self, row: dict) -> None:
+        self._pending.append(row)
+        if len(self._pending) >= self.part_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        frame = pl.DataFrame(self._pending, schema=self.schema)
+        self.parts_dir.mkdir(parents=True, exist_ok=True)
+        # Sortable names: time order across runs is the file order, so later rows win on resume.
+        name = f"part-{time.time_ns():020d}-{self._run_tag}-{self._seq:06d}.parquet"
+        self._seq += 1
+        _atomic_write(frame, self.parts_dir / name)
+        self._pending.clear()
+
+    # ----- end of a run
+    def finalize(self, paths: list[str]) -> pl.DataFrame:
+        """Write ``out`` holding exactly one row for each of ``paths``; return that table."""
+        self.flush()
+        table = self.load_previous()
+        wanted = pl.DataFrame({"path": paths}, schema={"path": pl.String})
+        table = wanted.join(table, on="path", how="inner").select(self.schema.keys()).sort("path")
+        missing = len(paths) - table.height
+        if missing:
+            raise RuntimeError(f"{missing} of {len(paths)} files have no row; the run is incomplete")
+        self.out.parent.mkdir(parents=True, exist_ok=True)
+        _atomic_write(table, self.out)
+        shutil.rmtree(self.parts_dir, ignore_errors=True)
+        return table
+
+    def _part_files(self) -> list[Path]:
+        return sorted(self.parts_dir.glob(PART_GLOB)) if self.parts_dir.exists() else []
+
+    def _read(self, path: Path) -> pl.DataFrame:
+        """Read a stored table in this schema: columns added since are null, dropped ones ignored."""
+        frame = pl.read_parquet(path)
+        exprs = [
+            (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
+            for name, dtype in self.schema.items()
+        ]
+        return frame.select(exprs)
+
+
+def _atomic_write(frame: pl.DataFrame, path: Path) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    frame.write_parquet(tmp)
+    with open(tmp, "rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,171 @@
+"""A pool of CPU worker processes that survives its workers crashing or hanging.
+
+Why not ``multiprocessing.Pool`` / ``ProcessPoolExecutor``: when one worker dies (a decoder
+segfault on a hostile file, the OOM killer) those pools break every task in flight and cannot
+tell which file did it; and neither can stop one task that hangs. Here each worker has its own
+pipe, the pool knows which task each worker holds, so a crash or a timeout costs exactly one
+file (reported as an error result) and the worker is replaced.
+
+Workers start with the ``spawn`` context: MediaPipe and the decoders hold threads and GPU/driver
+state that ``fork`` would copy half-initialised. Results come back in completion order.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaskFailure:
+    """What the pool yields for a task whose worker raised, died or timed out."""
+
+    message: str
+
+
+@dataclass
+class _Slot:
+    process: mp.Process
+    conn: Connection
+    task: tuple[int, Any] | None = None
+    started: float = 0.0
+
+
+def _worker_main(conn: Connection, init: Callable[[], Any] | None, func: Callable[[Any, Any], Any]) -> None:
+    state = init() if init is not None else None
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        index, payload = message
+        try:
+            result = func(state, payload)
+        except Exception as exc:  # the task's own failure is data for the caller, not a worker crash
+            result = TaskFailure(f"{type(exc).__name__}: {exc}")
+        conn.send((index, result))
+
+
+class WorkerPool:
+    """Run ``func(state, payload)`` in ``n`` spawned processes; ``state = init()`` once per worker.
+
+    ``func`` and ``init`` must be importable top-level callables (spawn pickles them by name).
+    """
+
+    def __init__(
+        self,
+        n: int,
+        func: Callable[[Any, Any], Any],
+        init: Callable[[], Any] | None = None,
+        timeout_s: float | None = None,
+    ):
+        if n < 1:
+            raise ValueError(f"need at least one worker, got {n}")
+        self.n, self.func, self.init, self.timeout_s = n, func, init, timeout_s
+        self._ctx = mp.get_context("spawn")
+        self._slots: list[_Slot] = []
+
+    def __enter__(self) -> WorkerPool:
+        self._slots = [self._start() for _ in range(self.n)]
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _start(self) -> _Slot:
+        parent, child = self._ctx.Pipe(duplex=True)
+        process = self._ctx.Process(target=_worker_main, args=(child, self.init, self.func), daemon=True)
+        process.start()
+        child.close()
+        return _Slot(process, parent)
+
+    def close(self) -> None:
+        for slot in self._slots:
+            try:
+                slot.conn.send(None)
+            except OSError:
+                pass
+        deadline = time.monotonic() + 5
+        for slot in self._slots:
+            slot.process.join(max(0.0, deadline - time.monotonic()))
+            if slot.process.is_alive():
+                slot.process.kill()
+                slot.process.join()
+            slot.conn.close()
+        self._slots = []
+
+    def imap_unordered(self, payloads: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+        """Yield ``(index, result)`` for each payload as workers finish; ``result`` may be a ``TaskFailure``.
+
+        At most one task per worker is in flight, so memory is bounded by the worker count
+        however long ``payloads`` is (it is consumed lazily).
+        """
+        todo = iter(enumerate(payloads))
+        queue: deque[tuple[int, Any]] = deque()
+        exhausted = False
+        while True:
+            for i, slot in enumerate(self._slots):
+                if slot.task is None and not exhausted:
+                    if not queue:
+                        nxt = next(todo, None)
+                        if nxt is None:
+                            exhausted = True
+                            continue
+                        queue.append(nxt)
+                    task = queue.popleft()
+                    try:
+                        slot.conn.send(task)
+                    except OSError:
+                        queue.appendleft(task)
+                        self._slots[i] = self._start()  # died while idle; give the task to a fresh one
+                        continue
+                    slot.task, slot.started = task, time.monotonic()
+            busy = [s for s in self._slots if s.task is not None]
+            if not busy:
+                return
+            ready = wait([s.conn for s in busy] + [s.process.sentinel for s in busy], timeout=self._wait_s(busy))
+            for i, slot in enumerate(self._slots):
+                if slot.task is None:
+                    continue
+                index = slot.task[0]
+                if slot.conn in ready:
+                    try:
+                        got_index, result = slot.conn.recv()
+                    except (EOFError, OSError):
+                        yield index, self._replace(i, None)
+                        continue
+                    slot.task = None
+                    yield got_index, result
+                elif slot.process.sentinel in ready and not slot.conn.poll():
+                    yield index, self._replace(i, None)
+                elif self.timeout_s is not None and time.monotonic() - slot.started > self.timeout_s:
+                    yield index, self._replace(i, f"timed out after {self.timeout_s:g} s")
+
+    def _wait_s(self, busy: list[_Slot]) -> float | None:
+        if self.timeout_s is None:
+            return None
+        oldest = min(s.started for s in busy)
+        return max(0.05, oldest + self.timeout_s - time.monotonic())
+
+    def _replace(self, i: int, message: str | None) -> TaskFailure:
+        """Kill and replace worker ``i``; ``message=None`` means it died by itself."""
+        slot = self._slots[i]
+        if message is not None:
+            slot.process.kill()
+        slot.process.join()
+        if message is None:
+            message = f"worker process died (exit code {slot.process.exitcode})"
+        log.warning("worker %d: %s; starting a new one", slot.process.pid, message)
+        slot.conn.close()
+        self._slots[i] = self._start()
+        return TaskFailure(message)
