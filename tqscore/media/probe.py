@@ -25,6 +25,7 @@ _MAGICS: tuple[tuple[int, bytes], ...] = (
     (0, b"RIFF"), (0, b"FLV"), (0, b"OggS"), (0, b"\x00\x00\x01\xba"),  # AVI/WAV, FLV, Ogg, MPEG-PS
     (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF / WMV
 )
+_MIN_PRESENT = 0.9  # share of the header's duration that must be present; less means truncated
 
 
 @dataclass(frozen=True)
@@ -63,13 +64,42 @@ def _looks_like_container(path: Path) -> bool:
     return any(head[off : off + len(magic)] == magic for off, magic in _MAGICS)
 
 
+def _mp4_boxes(path: Path) -> list[bytes]:
+    """Types of the top-level ISO-BMFF boxes, up to the first one the file cuts short."""
+    boxes, size_left = [], path.stat().st_size
+    with open(path, "rb") as f:
+        while size_left >= 8:
+            head = f.read(8)
+            size, kind = int.from_bytes(head[:4], "big"), head[4:8]
+            if size == 1:  # 64-bit size follows the type
+                size = int.from_bytes(f.read(8), "big")
+                f.seek(-16, 1)
+            elif size == 0:  # box runs to the end of the file
+                size = size_left
+            else:
+                f.seek(-8, 1)
+            if size < 8 or size > size_left:
+                break
+            boxes.append(kind)
+            f.seek(size, 1)
+            size_left -= size
+    return boxes
+
+
 def _open_failure(path: Path, exc: Exception) -> MediaError:
     if isinstance(exc, PermissionError) or getattr(exc, "errno", None) == errno.EACCES:
         return MediaError(path, "permission denied")
     reason = getattr(exc, "strerror", None) or str(exc)
-    if _looks_like_container(path):
-        return MediaError(path, f"truncated or corrupt: {reason}")
-    return MediaError(path, f"not a video: {reason}")
+    if not _looks_like_container(path):
+        return MediaError(path, f"not a video: {reason}")
+    if b"moov" not in _mp4_boxes(path) and _looks_like_mp4(path):
+        return MediaError(path, f"truncated or corrupt: the MP4 index (moov box) is missing or cut off ({reason})")
+    return MediaError(path, f"truncated or corrupt: {reason}")
+
+
+def _looks_like_mp4(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(8)[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
 
 
 def _rotation(frame: av.VideoFrame) -> int:
@@ -89,11 +119,14 @@ def probe(path: str | os.PathLike) -> Probe:
             kinds = sorted({s.type for s in container.streams}) or ["no streams"]
             raise MediaError(path, f"no video stream ({container.format.name}: {', '.join(kinds)})")
         stream = container.streams.video[0]
-        has_audio = bool(container.streams.audio)
-        n_packets, first = 0, None
+        n_packets, first, end_s = 0, None, 0.0
         try:
-            for packet in container.demux(stream):
-                if packet.size == 0:  # the flush packet demux() ends with
+            for packet in container.demux(stream, *container.streams.audio[:1]):
+                if packet.size == 0:  # the flush packet demux() ends each stream with
+                    continue
+                if packet.pts is not None and packet.time_base is not None:
+                    end_s = max(end_s, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+                if packet.stream.type != "video":
                     continue
                 n_packets += 1
                 if first is None:
@@ -108,6 +141,9 @@ def probe(path: str | os.PathLike) -> Probe:
             raise MediaError(
                 path, f"truncated or corrupt: {n_packets} of the {stream.frames} frames the header lists are present"
             )
+        header_s = container.duration / av.time_base if container.duration else 0.0
+        if end_s < _MIN_PRESENT * header_s - 0.5:
+            raise MediaError(path, f"truncated or corrupt: data ends at {end_s:.2f} s of the {header_s:.2f} s the header lists")
         return Probe(
             coded_width=first.width,
             coded_height=first.height,
@@ -115,5 +151,5 @@ def probe(path: str | os.PathLike) -> Probe:
             video_codec=stream.codec_context.name,
             n_packets=n_packets,
             video_start_s=float(first.time or 0.0),
-            has_audio=has_audio,
+            has_audio=bool(container.streams.audio),
         )
