@@ -1,0 +1,100 @@
+"""``tqscore batch DIR --out scores.parquet``: score a directory of videos into one Parquet table.
+
+Exit codes (for schedulers): 0 every file's row is ``ok``; 1 the run finished and the output is
+complete, but some rows are ``error`` or ``no_face``; 2 the run itself failed (bad arguments,
+missing input directory, engines that do not load, output not writable, another run holding the
+output); the output from before the run is then left as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+EXIT_OK, EXIT_SOME_FAILED, EXIT_RUN_FAILED = 0, 1, 2
+
+
+def add_parser(subparsers) -> None:
+    from tqscore.runtime.config import DEVICES, default_workers
+    from tqscore.runtime.discovery import DEFAULT_EXTENSIONS
+
+    p = subparsers.add_parser(
+        "batch",
+        help="score every video under a directory into a Parquet table",
+        description=__doc__.splitlines()[0].split(": ", 1)[1] + "\n\n" + "\n".join(__doc__.splitlines()[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("input_dir", type=Path, metavar="DIR", help="directory to scan (recursively)")
+    p.add_argument("--out", type=Path, required=True, help="output Parquet file (parts go to OUT.parts/ until the end)")
+    p.add_argument(
+        "--engines",
+        type=Path,
+        default=os.environ.get("TQSCORE_ENGINES") or None,
+        help="engine folder made by `tqscore export` (default: $TQSCORE_ENGINES); without it "
+        "the score columns are null and everything else is written",
+    )
+    p.add_argument("--device", choices=DEVICES, default="auto", help="where the engines run (default: auto)")
+    p.add_argument("--decode-device", choices=DEVICES, default="auto",
+                   help="where decord decodes: cuda needs a CUDA build of decord (default: auto, CPU fallback)")
+    p.add_argument("--shard", default="0/1", metavar="I/N",
+                   help="score only shard I of N (by a hash of each relative path; default 0/1)")
+    p.add_argument("--ext", default=",".join(e.lstrip(".") for e in DEFAULT_EXTENSIONS),
+                   help="comma-separated video extensions, case-insensitive (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=default_workers(),
+                   help="CPU worker processes for decoding, Face Mesh, crops, signals (default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=64, help="frames per visual-engine batch (default: %(default)s)")
+    p.add_argument("--clip-timeout", type=float, default=600.0,
+                   help="seconds one file may take in a worker before it is given up as an error (default: %(default)s)")
+    p.add_argument("--no-resume", dest="resume", action="store_false",
+                   help="start over: ignore rows from earlier runs (resuming is the default)")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqscore.runtime.config import BatchConfig
+    from tqscore.runtime.discovery import Shard, normalize_extensions
+
+    try:
+        cfg = BatchConfig(
+            input_dir=args.input_dir,
+            out=args.out,
+            engines=args.engines,
+            device=args.device,
+            decode_device=args.decode_device,
+            extensions=normalize_extensions(args.ext.split(",")),
+            shard=Shard.parse(args.shard),
+            workers=args.workers,
+            batch_size=args.batch_size,
+            clip_timeout_s=args.clip_timeout,
+            resume=args.resume,
+            progress=args.progress,
+        )
+    except ValueError as exc:
+        print(f"tqscore batch: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    return execute(cfg)
+
+
+def execute(cfg) -> int:
+    """Run and print the closing summary; map the outcome to the exit code."""
+    from tqscore.runtime.pipeline import run_batch
+
+    try:
+        summary = run_batch(cfg)
+    except KeyboardInterrupt:
+        print("tqscore batch: interrupted; rows written so far are kept, run again to resume", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except Exception as exc:
+        log.debug("run failed", exc_info=True)
+        print(f"tqscore batch: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    print(f"tqscore batch: wrote {cfg.out}")
+    for line in summary.lines():
+        print(f"  {line}")
+    return EXIT_OK if summary.all_ok else EXIT_SOME_FAILED

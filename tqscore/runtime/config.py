@@ -1,0 +1,43 @@
+"""The one configuration of a ``tqscore batch`` run, built from the command line."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqscore.runtime.discovery import DEFAULT_EXTENSIONS, Shard
+
+DEVICES = ("auto", "cpu", "cuda")
+
+
+def default_workers() -> int:
+    """One worker per core, leaving one core to the main process that runs the engines."""
+    return max(1, (os.cpu_count() or 2) - 1)
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    input_dir: Path
+    out: Path
+    engines: Path | None = None  # engine folder from `tqscore export`; None = no model (signals only)
+    device: str = "auto"  # where the engines run: TensorRT/CUDA when available, else CPU
+    decode_device: str = "auto"  # where decord decodes: GPU when built with CUDA, else CPU
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    shard: Shard = field(default_factory=Shard)
+    workers: int = field(default_factory=default_workers)
+    batch_size: int = 64  # frames per visual-engine batch (clips are mixed to fill it)
+    group_clips: int = 8  # analysed clips waiting for the engines, at most (bounds memory)
+    part_rows: int = 32  # rows per crash-safe part file
+    clip_timeout_s: float = 600.0  # a worker stuck this long on one file is replaced; the file errors
+    resume: bool = True
+    progress: bool = True
+
+    def __post_init__(self):
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.decode_device not in DEVICES:
+            raise ValueError(f"decode device must be one of {DEVICES}, got {self.decode_device!r}")
+        for name in ("workers", "batch_size", "group_clips", "part_rows"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

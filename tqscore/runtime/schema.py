@@ -1,0 +1,104 @@
+"""The one definition of a ``tqscore batch`` output row: column names, polars dtypes, meanings.
+
+The runtime builds rows against ``output_schema()``, the result store casts every table it
+reads to it, and ``docs/runtime.md`` prints ``schema_table()``; nothing else restates a column.
+Score columns come from ``tqscore.layout.LABELS`` and signal columns from
+``tqscore.signals.SIGNAL_COLUMNS``, so a new label or signal appears here without an edit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from tqscore.layout import LABELS
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    dtype: pl.DataType
+    description: str
+
+
+# Row statuses. ``ok``: scored (or, without a model, analysed) normally. ``no_face``: Face Mesh
+# found no face on any real frame, so the face-based scores would be noise: they are null, the
+# metadata and audio signals are filled. ``error``: the file could not be analysed; ``error``
+# says why (named file, cause).
+STATUS_OK, STATUS_NO_FACE, STATUS_ERROR = "ok", "no_face", "error"
+STATUSES: tuple[str, ...] = (STATUS_OK, STATUS_NO_FACE, STATUS_ERROR)
+
+# Stages timed per clip (milliseconds). Batched engine stages are shared by the clips of a batch
+# and split between them in proportion to their frames (visual) or samples (audio).
+STAGES: tuple[tuple[str, str], ...] = (
+    ("decode", "decoding to the standard clip (frames + 16 kHz audio), in a worker"),
+    ("face_mesh", "Face Mesh landmarks and action units, in a worker"),
+    ("crops", "224x224 face crops, in a worker"),
+    ("signals", "training-free signals, in a worker"),
+    ("visual", "ResNet101 engine, this clip's share of the batch"),
+    ("audio", "HuBERT engine, this clip's share of the batch"),
+    ("fusion", "fusion engine, this clip's share of the batch"),
+    ("total", "wall time from the worker taking the clip to its row being ready"),
+)
+
+BASE_COLUMNS: tuple[Column, ...] = (
+    Column("path", pl.String, "file path relative to the scanned directory (POSIX separators)"),
+    Column("size_bytes", pl.Int64, "file size when scored"),
+    Column("mtime", pl.Datetime("us", "UTC"), "file modification time when scored"),
+    Column("status", pl.String, "one of " + ", ".join(STATUSES)),
+    Column("error", pl.String, "what went wrong (null when status is ok)"),
+    Column("duration_s", pl.Float64, "source duration in seconds"),
+    Column("fps", pl.Float64, "source frame rate"),
+    Column("width", pl.Int32, "display width in pixels (after rotation)"),
+    Column("height", pl.Int32, "display height in pixels (after rotation)"),
+    Column("video_codec", pl.String, "source video codec"),
+    Column("frames_used", pl.Int32, "real (non-padding) frames of the 150-frame standard clip"),
+    Column("has_audio", pl.Boolean, "the file has an audio stream"),
+    Column("face_found_ratio", pl.Float32, "share of the real frames on which Face Mesh found a face"),
+)
+SCORE_COLUMNS: tuple[Column, ...] = tuple(
+    Column(label, pl.Float32, f"{label} score, 1.0-5.0; null without a model or when status is not ok")
+    for label in LABELS
+)
+ID_COLUMNS: tuple[Column, ...] = (
+    Column("model_id", pl.String, "id of the model bundle the engines were built from (null without a model)"),
+    Column("engine_id", pl.String, "id of the engine set that scored the row (null without a model)"),
+    Column("tqscore_version", pl.String, "tqscore version that wrote the row"),
+    Column("scored_at", pl.Datetime("us", "UTC"), "when the row was made"),
+)
+STAGE_COLUMNS: tuple[Column, ...] = tuple(Column(f"ms_{name}", pl.Float32, text) for name, text in STAGES)
+
+
+def signal_columns() -> tuple[Column, ...]:
+    from tqscore.signals import SIGNAL_COLUMNS
+
+    return tuple(Column(c.name, _polars_dtype(c.dtype), _signal_text(c)) for c in SIGNAL_COLUMNS)
+
+
+def columns() -> tuple[Column, ...]:
+    return BASE_COLUMNS + SCORE_COLUMNS + ID_COLUMNS + STAGE_COLUMNS + signal_columns()
+
+
+def output_schema() -> dict[str, pl.DataType]:
+    return {c.name: c.dtype for c in columns()}
+
+
+def schema_table() -> str:
+    """The schema as a Markdown table (for docs/runtime.md)."""
+    lines = ["| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| `{c.name}` | {c.dtype} | {c.description} |" for c in columns()]
+    return "\n".join(lines)
+
+
+def _polars_dtype(dtype) -> pl.DataType:
+    if isinstance(dtype, pl.DataType) or (isinstance(dtype, type) and issubclass(dtype, pl.DataType)):
+        return dtype
+    return {"float32": pl.Float32, "float64": pl.Float64, "int32": pl.Int32, "int64": pl.Int64,
+            "bool": pl.Boolean, "str": pl.String}[str(dtype)]
+
+
+def _signal_text(col) -> str:
+    unit = getattr(col, "unit", None)
+    text = getattr(col, "description", None) or getattr(col, "meaning", "") or ""
+    return f"{text} ({unit})" if unit else text
