@@ -231,3 +231,36 @@ def text_as_video(dst: str | os.PathLike) -> Path:
     """A text file with a video's name, as a mislabelled upload is."""
     Path(dst).write_text("This is not a video, just text saved with a .mp4 name.\n" * 20)
     return Path(dst)
+
+
+NUMBER_BITS = 10  # frames numbered up to 1023
+_BLOCK = 16
+
+
+def numbered_clip(
+    dst: str | os.PathLike, n_frames: int, fps: float | Fraction = 25, *, codec: str = "libx264", vfr: bool = False
+) -> Path:
+    """A silent clip whose frame i shows i in binary (white/black 16x16 blocks): see ``read_number``."""
+    dst = Path(dst)
+    out_rate = rate(fps)
+    times = _output_times(out_rate, n_frames / float(out_rate), vfr)[:n_frames]
+    time_base = Fraction(1, 90000) if vfr else 1 / out_rate
+    with av.open(str(dst), "w") as out:
+        vs = out.add_stream(codec, rate=out_rate, options=dict(_VIDEO_OPTIONS.get(codec, {})))
+        vs.width, vs.height, vs.pix_fmt = NUMBER_BITS * _BLOCK, 2 * _BLOCK, "yuv420p"
+        vs.codec_context.time_base = time_base
+        for i, t in enumerate(times):
+            bits = (i >> np.arange(NUMBER_BITS)) & 1
+            row = np.repeat(bits * 255, _BLOCK).astype(np.uint8)
+            image = np.repeat(np.broadcast_to(row, (2 * _BLOCK, row.size))[..., None], 3, axis=2)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts, frame.time_base = (round(t / time_base) if vfr else i), time_base
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode(None))
+    return dst
+
+
+def read_number(frame: np.ndarray) -> int:
+    """The frame number ``numbered_clip`` drew on an RGB frame (H, W, 3)."""
+    centres = frame[_BLOCK // 2, _BLOCK // 2 :: _BLOCK, :].mean(axis=1)[:NUMBER_BITS]
+    return int(((centres > 127).astype(np.int64) << np.arange(NUMBER_BITS)).sum())
