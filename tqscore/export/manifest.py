@@ -1,0 +1,176 @@
+"""The engine folder's ``manifest.json``: what each file is, what it was built from, how well it matches.
+
+pydantic rather than dataclasses because the manifest is read back from a file a person may
+have edited or copied between machines: a missing field or a wrong type must fail with the
+field's name, not with a KeyError deep in the runtime.
+
+Layout of an engine folder (names from ``tqscore.export.graphs`` and ``tqscore.export.trt``)::
+
+    ENGINE_DIR/
+      manifest.json
+      resnet101.onnx  hubert.onnx  fusion.onnx                  portable FP32 graphs (ONNX Runtime)
+      <graph>.<gpu>.sm<cc>.trt<version>.fp16.engine              TensorRT engines, one set per GPU kind
+      timing.<gpu>.sm<cc>.trt<version>.cache                     TensorRT timing cache
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Union
+
+from pydantic import BaseModel, Field, ValidationError
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+Dim = Union[int, str]  # a fixed size, or the name of a dynamic axis
+
+
+class ManifestError(ValueError):
+    """An engine folder's manifest is missing, unreadable or does not describe the files beside it."""
+
+
+class TensorSpec(BaseModel):
+    name: str
+    shape: list[Dim]
+    dtype: str = "float32"
+
+
+class ShapeRange(BaseModel):
+    """One input's range in a TensorRT optimisation profile."""
+
+    min: list[int]
+    opt: list[int]
+    max: list[int]
+
+
+class Target(BaseModel):
+    """The facts a TensorRT engine is only valid for."""
+
+    gpu: str  # device name as the driver reports it, e.g. "NVIDIA H100 80GB HBM3"
+    compute_capability: str  # "9.0"
+    tensorrt: str  # "10.9.0.34"
+
+
+class GraphEntry(BaseModel):
+    file: str
+    sha256: str
+    opset: int
+    precision: str = "fp32"
+    inputs: list[TensorSpec]
+    outputs: list[TensorSpec]
+    source: str  # what the weights came from: backbone path/id or bundle path
+    source_sha256: str  # digest of those weights, so a changed source is noticed
+    exported_utc: str
+
+
+class EngineEntry(BaseModel):
+    file: str
+    sha256: str
+    graph: str  # key in Manifest.graphs
+    onnx_sha256: str  # the graph file the engine was built from
+    precision: str = "fp16"
+    target: Target
+    profiles: list[dict[str, ShapeRange]]
+    fp32_layers: list[str]  # network layers pinned to FP32 by precision constraints
+    build_seconds: float
+    built_utc: str
+
+
+class SourceBundle(BaseModel):
+    path: str
+    sha256: str
+
+
+class Manifest(BaseModel):
+    manifest_version: int = MANIFEST_VERSION
+    tqscore_version: str
+    layout_version: int
+    model_id: str
+    bundle: SourceBundle
+    backbones: dict[str, dict[str, str | bool]] = Field(default_factory=dict)  # resnet/hubert: source, options
+    versions: dict[str, str] = Field(default_factory=dict)  # library versions at export time
+    graphs: dict[str, GraphEntry] = Field(default_factory=dict)
+    engines: dict[str, EngineEntry] = Field(default_factory=dict)  # key: engine file name
+    # Items per call the engines were tuned for (TensorRT profiles): "image" crops, "clip"s.
+    batch_sizes: dict[str, list[int]] = Field(default_factory=lambda: {"image": [64, 150], "clip": [1, 8]})
+    parity: dict[str, dict[str, float | str]] = Field(default_factory=dict)  # measured at export time
+    updated_utc: str = ""
+
+    def digest(self) -> str:
+        """Short id of the graphs' contents: changes exactly when a served graph changes."""
+        h = hashlib.sha256()
+        for name in sorted(self.graphs):
+            h.update(f"{name}:{self.graphs[name].sha256};".encode())
+        return h.hexdigest()[:12]
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def sha256_tree(path: str | Path) -> str:
+    """Digest of a file, or of every file under a folder (relative names and contents, sorted)."""
+    path = Path(path)
+    if path.is_file():
+        return sha256_file(path)
+    h = hashlib.sha256()
+    for file in sorted(p for p in path.rglob("*") if p.is_file()):
+        h.update(f"{file.relative_to(path).as_posix()}:{sha256_file(file)};".encode())
+    return h.hexdigest()
+
+
+def read_manifest(engine_dir: str | Path) -> Manifest:
+    path = Path(engine_dir) / MANIFEST_NAME
+    if not path.is_file():
+        raise ManifestError(f"{engine_dir}: not an engine folder (no {MANIFEST_NAME}); build one with `tqscore export`")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ManifestError(f"{path}: unreadable manifest: {exc}") from exc
+    version = data.get("manifest_version") if isinstance(data, dict) else None
+    if version != MANIFEST_VERSION:
+        raise ManifestError(
+            f"{path}: manifest version {version}, this tqscore reads version {MANIFEST_VERSION}; "
+            f"rebuild the folder with `tqscore export --force`"
+        )
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as exc:
+        raise ManifestError(f"{path}: invalid manifest: {exc}") from exc
+
+
+def write_manifest(engine_dir: str | Path, manifest: Manifest) -> Path:
+    """Atomic write: a crash mid-export leaves the previous manifest, never half a file."""
+    manifest.updated_utc = utc_now()
+    path = Path(engine_dir) / MANIFEST_NAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def check_graph_file(engine_dir: str | Path, name: str, entry: GraphEntry) -> Path:
+    """The graph's file, after checking it exists and is the one the manifest describes."""
+    path = Path(engine_dir) / entry.file
+    if not path.is_file():
+        raise ManifestError(f"{path}: listed in the manifest as graph '{name}' but missing; re-run `tqscore export`")
+    found = sha256_file(path)
+    if found != entry.sha256:
+        raise ManifestError(
+            f"{path}: contents differ from the manifest (sha256 {found[:12]}, expected {entry.sha256[:12]}); "
+            f"the folder was modified after export; re-run `tqscore export --force`"
+        )
+    return path

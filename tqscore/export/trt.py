@@ -1,0 +1,237 @@
+"""TensorRT FP16 engines: naming, staleness, optimisation profiles, FP32 layers, the build itself.
+
+A serialised engine only runs on the GPU architecture and TensorRT version it was built with,
+and on another it fails to load or, worse, loads and runs slower kernels. So an engine file is
+named by the facts it depends on (GPU model, compute capability, TensorRT version), the manifest
+records them with the sha256 of the ONNX graph it was built from, and ``engine_problem`` says
+why an engine cannot serve here; nothing uses an engine whose facts differ from this machine's.
+
+Everything but ``build_engine`` and ``detect_target`` is plain Python, so naming, staleness and
+profile construction are tested on machines without TensorRT or a GPU. ``tensorrt`` itself is
+imported only inside functions (the package must import without it); the build takes the module
+as an argument so tests can pass a recording stand-in. Device facts come from torch.cuda, which
+the GPU image has anyway for the PyTorch path, and which reports the name and compute
+capability without a separate CUDA binding.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqscore.export.graphs import GRAPHS, GraphSpec
+from tqscore.export.manifest import EngineEntry, Manifest, ShapeRange, Target, sha256_file
+from tqscore.features.backbones import HUBERT_FIELD, HUBERT_STRIDE
+from tqscore.layout import SAMPLE_RATE, T
+
+log = logging.getLogger(__name__)
+
+PRECISION = "fp16"
+WORKSPACE_GB = 8.0
+# Audio lengths the HuBERT engine accepts: one receptive field up to the 30-s windows that
+# tqscore.features.backbones.AudioBackbone cuts long clips into (+ their 80-sample overlap);
+# tuned for the standard 6-s clip.
+AUDIO_MIN_SAMPLES = HUBERT_FIELD
+AUDIO_OPT_SAMPLES = int(T / 25 * SAMPLE_RATE)
+AUDIO_MAX_SAMPLES = 30 * SAMPLE_RATE + HUBERT_FIELD - HUBERT_STRIDE
+DEFAULT_IMAGE_BATCHES = (64, 150)  # crops per visual call: the runtime's batch and one whole clip
+DEFAULT_CLIP_BATCHES = (1, 8)  # clips per audio / fusion call: a single clip and the runtime's group
+
+
+class TensorRTUnavailable(RuntimeError):
+    """TensorRT engines cannot be built or run here; the message says why."""
+
+
+def load_tensorrt():
+    try:
+        import tensorrt
+    except ImportError as exc:
+        raise TensorRTUnavailable(
+            f"TensorRT is not installed ({exc}); install tqscore[gpu] on a machine with an NVIDIA GPU"
+        ) from exc
+    return tensorrt
+
+
+def detect_target() -> Target:
+    """This machine's GPU and TensorRT facts, or TensorRTUnavailable saying what is missing."""
+    trt = load_tensorrt()
+    try:
+        import torch
+    except ImportError as exc:
+        raise TensorRTUnavailable(f"torch is needed for TensorRT device buffers ({exc})") from exc
+    if not torch.cuda.is_available():
+        raise TensorRTUnavailable("no CUDA GPU is visible to torch (CUDA build of torch and a driver are needed)")
+    major, minor = torch.cuda.get_device_capability(0)
+    return Target(gpu=torch.cuda.get_device_name(0), compute_capability=f"{major}.{minor}", tensorrt=trt.__version__)
+
+
+def gpu_slug(gpu: str) -> str:
+    """'NVIDIA H100 80GB HBM3' -> 'nvidia-h100-80gb-hbm3' (file-name safe, stable)."""
+    return re.sub(r"[^a-z0-9]+", "-", gpu.lower()).strip("-") or "gpu"
+
+
+def target_tag(target: Target) -> str:
+    cc = target.compute_capability.replace(".", "")
+    return f"{gpu_slug(target.gpu)}.sm{cc}.trt{target.tensorrt}"
+
+
+def engine_filename(spec: GraphSpec, target: Target) -> str:
+    return f"{Path(spec.file).stem}.{target_tag(target)}.{PRECISION}.engine"
+
+
+def timing_cache_filename(target: Target) -> str:
+    return f"timing.{target_tag(target)}.cache"
+
+
+def engine_problem(manifest: Manifest, engine_dir: Path, graph: str, target: Target, check_hash: bool = True) -> str | None:
+    """Why the engine for ``graph`` cannot serve on ``target``, or None when it can."""
+    spec = GRAPHS[graph]
+    name = engine_filename(spec, target)
+    entry = manifest.engines.get(name)
+    if entry is None:
+        others = sorted(e.file for e in manifest.engines.values() if e.graph == graph)
+        built = f"; engines in the folder are for other GPUs/TensorRT versions: {others}" if others else ""
+        return f"no {graph} engine for {target.gpu} (sm {target.compute_capability}, TensorRT {target.tensorrt}){built}"
+    if entry.target != target or entry.graph != graph:
+        return f"{name}: manifest says it was built for {entry.target.model_dump()} ({entry.graph}), not this machine"
+    graph_entry = manifest.graphs.get(graph)
+    if graph_entry is None:
+        return f"{name}: the manifest lists no {graph} ONNX graph it could have been built from"
+    if entry.onnx_sha256 != graph_entry.sha256:
+        return f"{name}: stale, built from an older {graph_entry.file} (sha256 {entry.onnx_sha256[:12]}, now {graph_entry.sha256[:12]})"
+    path = engine_dir / name
+    if not path.is_file():
+        return f"{path}: listed in the manifest but missing"
+    if check_hash and sha256_file(path) != entry.sha256:
+        return f"{path}: contents differ from the manifest (modified or truncated after the build)"
+    return None
+
+
+def batch_ranges(batch_sizes: tuple[int, ...] | list[int]) -> list[tuple[int, int]]:
+    """Sorted batch sizes -> consecutive (low, high] ranges, one profile each, tuned at ``high``."""
+    sizes = sorted(set(int(b) for b in batch_sizes))
+    if not sizes or sizes[0] < 1:
+        raise ValueError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    lows = [1] + [b + 1 for b in sizes[:-1]]
+    return list(zip(lows, sizes))
+
+
+def profiles_for(graph: str, image_batches=DEFAULT_IMAGE_BATCHES, clip_batches=DEFAULT_CLIP_BATCHES) -> list[dict[str, ShapeRange]]:
+    """Optimisation profiles: one per batch range, the optimum at the batch size the runtime uses."""
+    spec = GRAPHS[graph]
+    batches = image_batches if graph == "visual" else clip_batches
+    profiles = []
+    for low, high in batch_ranges(batches):
+        profile = {}
+        for tensor in spec.inputs:
+            lo, opt, hi = [], [], []
+            for dim in tensor.shape:
+                if dim == "batch":
+                    lo.append(low), opt.append(high), hi.append(high)
+                elif dim == "samples":
+                    lo.append(AUDIO_MIN_SAMPLES), opt.append(AUDIO_OPT_SAMPLES), hi.append(AUDIO_MAX_SAMPLES)
+                elif isinstance(dim, int):
+                    lo.append(dim), opt.append(dim), hi.append(dim)
+                else:
+                    raise ValueError(f"graph {graph}: no profile rule for dynamic axis {dim!r}")
+            profile[tensor.name] = ShapeRange(min=lo, opt=opt, max=hi)
+        profiles.append(profile)
+    return profiles
+
+
+@dataclass
+class BuildPlan:
+    graph: str
+    onnx_path: Path
+    engine_path: Path
+    timing_cache: Path
+    profiles: list[dict[str, ShapeRange]]
+    fp32_patterns: tuple[str, ...]
+    workspace_gb: float = WORKSPACE_GB
+
+
+@dataclass
+class BuildResult:
+    engine: bytes
+    fp32_layers: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def pin_fp32_layers(trt, network, patterns: tuple[str, ...]) -> list[str]:
+    """Set FP32 precision and output types on float layers whose names match ``patterns``.
+
+    Shape and index layers (int outputs) match the same scopes but carry no float math; giving
+    them a float precision is an error in TensorRT, so they are left alone.
+    """
+    regexes = [re.compile(p) for p in patterns]
+    float_types = {trt.float32, trt.float16}
+    pinned = []
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if not any(r.search(layer.name) for r in regexes):
+            continue
+        if any(layer.get_output(j).dtype not in float_types for j in range(layer.num_outputs)):
+            continue
+        layer.precision = trt.float32
+        for j in range(layer.num_outputs):
+            layer.set_output_type(j, trt.float32)
+        pinned.append(layer.name)
+    return pinned
+
+
+def build_engine(plan: BuildPlan, trt) -> BuildResult:
+    """Parse the ONNX graph and build a serialised FP16 engine (reads/updates the timing cache)."""
+    started = time.perf_counter()
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(plan.onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"{plan.onnx_path}: TensorRT could not parse the graph: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(plan.workspace_gb * (1 << 30)))
+    config.set_flag(trt.BuilderFlag.FP16)
+    # OBEY, not PREFER: an FP16 fallback of a pinned layer is exactly the overflow being avoided.
+    config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    for ranges in plan.profiles:
+        profile = builder.create_optimization_profile()
+        for name, r in ranges.items():
+            profile.set_shape(name, r.min, r.opt, r.max)
+        config.add_optimization_profile(profile)
+    cache_bytes = plan.timing_cache.read_bytes() if plan.timing_cache.is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    pinned = pin_fp32_layers(trt, network, plan.fp32_patterns)
+    if plan.fp32_patterns and not pinned:
+        raise RuntimeError(f"{plan.graph}: no layer matched the FP32 patterns {plan.fp32_patterns}; the graph's layer names changed")
+    serialized = builder.build_serialized_network(network, config)
+    if serialized is None:
+        raise RuntimeError(f"{plan.graph}: TensorRT engine build failed (see the TensorRT log above)")
+    _write_atomic(plan.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
+    return BuildResult(bytes(memoryview(serialized)), pinned, time.perf_counter() - started)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)
+
+
+def write_engine(plan: BuildPlan, result: BuildResult, graph_sha256: str, target: Target, built_utc: str) -> EngineEntry:
+    _write_atomic(plan.engine_path, result.engine)
+    return EngineEntry(
+        file=plan.engine_path.name,
+        sha256=sha256_file(plan.engine_path),
+        graph=plan.graph,
+        onnx_sha256=graph_sha256,
+        precision=PRECISION,
+        target=target,
+        profiles=plan.profiles,
+        fp32_layers=result.fp32_layers,
+        build_seconds=round(result.seconds, 2),
+        built_utc=built_utc,
+    )

@@ -1,0 +1,247 @@
+"""The served graphs of an engine folder (``tqscore export``), behind one small API.
+
+``EngineSet.load`` reads and checks the folder's manifest, then serves from either
+
+- TensorRT FP16 engines (``tqscore.export.trt``), when all three were built for this GPU model,
+  compute capability and TensorRT version from the current ONNX graphs; or
+- ONNX Runtime on the FP32 ONNX graphs, with the TensorRT, CUDA and CPU execution providers in
+  that order of availability. onnxruntime is the portable path because the same folder then
+  scores on any machine, GPU or not, with no build step.
+
+An engine that exists but does not fit (another GPU, another TensorRT, an older graph, a
+modified file) is never used: ``device="tensorrt"`` refuses with the reason, ``"auto"`` and
+``"cuda"`` log the reason and serve the ONNX graphs instead. ONNX Runtime's TensorRT provider
+runs in FP32: its FP16 mode cannot pin HuBERT's GroupNorm to FP32 the way our engines do.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from tqscore.export.graphs import CROP, GRAPHS
+from tqscore.export.manifest import Manifest, ManifestError, check_graph_file, read_manifest
+from tqscore.export.trt import TensorRTUnavailable, detect_target, engine_filename, engine_problem, target_tag
+from tqscore.features.backbones import HUBERT_FIELD
+from tqscore.layout import FEATURE_WIDTH, LABELS, STREAM_WIDTHS, T, check_layout_version
+
+log = logging.getLogger(__name__)
+
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")
+ORT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+class EngineError(RuntimeError):
+    """The engine folder cannot serve on this machine with the requested device; says why."""
+
+
+def ort_cache_dir(manifest: Manifest) -> Path:
+    """ONNX Runtime's TensorRT-provider engine cache: per user, since engine folders may be read-only."""
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "tqscore" / "ort-tensorrt" / manifest.digest()
+
+
+class _OrtGraph:
+    def __init__(self, path: Path, providers: list, threads: int | None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(str(path), options, providers=providers)
+        self.output = self.session.get_outputs()[0].name
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run([self.output], feeds)[0]
+
+
+class _TrtGraph:
+    """One deserialised engine, one execution context per optimisation profile, torch CUDA buffers."""
+
+    def __init__(self, path: Path, trt):
+        import torch
+
+        self.torch = torch
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(path.read_bytes())
+        if self.engine is None:
+            raise EngineError(f"{path}: TensorRT could not deserialise the engine (see the TensorRT log)")
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.outputs = [n for n in names if n not in self.inputs]
+        self.stream = torch.cuda.Stream()
+        self.contexts = []
+        for p in range(self.engine.num_optimization_profiles):
+            context = self.engine.create_execution_context()
+            context.set_optimization_profile_async(p, self.stream.cuda_stream)
+            self.contexts.append(context)
+        self.stream.synchronize()
+        self.ranges = [
+            {n: [tuple(s) for s in self.engine.get_tensor_profile_shape(n, p)] for n in self.inputs}
+            for p in range(self.engine.num_optimization_profiles)
+        ]
+
+    def max_batch(self) -> int:
+        return max(r[self.inputs[0]][2][0] for r in self.ranges)
+
+    def _profile(self, shapes: dict[str, tuple[int, ...]]) -> int:
+        for p, ranges in enumerate(self.ranges):
+            if all(all(lo <= s <= hi for s, lo, hi in zip(shapes[n], ranges[n][0], ranges[n][2])) for n in self.inputs):
+                return p
+        raise EngineError(f"input shapes {shapes} are outside every optimisation profile of the engine: {self.ranges}")
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        torch = self.torch
+        context = self.contexts[self._profile({n: feeds[n].shape for n in self.inputs})]
+        with torch.cuda.stream(self.stream):
+            keep = []
+            for name in self.inputs:
+                tensor = torch.from_numpy(np.ascontiguousarray(feeds[name], np.float32)).cuda(non_blocking=True)
+                keep.append(tensor)
+                context.set_input_shape(name, tuple(tensor.shape))
+                context.set_tensor_address(name, tensor.data_ptr())
+            out = torch.empty(tuple(context.get_tensor_shape(self.outputs[0])), dtype=torch.float32, device="cuda")
+            context.set_tensor_address(self.outputs[0], out.data_ptr())
+            if not context.execute_async_v3(self.stream.cuda_stream):
+                raise EngineError("TensorRT execution failed (see the TensorRT log)")
+            result = out.cpu()
+        self.stream.synchronize()
+        return result.numpy()
+
+
+@dataclass
+class EngineSet:
+    engine_dir: Path
+    manifest: Manifest
+    backend: str  # "tensorrt" or "onnxruntime"
+    providers: list[str]  # execution providers in use, most preferred first
+    graphs: dict[str, object] = field(repr=False)
+    chunks: dict[str, int] = field(default_factory=dict)  # most items per call of a graph
+
+    @property
+    def model_id(self) -> str:
+        return self.manifest.model_id
+
+    @property
+    def engine_id(self) -> str:
+        """Graph contents + backend: rows scored by different engines are told apart."""
+        return f"{self.manifest.digest()}-{self.providers[0].removesuffix('ExecutionProvider').lower()}"
+
+    @property
+    def audio_normalize(self) -> bool:
+        """Whether waveforms are zero-mean/unit-variance normalised before the audio graph (HuBERT-Large style)."""
+        return bool(self.manifest.backbones.get("audio", {}).get("normalize", False))
+
+    @classmethod
+    def load(cls, engine_dir, device: str = "auto", threads: int | None = None) -> EngineSet:
+        if device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        engine_dir = Path(engine_dir)
+        manifest = read_manifest(engine_dir)
+        check_layout_version(manifest.layout_version, f"engine folder {engine_dir}")
+        missing = [g for g in GRAPHS if g not in manifest.graphs]
+        if missing:
+            raise ManifestError(f"{engine_dir}: the manifest lists no {missing} graph(s); re-run `tqscore export`")
+        paths = {g: check_graph_file(engine_dir, g, manifest.graphs[g]) for g in GRAPHS}
+        if device != "cpu":
+            native = cls._native(engine_dir, manifest, required=device == "tensorrt")
+            if native is not None:
+                return native
+        return cls._onnxruntime(engine_dir, manifest, paths, device, threads)
+
+    @classmethod
+    def _native(cls, engine_dir: Path, manifest: Manifest, required: bool) -> EngineSet | None:
+        try:
+            target = detect_target()
+        except TensorRTUnavailable as exc:
+            if required:
+                raise EngineError(f"{engine_dir}: TensorRT engines asked for, but {exc}") from exc
+            log.info("TensorRT engines not used: %s", exc)
+            return None
+        problems = [p for g in GRAPHS if (p := engine_problem(manifest, engine_dir, g, target))]
+        if problems:
+            message = f"{engine_dir}: TensorRT engines not usable on this machine: " + "; ".join(problems)
+            hint = f" Rebuild them here with `tqscore export --model BUNDLE --out {engine_dir} --formats engine`."
+            if required:
+                raise EngineError(message + hint)
+            if manifest.engines:
+                log.warning("%s.%s Serving the ONNX graphs with ONNX Runtime instead.", message, hint)
+            return None
+        from tqscore.export.trt import load_tensorrt
+
+        trt = load_tensorrt()
+        graphs = {g: _TrtGraph(engine_dir / engine_filename(GRAPHS[g], target), trt) for g in GRAPHS}
+        chunks = {g: graphs[g].max_batch() for g in GRAPHS}
+        log.info("serving TensorRT FP16 engines for %s", target_tag(target))
+        return cls(engine_dir, manifest, "tensorrt", [f"TensorRT-{target_tag(target)}"], graphs, chunks)
+
+    @classmethod
+    def _onnxruntime(cls, engine_dir, manifest, paths, device, threads) -> EngineSet:
+        import onnxruntime as ort
+
+        available = set(ort.get_available_providers())
+        wanted = ["CPUExecutionProvider"] if device == "cpu" else [p for p in ORT_PROVIDERS if p in available]
+        if device == "cuda" and wanted == ["CPUExecutionProvider"]:
+            raise EngineError(
+                f"{engine_dir}: device 'cuda' asked for, but onnxruntime offers only {sorted(available)} "
+                f"and no TensorRT engine fits; install onnxruntime-gpu (tqscore[gpu])"
+            )
+        providers = [_provider_options(p, manifest) for p in wanted]
+        graphs = {g: _OrtGraph(paths[g], providers, threads) for g in GRAPHS}
+        used = graphs["fusion"].session.get_providers()
+        batches = manifest.batch_sizes
+        chunks = {"visual": max(batches.get("image", [64])), "audio": max(batches.get("clip", [8])),
+                  "fusion": max(batches.get("clip", [8]))}
+        log.info("serving ONNX graphs with ONNX Runtime providers %s", used)
+        return cls(engine_dir, manifest, "onnxruntime", list(used), graphs, chunks)
+
+    def _chunked(self, graph: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(next(iter(feeds.values())))
+        step = self.chunks.get(graph, n) or n
+        parts = [self.graphs[graph]({k: v[i : i + step] for k, v in feeds.items()}) for i in range(0, n, step)]
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def visual(self, crops: np.ndarray) -> np.ndarray:
+        """float32 (n, 3, 224, 224) ImageNet-normalised crops -> (n, 2048) pooled features."""
+        crops = np.ascontiguousarray(crops, np.float32)
+        if crops.ndim != 4 or crops.shape[1:] != (3, CROP, CROP):
+            raise ValueError(f"visual engine takes (n, 3, {CROP}, {CROP}) crops, got {crops.shape}")
+        if not len(crops):
+            return np.zeros((0, STREAM_WIDTHS["visual"]), np.float32)
+        return self._chunked("visual", {"pixel_values": crops})
+
+    def audio(self, waveforms: np.ndarray) -> np.ndarray:
+        """float32 (b, samples) 16-kHz waveforms of equal length -> (b, steps, 768) last hidden states."""
+        waveforms = np.ascontiguousarray(waveforms, np.float32)
+        if waveforms.ndim != 2 or waveforms.shape[1] < HUBERT_FIELD:
+            raise ValueError(f"audio engine takes (b, samples >= {HUBERT_FIELD}) waveforms, got {waveforms.shape}")
+        return self._chunked("audio", {"input_values": waveforms})
+
+    def fusion(self, features: np.ndarray, frame_mask: np.ndarray) -> np.ndarray:
+        """Raw (b, T, 4237) streams (NaNs allowed) and (b, T) frame masks -> (b, 5) scores in [1, 5]."""
+        features = np.ascontiguousarray(features, np.float32)
+        mask = np.ascontiguousarray(frame_mask, np.float32)
+        if features.ndim != 3 or features.shape[1:] != (T, FEATURE_WIDTH):
+            raise ValueError(f"fusion engine takes (b, {T}, {FEATURE_WIDTH}) features, got {features.shape}")
+        if mask.shape != features.shape[:2]:
+            raise ValueError(f"frame_mask must be {features.shape[:2]}, got {mask.shape}")
+        if not len(features):
+            return np.zeros((0, len(LABELS)), np.float32)
+        return self._chunked("fusion", {"features": features, "frame_mask": mask})
+
+
+def _provider_options(provider: str, manifest: Manifest):
+    if provider != "TensorrtExecutionProvider":
+        return provider
+    cache = ort_cache_dir(manifest)
+    cache.mkdir(parents=True, exist_ok=True)
+    return (provider, {
+        "trt_fp16_enable": False,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": True,
+    })
