@@ -58,8 +58,11 @@ class WorkerState:
 
 
 def worker_init() -> WorkerState:
-    """Once per worker: load what every clip reuses (the DNSMOS / SyncNet sessions)."""
+    """Once per worker: imports and models every clip reuses, so no clip's timings include them."""
+    import tqscore.features.frontend  # noqa: F401  (decord, MediaPipe, OpenCV)
     from tqscore.signals import load_signal_models
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
 
     return WorkerState(signal_models=load_signal_models())
 

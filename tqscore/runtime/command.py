@@ -50,6 +50,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=64, help="frames per visual-engine batch (default: %(default)s)")
     p.add_argument("--clip-timeout", type=float, default=600.0,
                    help="seconds one file may take in a worker before it is given up as an error (default: %(default)s)")
+    p.add_argument("--part-rows", type=int, default=32,
+                   help="rows per crash-safe part file: at most this many rows are redone after a kill (default: %(default)s)")
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start over: ignore rows from earlier runs (resuming is the default)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
             workers=args.workers,
             batch_size=args.batch_size,
             clip_timeout_s=args.clip_timeout,
+            part_rows=args.part_rows,
             resume=args.resume,
             progress=args.progress,
         )

@@ -58,6 +58,8 @@ def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64):
         return NullScorer()
     from tqscore.runtime.engines import EngineSet
 
+    if not Path(engine_dir).is_dir():
+        raise FileNotFoundError(f"engine folder {engine_dir} does not exist (build it with `tqscore export`)")
     return EngineScorer(EngineSet.load(Path(engine_dir), device), batch_size)
 
 
