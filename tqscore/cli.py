@@ -17,6 +17,7 @@ from tqscore import __version__
 # Order here is the order of `tqscore --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "tqscore.features.extract",
+    "tqscore.export.command",
     "tqscore.runtime.command",
 )
 
