@@ -1,0 +1,195 @@
+"""The table of export formats: it drives ``tqscore export --formats`` and its validation.
+
+Each format is one function ``(job: ExportJob) -> list[Path]`` that brings its files in the
+engine folder up to date and records them in ``job.manifest``; the table says what a format
+needs (other formats, installed libraries, a GPU). The default set is every format: one that
+cannot be built here is skipped with a warning; one asked for by name is an error instead.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqscore.export.graphs import GRAPHS, OPSET, example_inputs, export_onnx
+from tqscore.export.job import ExportJob
+from tqscore.export.manifest import GraphEntry, ManifestError, check_graph_file, sha256_file, utc_now
+
+log = logging.getLogger(__name__)
+
+
+class FormatError(ValueError):
+    """A format name is unknown or cannot be built on this machine."""
+
+
+def format_onnx(job: ExportJob) -> list[Path]:
+    """FP32 ONNX graphs (opset 17) of ResNet101, HuBERT and the folded fusion model."""
+    written = []
+    for name, spec in GRAPHS.items():
+        path = job.out / spec.file
+        source, source_sha = job.source(name)
+        old = job.manifest.graphs.get(name)
+        if not job.force and old is not None and old.source_sha256 == source_sha and old.opset == OPSET:
+            try:
+                check_graph_file(job.out, name, old)
+                log.info("%s: up to date (%s)", path, source)
+                continue
+            except ManifestError as exc:
+                log.warning("%s; exporting again", exc)
+        module = job.module(name)
+        export_onnx(spec, module, path, example_inputs(name, batch=2))
+        job.manifest.graphs[name] = GraphEntry(
+            file=spec.file,
+            sha256=sha256_file(path),
+            opset=OPSET,
+            inputs=list(spec.inputs),
+            outputs=list(spec.outputs),
+            source=source,
+            source_sha256=source_sha,
+            exported_utc=utc_now(),
+        )
+        from tqscore.export.parity import onnx_parity
+
+        bundle = job.bundle if name == "fusion" else None
+        figures = onnx_parity(name, module, path, bundle.preprocessing if bundle else None, bundle)
+        job.manifest.parity[name] = figures | {"onnx_measured_with": "onnxruntime CPUExecutionProvider"}
+        log.info("%s: ONNX Runtime vs PyTorch %s", name, {k: f"{v:.2e}" for k, v in figures.items()})
+        written.append(path)
+    return written
+
+
+def format_engine(job: ExportJob) -> list[Path]:
+    """TensorRT FP16 engines for this GPU, built from the ONNX graphs; stale ones are rebuilt."""
+    from tqscore.export.parity import engine_parity
+    from tqscore.export.trt import (
+        BuildPlan, build_engine, detect_target, engine_filename, engine_problem, load_tensorrt, profiles_for,
+        timing_cache_filename, write_engine,
+    )
+    from tqscore.runtime.engines import _TrtGraph
+
+    trt, target = load_tensorrt(), detect_target()
+    written = []
+    for name, spec in GRAPHS.items():
+        problem = engine_problem(job.manifest, job.out, name, target)
+        profiles = profiles_for(name, job.image_batches, job.clip_batches)
+        entry = job.manifest.engines.get(engine_filename(spec, target))
+        if not job.force and problem is None and entry is not None and entry.profiles == profiles:
+            log.info("%s: up to date", job.out / entry.file)
+            continue
+        log.info("%s: building (%s)", name, problem or "forced or new batch sizes")
+        plan = BuildPlan(
+            graph=name,
+            onnx_path=check_graph_file(job.out, name, job.manifest.graphs[name]),
+            engine_path=job.out / engine_filename(spec, target),
+            timing_cache=job.out / timing_cache_filename(target),
+            profiles=profiles,
+            fp32_patterns=spec.fp32_layers,
+        )
+        result = build_engine(plan, trt)
+        job.manifest.engines[plan.engine_path.name] = write_engine(plan, result, job.manifest.graphs[name].sha256, target, utc_now())
+        runner = _TrtGraph(plan.engine_path, trt)
+        preprocessing = job.bundle.preprocessing if name == "fusion" else None
+        figures = engine_parity(name, runner, plan.onnx_path, preprocessing)
+        job.manifest.parity.setdefault(name, {}).update(
+            figures | {"engine_build_s": result.seconds, "engine_measured_on": f"{target.gpu}, TensorRT {target.tensorrt}"}
+        )
+        log.info("%s: engine built in %.0f s, %d FP32 layers, vs ONNX %s", name, result.seconds,
+                 len(result.fp32_layers), {k: f"{v:.2e}" for k, v in figures.items()})
+        written.append(plan.engine_path)
+    return written
+
+
+def _onnx_available() -> str | None:
+    try:
+        import onnx  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError as exc:
+        return f"{exc.name} is not installed (install tqscore[train])"
+    return None
+
+
+def _engine_available() -> str | None:
+    from tqscore.export.trt import TensorRTUnavailable, detect_target
+
+    try:
+        detect_target()
+    except TensorRTUnavailable as exc:
+        return str(exc)
+    return None
+
+
+@dataclass(frozen=True)
+class Format:
+    name: str
+    suffix: str
+    description: str
+    build: Callable[[ExportJob], list[Path]]
+    available: Callable[[], str | None]  # None when it can be built here, else why not
+    requires: tuple[str, ...] = ()
+    gpu: bool = False
+
+
+FORMATS: dict[str, Format] = {
+    f.name: f
+    for f in (
+        Format("onnx", ".onnx", "FP32 ONNX graphs (opset 17) for ONNX Runtime: CPU, CUDA, TensorRT providers",
+               format_onnx, _onnx_available),
+        Format("engine", ".engine", "TensorRT FP16 engines for this GPU model, compute capability and TensorRT version",
+               format_engine, _engine_available, requires=("onnx",), gpu=True),
+    )
+}
+
+
+def select_formats(requested: str | None) -> list[Format]:
+    """Formats to build, in table order, dependencies included.
+
+    ``None`` means the default set (all formats; unavailable ones skipped with a warning). Named
+    formats must exist and be buildable here, else FormatError says which and why.
+    """
+    if requested is None:
+        chosen = []
+        for f in FORMATS.values():
+            reason = f.available()
+            if reason is None:
+                chosen.append(f)
+            else:
+                log.warning("skipping format '%s': %s", f.name, reason)
+        return _with_requirements(chosen)
+    names = [n.strip() for n in requested.split(",") if n.strip()]
+    unknown = [n for n in names if n not in FORMATS]
+    if unknown or not names:
+        raise FormatError(f"unknown format(s) {unknown or requested!r}; choose from {', '.join(FORMATS)}")
+    chosen = _with_requirements([FORMATS[n] for n in names])
+    for f in chosen:
+        reason = f.available()
+        if reason is not None:
+            raise FormatError(f"format '{f.name}' cannot be built on this machine: {reason}")
+    return chosen
+
+
+def _with_requirements(formats: list[Format]) -> list[Format]:
+    names = {f.name for f in formats}
+    for f in formats:
+        names.update(f.requires)
+    return [f for f in FORMATS.values() if f.name in names]
+
+
+def format_table() -> str:
+    """Markdown table of the formats (docs/export.md prints it)."""
+    rows = ["| format | files | needs | what |", "|---|---|---|---|"]
+    for f in FORMATS.values():
+        needs = ", ".join([*f.requires, *(["GPU + tensorrt"] if f.gpu else [])]) or "-"
+        rows.append(f"| `{f.name}` | `*{f.suffix}` | {needs} | {f.description} |")
+    return "\n".join(rows)
+
+
+def run_export(job: ExportJob, formats: list[Format]) -> list[Path]:
+    """Build ``formats`` in order, saving the manifest after each so finished work is never lost."""
+    job.open()
+    written = []
+    for f in formats:
+        written += f.build(job)
+        job.save()
+    return written

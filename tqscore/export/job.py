@@ -1,0 +1,133 @@
+"""One export run: its options, the lazily loaded PyTorch modules, and the manifest it updates.
+
+Every format function (``tqscore.export.formats``) takes an ``ExportJob`` and returns the files
+it wrote, so the CLI, the tests and the benchmark drive exports the same way. Modules load on
+first use: an engine-only rebuild whose ONNX graphs are current loads no backbone at all.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tqscore import __version__
+from tqscore.export.graphs import audio_module, visual_module, weights_sha256
+from tqscore.export.manifest import Manifest, ManifestError, SourceBundle, read_manifest, sha256_tree, write_manifest
+from tqscore.export.trt import DEFAULT_CLIP_BATCHES, DEFAULT_IMAGE_BATCHES, batch_ranges
+from tqscore.features.backbones import DEFAULT_HUBERT, DEFAULT_RESNET
+from tqscore.layout import LAYOUT_VERSION
+
+log = logging.getLogger(__name__)
+
+VERSIONED = ("torch", "onnx", "onnxruntime", "transformers", "numpy", "tensorrt")
+
+
+@dataclass
+class ExportJob:
+    bundle_path: Path
+    out: Path
+    resnet: str = DEFAULT_RESNET
+    hubert: str = DEFAULT_HUBERT
+    image_batches: tuple[int, ...] = DEFAULT_IMAGE_BATCHES
+    clip_batches: tuple[int, ...] = DEFAULT_CLIP_BATCHES
+    force: bool = False
+    _bundle: object = field(default=None, repr=False)
+    _modules: dict = field(default_factory=dict, repr=False)
+    manifest: Manifest | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.bundle_path = Path(self.bundle_path)
+        self.out = Path(self.out)
+        batch_ranges(self.image_batches), batch_ranges(self.clip_batches)  # validate early
+
+    def open(self) -> Manifest:
+        """Read the folder's manifest (or start one) and bind it to the bundle being exported."""
+        from tqscore.model.bundle import read_meta
+
+        meta = read_meta(self.bundle_path)  # checks layout version and labels
+        self.out.mkdir(parents=True, exist_ok=True)
+        bundle = SourceBundle(path=str(self.bundle_path.resolve()), sha256=sha256_tree(self.bundle_path))
+        model_id = str(meta.get("model_id") or f"bundle-{bundle.sha256[:12]}")
+        old = self._previous_manifest()
+        if old is not None and old.bundle.sha256 != bundle.sha256 and not self.force:
+            log.info("bundle changed since the last export (%s -> %s): fusion graph and engines will be rebuilt",
+                     old.bundle.sha256[:12], bundle.sha256[:12])
+        base = old.model_dump() if old is not None else {}
+        base.update(
+            tqscore_version=__version__,
+            layout_version=LAYOUT_VERSION,
+            model_id=model_id,
+            bundle=bundle.model_dump(),
+            versions=library_versions(),
+            batch_sizes={"image": sorted(self.image_batches), "clip": sorted(self.clip_batches)},
+        )
+        self.manifest = Manifest.model_validate(base)
+        return self.manifest
+
+    def _previous_manifest(self) -> Manifest | None:
+        if self.force or not (self.out / "manifest.json").is_file():
+            return None
+        try:
+            return read_manifest(self.out)
+        except ManifestError as exc:
+            log.warning("%s; starting a new manifest", exc)
+            return None
+
+    def save(self) -> Path:
+        return write_manifest(self.out, self.manifest)
+
+    @property
+    def bundle(self):
+        if self._bundle is None:
+            from tqscore.model.bundle import load_bundle
+
+            self._bundle = load_bundle(self.bundle_path)
+        return self._bundle
+
+    def module(self, graph: str):
+        """The PyTorch module a graph is exported from (eval mode, CPU, float32)."""
+        if graph not in self._modules:
+            if graph == "visual":
+                from tqscore.features.backbones import VisualBackbone
+
+                self._modules[graph] = visual_module(VisualBackbone(self.resnet).model)
+            elif graph == "audio":
+                from tqscore.features.backbones import AudioBackbone
+
+                backbone = AudioBackbone(self.hubert)
+                self._modules[graph] = audio_module(backbone.model)
+                self.manifest.backbones["audio"] = {"source": self.hubert, "normalize": backbone.normalize}
+            elif graph == "fusion":
+                from tqscore.export.fold import FoldedFusion
+
+                self._modules[graph] = FoldedFusion(self.bundle.model, self.bundle.preprocessing).eval()
+            else:
+                raise KeyError(graph)
+            if graph == "visual":
+                self.manifest.backbones["visual"] = {"source": self.resnet}
+        return self._modules[graph]
+
+    def source(self, graph: str) -> tuple[str, str]:
+        """(what the graph's weights come from, their digest) for staleness checks."""
+        if graph == "fusion":
+            return self.manifest.bundle.path, self.manifest.bundle.sha256
+        return (self.resnet if graph == "visual" else self.hubert), weights_sha256(self.module(graph))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that shaped the graphs and engines; absent ones are left out."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {"python": sys.version.split()[0], "tqscore": __version__}
+    for name in VERSIONED:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            if name == "onnxruntime":
+                try:
+                    found[name] = version("onnxruntime-gpu")
+                except PackageNotFoundError:
+                    pass
+    return found
