@@ -1,0 +1,74 @@
+"""The per-clip front end (decode + Face Mesh + AUs + crops + thumbnails) on every shared clip."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import ALL_CLIPS, FRONTAL_CLIPS
+
+from tqscore.features.backbones import AudioBackbone, VisualBackbone
+from tqscore.features.crops import CROP_FACE
+from tqscore.features.frontend import run_frontend, streams_from_frontend
+from tqscore.features.landmarks import face_mesh
+from tqscore.layout import FACE_MASK, FRAME_MASK, STREAM_NAMES, T, stream_shape
+
+_cache: dict = {}
+
+
+def frontend_of(path):
+    if path not in _cache:
+        _cache[path] = run_frontend(path)
+    return _cache[path]
+
+
+@pytest.mark.parametrize("path", ALL_CLIPS, ids=lambda p: p.name)
+def test_frontend_products_on_every_clip(path):
+    fe = frontend_of(path)
+    n = fe.clip.n_valid
+    assert 0 < n <= T and n == int(fe.clip.frame_mask.sum())
+    assert fe.landmarks.shape == (n, 468, 3) and fe.landmarks.dtype == np.float32
+    assert fe.face_found.shape == (n,) and fe.face_found.dtype == bool
+    assert fe.crops.shape == (n, 224, 224, 3) and fe.crops.dtype == np.uint8
+    assert fe.thumbs.shape == (n, 64, 64) and fe.thumbs.dtype == np.uint8
+    assert fe.crop_kinds.shape == (n,)
+    assert {"decode", "facemesh", "crops", "aus"} <= fe.timings_ms.keys()
+    # Landmarks inside the frame where a face was found, exact zeros where not.
+    xy = fe.landmarks[fe.face_found][..., :2]
+    assert xy.size and xy.min() >= 0.0 and xy.max() <= 1.0
+    assert not fe.landmarks[~fe.face_found].any()
+    # AUs finite, in [0, 1], zero without a face.
+    assert fe.aus.shape == (n, 17) and np.isfinite(fe.aus).all()
+    assert fe.aus.min() >= 0.0 and fe.aus.max() <= 1.0
+    assert not fe.aus[~fe.face_found].any()
+    assert np.allclose(fe.aus[fe.face_found].max(axis=1), 1.0, atol=1e-5)
+    # The thumbnails follow the picture: a talking face is never one frozen image.
+    assert np.abs(np.diff(fe.thumbs.astype(np.int16), axis=0)).max() > 0
+
+
+@pytest.mark.parametrize("path", FRONTAL_CLIPS, ids=lambda p: p.name)
+def test_face_on_95_percent_of_frontal_frames_and_the_crop_holds_it(path):
+    fe = frontend_of(path)
+    assert fe.face_found.mean() >= 0.95
+    assert (fe.crop_kinds[fe.face_found] == CROP_FACE).all()
+    # Face Mesh finds the face again inside the crops: the crop is around the face.
+    picked = np.linspace(0, fe.clip.n_valid - 1, 4).astype(int)
+    _, found = face_mesh(fe.crops[picked])
+    assert found.all()
+
+
+def test_streams_pad_to_the_layout_with_masks(tiny_resnet_dir, tiny_hubert_dir):
+    short = next(p for p in ALL_CLIPS if frontend_of(p).clip.n_valid < T)  # latentsync: 4.08 s
+    fe = frontend_of(short)
+    n = fe.clip.n_valid
+    streams = streams_from_frontend(fe, VisualBackbone(str(tiny_resnet_dir)), AudioBackbone(str(tiny_hubert_dir)))
+    for name in STREAM_NAMES:
+        assert streams[name].shape == stream_shape(name) and streams[name].dtype == np.float32
+        assert not streams[name][n:].any(), f"{name} padding must be zeros"
+        assert np.isfinite(streams[name]).all()
+    assert streams["visual"][:n].any(axis=1).all() and streams["audio"][:n].any(axis=1).all()
+    np.testing.assert_array_equal(streams["landmarks"][:n], fe.landmarks.reshape(n, -1))
+    np.testing.assert_array_equal(streams["aus"][:n], fe.aus)
+    assert streams[FRAME_MASK].dtype == np.uint8 and streams[FRAME_MASK].sum() == n
+    np.testing.assert_array_equal(streams[FACE_MASK][:n], fe.face_found.astype(np.uint8))
+    assert not streams[FACE_MASK][n:].any()
+    assert {"resnet", "hubert"} <= fe.timings_ms.keys()
