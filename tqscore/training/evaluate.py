@@ -56,3 +56,14 @@ def report_markdown(report: dict, title: str = "Evaluation") -> str:
     if notes:
         lines += ["", "Undefined values:", *notes]
     return "\n".join(lines) + "\n"
+
+
+def json_safe(obj):
+    """Copy for strict JSON: NaN / inf become None, numpy scalars become floats."""
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        return float(obj) if np.isfinite(obj) else None
+    return obj

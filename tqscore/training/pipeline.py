@@ -14,7 +14,7 @@ from tqscore.model.config import ModelConfig
 from tqscore.model.preprocess import Preprocessing, fit_preprocessing
 from tqscore.training.config import TrainConfig
 from tqscore.training.data import FeatureSet
-from tqscore.training.evaluate import evaluate_predictions
+from tqscore.training.evaluate import evaluate_predictions, json_safe
 from tqscore.training.split import stratified_split
 from tqscore.training.trainer import Trainer, TrainResult, predict
 
@@ -78,17 +78,6 @@ def run_training(
         "test": test_report,
     }
     extra = {"label_means": dict(zip(LABELS, result.label_means)), "label_smoothing": cfg.label_smoothing}
-    save_bundle(out, result.model, prep, model_cfg, cfg.to_dict(), _finite(report), extra)
+    save_bundle(out, result.model, prep, model_cfg, cfg.to_dict(), json_safe(report), extra)
     log.info("bundle written to %s; test mean Pearson r %s", out, test_report["mean_pearson"])
     return report
-
-
-def _finite(obj):
-    """JSON-safe copy: NaN/inf become None (the report is strict JSON)."""
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    if isinstance(obj, (float, np.floating)):
-        return float(obj) if np.isfinite(obj) else None
-    return obj
