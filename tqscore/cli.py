@@ -19,6 +19,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tqscore.features.extract",
     "tqscore.export.command",
     "tqscore.runtime.command",
+    "tqscore.training.train_command", "tqscore.training.evaluate_command", "tqscore.training.ablate_command",
 )
 
 
