@@ -16,6 +16,7 @@ import media_variants as mv
 from conftest import ALL_CLIPS, MEDIA
 from tqscore.layout import SAMPLE_RATE, T
 from tqscore.media import MediaError, load_audio, open_clip, sample_indices
+from tqscore.media import frames as media_frames
 from tqscore.media import video as media_video
 
 # Facts about the shared clips, from SOURCES.md: codec, displayed width x height, frames at 25 fps.
@@ -108,6 +109,23 @@ def test_shared_clip(path: Path):
         assert len(clip.audio) == n_frames * ONE_FRAME
         assert np.sqrt(np.mean(clip.audio**2)) > 0.01  # speech, not silence
         assert check_standard(clip) == min(T, n_frames)
+        with open_clip(path, backend="pyav") as other:
+            assert other.info == info
+            np.testing.assert_array_equal(other.frame_indices, clip.frame_indices)
+            np.testing.assert_array_equal(other.audio, clip.audio)
+            assert_same_frames(clip, other)
+
+
+def assert_same_frames(a, b, limit: int = 48, chunk: int = 16) -> None:
+    """Two clips yield the same first ``limit`` pictures (up to two FFmpegs' RGB conversion)."""
+    n = 0
+    for x, y in zip(a.iter_frames(chunk), b.iter_frames(chunk), strict=True):
+        assert x.shape == y.shape
+        assert np.abs(x.astype(np.int16) - y).mean(axis=(1, 2, 3)).max() < 2.0
+        n += len(x)
+        if n >= limit:
+            break
+    assert n == min(limit, a.n_valid)
 
 
 def test_audio_matches_reference_downmix_and_resample():
@@ -188,13 +206,22 @@ def test_codecs(variants, codec):
     assert clip.info.video_codec == {"libx264": "h264", "libx265": "hevc", "libvpx-vp9": "vp9"}.get(codec, codec)
     assert clip.info.n_source_frames == 75 and clip.info.has_audio
     check_standard(clip)
+    numbered = mv.numbered_clip(variants / f"numbered-{path.name}", 90, 30, codec=codec)
+    for backend in media_frames.BACKENDS:
+        shown = [mv.read_number(f) for batch in open_clip(numbered, backend=backend).iter_frames() for f in batch]
+        assert shown == list(range(90)), backend
 
 
+
+
+@pytest.mark.parametrize("backend", media_frames.BACKENDS)
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
-def test_variable_frame_rate(variants, suffix):
+def test_variable_frame_rate(variants, suffix, backend):
     """Frame times come from the container, not from an assumed rate."""
-    path = mv.numbered_clip(variants / f"vfr{suffix}", 120, 25, vfr=True)
-    clip = open_clip(path)
+    path = variants / f"vfr{suffix}"
+    if not path.exists():
+        mv.numbered_clip(path, 120, 25, vfr=True)
+    clip = open_clip(path, backend=backend)
     assert clip.info.variable_frame_rate and clip.info.fps == pytest.approx(25.0, rel=0.02)
     check_standard(clip)
     durations = np.array(mv.VFR_PATTERN) / 25.0
@@ -204,8 +231,12 @@ def test_variable_frame_rate(variants, suffix):
     assert shown == clip.frame_indices.tolist()
 
 
-def test_downsampled_frames_are_the_right_ones(variants):
-    clip = open_clip(mv.numbered_clip(variants / "numbered50.mp4", 400, 50))
+@pytest.mark.parametrize("backend", media_frames.BACKENDS)
+def test_downsampled_frames_are_the_right_ones(variants, backend):
+    path = variants / "numbered50.mp4"
+    if not path.exists():
+        mv.numbered_clip(path, 400, 50)
+    clip = open_clip(path, backend=backend)
     shown = [mv.read_number(f) for batch in clip.iter_frames(chunk=7) for f in batch]
     assert shown == sample_indices(400, 50.0).tolist()
 
@@ -221,6 +252,7 @@ def test_rotation_metadata(variants, rotation):
     check_standard(turned)
     a, b = next(plain.iter_frames()).astype(int), next(turned.iter_frames()).astype(int)
     assert np.abs(np.rot90(a, rotation // 90, axes=(1, 2)) - b).mean() < 3.0
+    assert_same_frames(turned, open_clip(turned.info.path, backend="pyav"))
 
 
 def test_rotation_done_here_when_decord_leaves_it(variants, monkeypatch):
@@ -251,8 +283,8 @@ def test_rotation_done_here_when_decord_leaves_it(variants, monkeypatch):
         def asnumpy(self):
             return self.array
 
-    real_reader = media_video.decord.VideoReader
-    monkeypatch.setattr(media_video.decord, "VideoReader", lambda *a, **k: Unrotating(real_reader(*a, **k)))
+    real_reader = media_frames.decord.VideoReader
+    monkeypatch.setattr(media_frames.decord, "VideoReader", lambda *a, **k: Unrotating(real_reader(*a, **k)))
     clip = open_clip(path)
     np.testing.assert_array_equal(next(clip.iter_frames()), reference)
 
@@ -342,14 +374,36 @@ def test_missing_file_and_directory(variants):
     assert_media_error(variants, "not a file")
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
-def test_unreadable_file(variants):
-    path = mv.remux(SOURCE, variants / "locked.mp4")
-    path.chmod(0)
+def _cause_of(path: Path, queue) -> None:
+    if os.geteuid() == 0:  # root reads any file: drop to "nobody" in this forked child first
+        os.setgid(65534)
+        os.setuid(65534)
     try:
-        assert_media_error(path, "permission denied")
+        open_clip(path)
+        queue.put("opened")
+    except MediaError as err:
+        queue.put(err.cause)
+
+
+def test_unreadable_file():
+    import multiprocessing
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(prefix="tq-locked-"))
+    try:
+        folder.chmod(0o755)
+        path = mv.remux(SOURCE, folder / "locked.mp4")
+        path.chmod(0)
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_cause_of, args=(path, queue))
+        child.start()
+        child.join(60)
+        assert queue.get(timeout=5) == "permission denied"
     finally:
-        path.chmod(0o644)
+        for item in folder.iterdir():
+            item.unlink()
+        folder.rmdir()
 
 
 def test_media_error_survives_pickling():
@@ -363,7 +417,7 @@ def test_media_error_survives_pickling():
 
 
 def test_decode_device_without_cuda(monkeypatch, caplog):
-    monkeypatch.setattr(media_video, "decord_cuda_available", lambda: False)
+    monkeypatch.setattr(media_frames, "decord_cuda_available", lambda: False)
     media_video._warn_cpu_fallback.cache_clear()
     with pytest.raises(RuntimeError, match="decord has no CUDA"):
         open_clip(SOURCE, decode_device="cuda")
@@ -373,13 +427,17 @@ def test_decode_device_without_cuda(monkeypatch, caplog):
     assert sum("decoding on the CPU" in r.message for r in caplog.records) == 1
     with pytest.raises(ValueError):
         open_clip(SOURCE, decode_device="tpu")
+    with pytest.raises(ValueError):
+        open_clip(SOURCE, backend="pyav", decode_device="cuda")
+    with pytest.raises(ValueError):
+        open_clip(SOURCE, backend="opencv")
 
 
 def test_cuda_detection_matches_the_build():
     """Detection never touches a GPU context that would raise; the PyPI wheel has no CUDA."""
-    built_with_cuda = media_video.decord.get_global_func("device_api.gpu", True) is not None
+    built_with_cuda = media_frames.decord.get_global_func("device_api.gpu", True) is not None
     if not built_with_cuda:
-        assert media_video.decord_cuda_available() is False
+        assert media_frames.decord_cuda_available() is False
 
 
 def test_chunks_bound_memory():

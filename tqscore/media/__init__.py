@@ -7,8 +7,9 @@ decodes the chosen frames chunk by chunk. Every bad file raises :class:`MediaErr
 
 from tqscore.media.audio import load_audio
 from tqscore.media.errors import MediaError
+from tqscore.media.frames import decord_cuda_available
 from tqscore.media.sampling import frame_step, sample_indices
-from tqscore.media.video import ClipInfo, StandardClip, decord_cuda_available, open_clip
+from tqscore.media.video import ClipInfo, StandardClip, open_clip
 
 __all__ = [
     "ClipInfo",

@@ -1,9 +1,11 @@
-"""Checks a file with PyAV before decord sees it, and reads what decord does not report.
+"""Checks a file with PyAV before any frame decoder sees it, and reads the frame timeline.
 
 decord (the frame decoder) aborts or hangs on some broken inputs and reports neither the
 rotation nor the codec, so every file is first opened, demuxed and partly decoded with PyAV,
 which raises ordinary Python exceptions. Each failure becomes a :class:`MediaError` whose cause
-says what kind of file it is: empty, unreadable, not a video, truncated or corrupt.
+says what kind of file it is: empty, unreadable, not a video, truncated or corrupt. The same
+pass collects each frame's presentation time from the packets, the one timeline every frame
+decoder indexes (decord's ``get_frame_timestamp`` reads the same packets and agrees).
 """
 
 from __future__ import annotations
@@ -14,15 +16,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import av
+import numpy as np
 
 from tqscore.media.errors import MediaError
 
+_MP4_BOXES = (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
 # Leading bytes of the containers a talking-face video comes in; a file that starts like one of
 # these but does not open is truncated or corrupt, anything else that does not open is not a video.
 _MAGICS: tuple[tuple[int, bytes], ...] = (
-    (4, b"ftyp"), (4, b"moov"), (4, b"mdat"), (4, b"free"), (4, b"wide"), (4, b"skip"),
+    *((4, box) for box in _MP4_BOXES),
     (0, b"\x1a\x45\xdf\xa3"),  # Matroska / WebM
-    (0, b"RIFF"), (0, b"FLV"), (0, b"OggS"), (0, b"\x00\x00\x01\xba"),  # AVI/WAV, FLV, Ogg, MPEG-PS
+    (0, b"RIFF"), (0, b"FLV"), (0, b"OggS"), (0, b"\x00\x00\x01\xba"),  # AVI, FLV, Ogg, MPEG-PS
     (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF / WMV
 )
 _MIN_PRESENT = 0.9  # share of the header's duration that must be present; less means truncated
@@ -34,9 +38,15 @@ class Probe:
     coded_height: int
     rotation: int  # counter-clockwise degrees to turn the coded picture for display: 0/90/180/270
     video_codec: str
-    n_packets: int  # video packets demuxed (one per frame for the codecs we take)
+    frame_starts: np.ndarray  # float64 (n,) presentation time of each frame, ascending, seconds
+    frame_ends: np.ndarray  # float64 (n,) when each frame stops being shown
     video_start_s: float  # presentation time of the first decoded frame
+    average_rate: float  # the container's average frame rate; 0.0 when it has none
     has_audio: bool
+
+    @property
+    def n_frames(self) -> int:
+        return len(self.frame_starts)
 
 
 def check_readable(path: Path) -> None:
@@ -58,10 +68,9 @@ def check_readable(path: Path) -> None:
         raise MediaError(path, "permission denied") from None
 
 
-def _looks_like_container(path: Path) -> bool:
+def _head(path: Path) -> bytes:
     with open(path, "rb") as f:
-        head = f.read(16)
-    return any(head[off : off + len(magic)] == magic for off, magic in _MAGICS)
+        return f.read(16)
 
 
 def _mp4_boxes(path: Path) -> list[bytes]:
@@ -71,13 +80,12 @@ def _mp4_boxes(path: Path) -> list[bytes]:
         while size_left >= 8:
             head = f.read(8)
             size, kind = int.from_bytes(head[:4], "big"), head[4:8]
-            if size == 1:  # 64-bit size follows the type
+            if size == 1:  # a 64-bit size follows the type
                 size = int.from_bytes(f.read(8), "big")
-                f.seek(-16, 1)
-            elif size == 0:  # box runs to the end of the file
-                size = size_left
-            else:
                 f.seek(-8, 1)
+            elif size == 0:  # the box runs to the end of the file
+                size = size_left
+            f.seek(-8, 1)
             if size < 8 or size > size_left:
                 break
             boxes.append(kind)
@@ -90,16 +98,23 @@ def _open_failure(path: Path, exc: Exception) -> MediaError:
     if isinstance(exc, PermissionError) or getattr(exc, "errno", None) == errno.EACCES:
         return MediaError(path, "permission denied")
     reason = getattr(exc, "strerror", None) or str(exc)
-    if not _looks_like_container(path):
+    head = _head(path)
+    if not any(head[off : off + len(magic)] == magic for off, magic in _MAGICS):
         return MediaError(path, f"not a video: {reason}")
-    if b"moov" not in _mp4_boxes(path) and _looks_like_mp4(path):
+    if head[4:8] in _MP4_BOXES and b"moov" not in _mp4_boxes(path):
         return MediaError(path, f"truncated or corrupt: the MP4 index (moov box) is missing or cut off ({reason})")
     return MediaError(path, f"truncated or corrupt: {reason}")
 
 
-def _looks_like_mp4(path: Path) -> bool:
-    with open(path, "rb") as f:
-        return f.read(8)[4:8] in (b"ftyp", b"moov", b"mdat", b"free", b"wide", b"skip")
+def _timeline(stamps: list[tuple[int, int]], time_base, average_rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Frame start and end times (seconds, rounded to microseconds) from packet (pts, duration)."""
+    pts = np.array(stamps, dtype=np.int64).reshape(-1, 2)
+    pts = pts[np.argsort(pts[:, 0], kind="stable")]
+    starts = pts[:, 0] * float(time_base)
+    ends = starts + pts[:, 1] * float(time_base)
+    gaps = np.append(np.diff(starts), 1.0 / average_rate if average_rate > 0 else 0.0)
+    ends = np.where(pts[:, 1] > 0, ends, starts + gaps)  # packets without a duration last until the next
+    return np.round(starts, 6), np.round(ends, 6)
 
 
 def _rotation(frame: av.VideoFrame) -> int:
@@ -107,7 +122,7 @@ def _rotation(frame: av.VideoFrame) -> int:
 
 
 def probe(path: str | os.PathLike) -> Probe:
-    """Open, demux every video packet and decode the first frame; raise MediaError on failure."""
+    """Open, demux every packet and decode the first frame; raise MediaError on failure."""
     path = Path(path)
     check_readable(path)
     try:
@@ -119,16 +134,17 @@ def probe(path: str | os.PathLike) -> Probe:
             kinds = sorted({s.type for s in container.streams}) or ["no streams"]
             raise MediaError(path, f"no video stream ({container.format.name}: {', '.join(kinds)})")
         stream = container.streams.video[0]
-        n_packets, first, end_s = 0, None, 0.0
+        stamps: list[tuple[int, int]] = []
+        first, end_s = None, 0.0
         try:
             for packet in container.demux(stream, *container.streams.audio[:1]):
-                if packet.size == 0:  # the flush packet demux() ends each stream with
+                when = packet.pts if packet.pts is not None else packet.dts
+                if packet.size == 0 or when is None:  # demux() ends each stream with an empty packet
                     continue
-                if packet.pts is not None and packet.time_base is not None:
-                    end_s = max(end_s, float((packet.pts + (packet.duration or 0)) * packet.time_base))
+                end_s = max(end_s, float((when + (packet.duration or 0)) * packet.time_base))
                 if packet.stream.type != "video":
                     continue
-                n_packets += 1
+                stamps.append((when, packet.duration or 0))
                 if first is None:
                     first = next(iter(stream.decode(packet)), None)
             if first is None:
@@ -136,20 +152,26 @@ def probe(path: str | os.PathLike) -> Probe:
         except av.FFmpegError as exc:
             raise MediaError(path, f"truncated or corrupt: {exc.strerror or exc}") from None
         if first is None:
-            raise MediaError(path, f"truncated or corrupt: no decodable video frame in {n_packets} packets")
-        if stream.frames and n_packets < stream.frames:
+            raise MediaError(path, f"truncated or corrupt: no decodable video frame in {len(stamps)} packets")
+        if stream.frames and len(stamps) < stream.frames:
             raise MediaError(
-                path, f"truncated or corrupt: {n_packets} of the {stream.frames} frames the header lists are present"
+                path, f"truncated or corrupt: {len(stamps)} of the {stream.frames} frames the header lists are present"
             )
         header_s = container.duration / av.time_base if container.duration else 0.0
         if end_s < _MIN_PRESENT * header_s - 0.5:
-            raise MediaError(path, f"truncated or corrupt: data ends at {end_s:.2f} s of the {header_s:.2f} s the header lists")
+            raise MediaError(
+                path, f"truncated or corrupt: data ends at {end_s:.2f} s of the {header_s:.2f} s the header lists"
+            )
+        average_rate = float(stream.average_rate) if stream.average_rate else 0.0
+        starts, ends = _timeline(stamps, stream.time_base, average_rate)
         return Probe(
             coded_width=first.width,
             coded_height=first.height,
             rotation=_rotation(first),
             video_codec=stream.codec_context.name,
-            n_packets=n_packets,
+            frame_starts=starts,
+            frame_ends=ends,
             video_start_s=float(first.time or 0.0),
+            average_rate=average_rate,
             has_audio=bool(container.streams.audio),
         )

@@ -1,0 +1,106 @@
+"""Frame decoders behind ``StandardClip.iter_frames``: decord (default) and PyAV.
+
+decord is the project's decoder: it seeks and batch-decodes by index (``get_batch``) and can
+decode on the GPU where it was built with CUDA (the PyPI wheel is CPU-only). PyAV decodes the
+same frames sequentially with FFmpeg's frame threading; on the CPU it is the faster of the two
+for large frames (benchmarks/media_decode.py: 2-3x less CPU on 480p-1080p). Both index the
+decoded frames in presentation order and return them in display orientation.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+import av
+import decord
+import numpy as np
+
+from tqscore.media.errors import MediaError
+
+BACKENDS = ("decord", "pyav")
+DECODE_DEVICES = ("cpu", "cuda", "auto")
+
+
+def decord_reason(exc: Exception) -> str:
+    # decord prefixes messages with "[time] /path/to/source.cc:line: "; the rest is the reason.
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return "decord: " + re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", text)
+
+
+@lru_cache(maxsize=1)
+def decord_cuda_available() -> bool:
+    """Whether this decord was built with CUDA and sees a GPU (the PyPI wheel is CPU-only)."""
+    built = decord.get_global_func("device_api.gpu", True) is not None
+    return built and bool(decord.gpu(0).exist)
+
+
+class DecordFrames:
+    """decord's VideoReader; turns the frames itself if decord left the display rotation undone."""
+
+    def __init__(self, path: Path, ctx, displayed: tuple[int, int], rotation: int):
+        self.path = path
+        try:
+            self.reader = decord.VideoReader(str(path), ctx=ctx)
+            got = tuple(self.reader[0].shape[:2]) if len(self.reader) else None
+        except decord.DECORDError as exc:
+            raise MediaError(path, f"truncated or corrupt: {decord_reason(exc)}") from None
+        self.n_frames = len(self.reader)
+        self.turn = 0
+        if got != displayed:
+            if rotation in (90, 270) and got == displayed[::-1]:  # a decord that ignores the display matrix
+                self.turn = rotation // 90
+            else:
+                raise MediaError(path, f"decord decodes {got} frames, the stream displays {displayed} (height, width)")
+
+    def get_batch(self, indices: Sequence[int]) -> np.ndarray:
+        try:
+            batch = self.reader.get_batch(list(indices)).asnumpy()
+        except decord.DECORDError as exc:
+            raise MediaError(self.path, f"truncated or corrupt: {decord_reason(exc)}") from None
+        return np.ascontiguousarray(np.rot90(batch, self.turn, axes=(1, 2))) if self.turn else batch
+
+    def close(self) -> None:
+        self.reader = None
+
+
+class PyAVFrames:
+    """Sequential PyAV decode that keeps only the requested (ascending) frame indices."""
+
+    def __init__(self, path: Path, n_frames: int, rotation: int):
+        self.path, self.n_frames, self.turn = path, n_frames, rotation // 90
+        self.container = None
+        self._restart()
+
+    def _restart(self) -> None:
+        self.close()
+        self.container = av.open(str(self.path), metadata_errors="ignore")
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self.frames = self.container.decode(stream)
+        self.position = 0  # index of the next frame self.frames yields
+
+    def _frame(self, index: int) -> np.ndarray:
+        if index < self.position:
+            self._restart()
+        try:
+            while True:
+                frame = next(self.frames, None)
+                if frame is None:
+                    raise MediaError(self.path, f"truncated or corrupt: frame {index} of {self.n_frames} does not decode")
+                self.position += 1
+                if self.position > index:
+                    return frame.to_ndarray(format="rgb24")
+        except av.FFmpegError as exc:
+            raise MediaError(self.path, f"truncated or corrupt: {exc.strerror or exc}") from None
+
+    def get_batch(self, indices: Sequence[int]) -> np.ndarray:
+        batch = np.stack([self._frame(i) for i in indices])
+        return np.ascontiguousarray(np.rot90(batch, self.turn, axes=(1, 2))) if self.turn else batch
+
+    def close(self) -> None:
+        if self.container is not None:
+            self.container.close()
+            self.container = None
