@@ -92,8 +92,7 @@ GRAPHS: dict[str, GraphSpec] = {
         fp32_layers=(
             rf"^/model/({'|'.join(STREAM_NAMES)})/\1\.0/",
             r"^/model/blocks\.\d+/norm\d/",
-            r"^/IsNaN",
-            r"^/Where",
+            r"^/Where",  # the imputation's output (IsNaN gives booleans: no precision to set)
         ),
     ),
 }

@@ -1,0 +1,356 @@
+"""TensorRT engines without a GPU: naming, staleness, profiles, FP32 layers, the build and its use.
+
+A stand-in ``tensorrt`` module records what the build asks of TensorRT; its network is made
+from the real exported ONNX graph (node names and inferred output types), so the FP32 patterns
+are checked against the names TensorRT's ONNX parser gives layers. A stand-in engine runner
+serves through ONNX Runtime, so the runtime's choice between engines and ONNX graphs is tested
+end to end. What this cannot show (kernel choice, FP16 accuracy, speed) needs a GPU: see
+docs/export.md, "Not yet measured on a GPU".
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from export_support import make_bundle
+from tqscore.export import trt as trt_mod
+from tqscore.export.graphs import GRAPHS
+from tqscore.export.manifest import Target, read_manifest, write_manifest
+
+H100 = Target(gpu="NVIDIA H100 80GB HBM3", compute_capability="9.0", tensorrt="10.9.0.34")
+A100 = Target(gpu="NVIDIA A100-SXM4-40GB", compute_capability="8.0", tensorrt="10.9.0.34")
+H100_NEW_TRT = H100.model_copy(update={"tensorrt": "10.13.0.35"})
+
+
+# --- a recording stand-in for the tensorrt module -------------------------------------------------
+class FakeTensor:
+    def __init__(self, dtype):
+        self.dtype = dtype
+
+
+class FakeLayer:
+    def __init__(self, name, dtypes):
+        self.name, self.outputs, self.precision, self.output_types = name, [FakeTensor(d) for d in dtypes], None, {}
+        self.num_outputs = len(self.outputs)
+
+    def get_output(self, j):
+        return self.outputs[j]
+
+    def set_output_type(self, j, dtype):
+        self.output_types[j] = dtype
+
+
+class FakeNetwork:
+    def __init__(self):
+        self.layers = []
+
+    @property
+    def num_layers(self):
+        return len(self.layers)
+
+    def get_layer(self, i):
+        return self.layers[i]
+
+
+class FakeParser:
+    def __init__(self, network, logger):
+        self.network, self.errors = network, []
+
+    def parse_from_file(self, path):
+        """Layers named and typed like TensorRT's parser does: one per ONNX node, the node's name."""
+        import onnx
+
+        model = onnx.shape_inference.infer_shapes(onnx.load(path))
+        types = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.output)}
+        types |= {i.name: i.data_type for i in model.graph.initializer}
+        for node in model.graph.node:
+            dtypes = ["float32" if types.get(o) == onnx.TensorProto.FLOAT else "int64" for o in node.output]
+            self.network.layers.append(FakeLayer(node.name, dtypes))
+        return True
+
+    @property
+    def num_errors(self):
+        return len(self.errors)
+
+    def get_error(self, i):
+        return self.errors[i]
+
+
+class FakeProfile:
+    def __init__(self):
+        self.shapes = {}
+
+    def set_shape(self, name, lo, opt, hi):
+        self.shapes[name] = (list(lo), list(opt), list(hi))
+
+
+class FakeCache:
+    def __init__(self, data):
+        self.data = data
+
+    def serialize(self):
+        return self.data + b"+timings"
+
+
+class FakeConfig:
+    def __init__(self):
+        self.flags, self.profiles, self.pool, self.cache = set(), [], {}, None
+
+    def set_memory_pool_limit(self, pool, size):
+        self.pool[pool] = size
+
+    def set_flag(self, flag):
+        self.flags.add(flag)
+
+    def add_optimization_profile(self, profile):
+        self.profiles.append(profile.shapes)
+
+    def create_timing_cache(self, data):
+        return FakeCache(bytes(data))
+
+    def set_timing_cache(self, cache, ignore_mismatch):
+        self.cache = cache
+
+    def get_timing_cache(self):
+        return self.cache
+
+
+class FakeBuilder:
+    def __init__(self, logger):
+        self.built = []
+
+    def create_network(self, flags):
+        return FakeNetwork()
+
+    def create_builder_config(self):
+        return FakeConfig()
+
+    def create_optimization_profile(self):
+        return FakeProfile()
+
+    def build_serialized_network(self, network, config):
+        FakeTRT.last = SimpleNamespace(network=network, config=config)
+        pinned = sorted(layer.name for layer in network.layers if layer.precision == "float32")
+        return f"engine with {len(config.profiles)} profiles, fp32: {pinned}".encode()
+
+
+class FakeTRT:
+    __version__ = H100.tensorrt
+    float32, float16 = "float32", "float16"
+    Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=None: None})
+    Builder, OnnxParser = FakeBuilder, FakeParser
+    BuilderFlag = SimpleNamespace(FP16="FP16", OBEY_PRECISION_CONSTRAINTS="OBEY")
+    MemoryPoolType = SimpleNamespace(WORKSPACE="WORKSPACE")
+    last = None
+
+
+class OrtRunner:
+    """Stands in for runtime.engines._TrtGraph: serves the engine's ONNX graph with ONNX Runtime."""
+
+    made = []
+
+    def __init__(self, path, trt):
+        import onnxruntime as ort
+
+        graph = next(g for g in GRAPHS.values() if path.name.startswith(g.file.split(".")[0] + "."))
+        self.session = ort.InferenceSession(str(path.parent / graph.file), providers=["CPUExecutionProvider"])
+        OrtRunner.made.append(path.name)
+
+    def max_batch(self):
+        return 8
+
+    def __call__(self, feeds):
+        return self.session.run(None, feeds)[0]
+
+
+# --- fixtures -------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def onnx_folder(tmp_path_factory, tiny_resnet_dir, tiny_hubert_dir):
+    from tqscore.export.formats import run_export, select_formats
+    from tqscore.export.job import ExportJob
+
+    root = tmp_path_factory.mktemp("trt")
+    job = ExportJob(make_bundle(root / "bundle"), root / "engines", str(tiny_resnet_dir), str(tiny_hubert_dir))
+    run_export(job, select_formats("onnx"))
+    return job
+
+
+@pytest.fixture
+def gpu_here(monkeypatch):
+    """Pretend this machine has TensorRT and a GPU; ``gpu_here.target`` is what it reports."""
+    state = SimpleNamespace(target=H100)
+    monkeypatch.setattr(trt_mod, "load_tensorrt", lambda: FakeTRT)
+    monkeypatch.setattr(trt_mod, "detect_target", lambda: state.target)
+    monkeypatch.setattr("tqscore.runtime.engines.detect_target", lambda: state.target)
+    monkeypatch.setattr("tqscore.runtime.engines._TrtGraph", OrtRunner)
+    monkeypatch.setattr("tqscore.export.formats._engine_available", lambda: None)
+    OrtRunner.made = []
+    return state
+
+
+@pytest.fixture
+def built(onnx_folder, gpu_here, tmp_path):
+    """A copy of the ONNX folder with H100 engines built through the engine format."""
+    from tqscore.export.formats import run_export, select_formats
+    from tqscore.export.job import ExportJob
+
+    job = ExportJob(onnx_folder.bundle_path, shutil.copytree(onnx_folder.out, tmp_path / "engines"),
+                    onnx_folder.resnet, onnx_folder.hubert)
+    written = run_export(job, select_formats("engine"))
+    assert sorted(p.name for p in written) == sorted(trt_mod.engine_filename(g, H100) for g in GRAPHS.values())
+    return job
+
+
+# --- naming ---------------------------------------------------------------------------------------
+def test_engine_names_carry_gpu_compute_capability_and_tensorrt_version():
+    assert trt_mod.engine_filename(GRAPHS["audio"], H100) == "hubert.nvidia-h100-80gb-hbm3.sm90.trt10.9.0.34.fp16.engine"
+    assert trt_mod.engine_filename(GRAPHS["visual"], A100) == "resnet101.nvidia-a100-sxm4-40gb.sm80.trt10.9.0.34.fp16.engine"
+    assert trt_mod.timing_cache_filename(H100) == "timing.nvidia-h100-80gb-hbm3.sm90.trt10.9.0.34.cache"
+    names = {trt_mod.engine_filename(GRAPHS["fusion"], t) for t in (H100, A100, H100_NEW_TRT)}
+    assert len(names) == 3  # each fact alone changes the name
+
+
+# --- profiles -------------------------------------------------------------------------------------
+def test_profiles_cover_the_runtime_batch_sizes():
+    visual = trt_mod.profiles_for("visual", image_batches=(150, 64, 64))
+    assert [(p["pixel_values"].min[0], p["pixel_values"].opt[0], p["pixel_values"].max[0]) for p in visual] == [
+        (1, 64, 64), (65, 150, 150)
+    ]
+    assert visual[0]["pixel_values"].opt == [64, 3, 224, 224]
+    audio = trt_mod.profiles_for("audio", clip_batches=(1, 8))
+    assert [p["input_values"].min for p in audio] == [[1, 400], [2, 400]]
+    assert audio[1]["input_values"].opt == [8, 96_000] and audio[1]["input_values"].max == [8, 480_080]
+    fusion = trt_mod.profiles_for("fusion", clip_batches=(4,))
+    assert fusion == [{"features": trt_mod.ShapeRange(min=[1, 150, 4237], opt=[4, 150, 4237], max=[4, 150, 4237]),
+                       "frame_mask": trt_mod.ShapeRange(min=[1, 150], opt=[4, 150], max=[4, 150])}]
+    with pytest.raises(ValueError, match="positive"):
+        trt_mod.batch_ranges([0, 8])
+
+
+# --- FP32 layers against the real graphs' layer names ---------------------------------------------
+def pinned_layers(job, graph):
+    network = FakeNetwork()
+    FakeParser(network, None).parse_from_file(str(job.out / GRAPHS[graph].file))
+    return network, trt_mod.pin_fp32_layers(FakeTRT, network, GRAPHS[graph].fp32_layers)
+
+
+def test_hubert_first_groupnorm_and_attention_layernorms_stay_fp32(onnx_folder):
+    network, pinned = pinned_layers(onnx_folder, "audio")
+    norms = [n for n in pinned if re.search(r"Normalization$", n)]
+    assert "/m/feature_extractor/conv_layers.0/layer_norm/InstanceNormalization" in norms
+    assert "/m/encoder/layers.0/layer_norm/LayerNormalization" in norms
+    assert "/m/encoder/layers.0/final_layer_norm/LayerNormalization" in norms
+    assert not [n for n in pinned if "conv_layers.1" in n or "/attention/" in n or "/feed_forward/" in n]
+    layers = {layer.name: layer for layer in network.layers}
+    assert all(layers[n].precision == "float32" and set(layers[n].output_types.values()) == {"float32"} for n in pinned)
+    # Shape arithmetic in the same scopes is left alone (TensorRT rejects float precision on it).
+    assert all(layers[n].outputs[0].dtype == "float32" for n in pinned)
+    scoped_int = [l.name for l in network.layers if "conv_layers.0/layer_norm" in l.name and l.outputs[0].dtype != "float32"]
+    assert not set(scoped_int) & set(pinned)
+
+
+def test_fusion_folded_linears_and_layernorms_stay_fp32(onnx_folder):
+    _, pinned = pinned_layers(onnx_folder, "fusion")
+    for m in ("visual", "audio", "landmarks", "aus"):
+        assert f"/model/{m}/{m}.0/MatMul" in pinned
+        assert f"/model/{m}/{m}.3/MatMul" not in pinned  # the second Linear runs in FP16
+    assert {"/Where", "/model/blocks.0/norm1/LayerNormalization", "/model/blocks.1/norm2/LayerNormalization"} <= set(pinned)
+    assert not [n for n in pinned if "/heads." in n or "/attn/" in n]
+
+
+# --- the build ------------------------------------------------------------------------------------
+def test_build_sets_fp16_profiles_precision_constraints_and_timing_cache(onnx_folder, tmp_path):
+    plan = trt_mod.BuildPlan("audio", onnx_folder.out / "hubert.onnx", tmp_path / "x.engine", tmp_path / "t.cache",
+                             trt_mod.profiles_for("audio"), GRAPHS["audio"].fp32_layers, workspace_gb=2)
+    (tmp_path / "t.cache").write_bytes(b"old")
+    result = trt_mod.build_engine(plan, FakeTRT)
+    config = FakeTRT.last.config
+    assert {"FP16", "OBEY"} <= config.flags and config.pool["WORKSPACE"] == 2 << 30
+    assert config.profiles == [{"input_values": ([1, 400], [1, 96_000], [1, 480_080])},
+                               {"input_values": ([2, 400], [8, 96_000], [8, 480_080])}]
+    assert (tmp_path / "t.cache").read_bytes() == b"old+timings"  # read, extended, written back
+    assert result.engine.startswith(b"engine with 2 profiles") and result.fp32_layers
+
+
+def test_build_fails_loudly(onnx_folder, tmp_path, monkeypatch):
+    plan = trt_mod.BuildPlan("audio", onnx_folder.out / "hubert.onnx", tmp_path / "x.engine", tmp_path / "t.cache",
+                             trt_mod.profiles_for("audio"), (r"^/no/such/scope/",))
+    with pytest.raises(RuntimeError, match="no layer matched the FP32 patterns"):
+        trt_mod.build_engine(plan, FakeTRT)
+    monkeypatch.setattr(FakeParser, "parse_from_file", lambda self, path: self.errors.append("Unsupported op Foo") or False)
+    with pytest.raises(RuntimeError, match="hubert.onnx: TensorRT could not parse the graph: Unsupported op Foo"):
+        trt_mod.build_engine(plan, FakeTRT)
+    assert not (tmp_path / "x.engine").exists()
+
+
+# --- format, manifest, staleness, serving ---------------------------------------------------------
+def test_engine_format_records_engines_in_the_manifest(built):
+    manifest = read_manifest(built.out)
+    assert len(manifest.engines) == 3
+    for name, entry in manifest.engines.items():
+        assert entry.target == H100 and entry.precision == "fp16"
+        assert bool(entry.fp32_layers) == (entry.graph != "visual")  # ResNet101 runs wholly in FP16
+        assert entry.onnx_sha256 == manifest.graphs[entry.graph].sha256
+        assert trt_mod.engine_problem(manifest, built.out, entry.graph, H100) is None
+        assert manifest.parity[entry.graph]["engine_vs_onnx_max_abs"] == 0.0  # stand-in runs the ONNX graph
+        assert "NVIDIA H100" in manifest.parity[entry.graph]["engine_measured_on"]
+    assert (built.out / trt_mod.timing_cache_filename(H100)).is_file()
+
+
+def test_rerun_keeps_current_engines_and_builds_for_a_new_tensorrt(built, gpu_here):
+    from tqscore.export.formats import run_export, select_formats
+
+    assert run_export(built, select_formats("engine")) == []  # everything up to date
+    gpu_here.target = H100_NEW_TRT
+    rebuilt = run_export(built, select_formats("engine"))
+    assert sorted(p.name for p in rebuilt) == sorted(trt_mod.engine_filename(g, H100_NEW_TRT) for g in GRAPHS.values())
+    assert len(read_manifest(built.out).engines) == 6  # the old set stays, for machines still on the old version
+
+
+def test_staleness_reasons(built):
+    manifest = read_manifest(built.out)
+    assert "no audio engine for NVIDIA A100-SXM4-40GB (sm 8.0, TensorRT 10.9.0.34); engines in the folder are for other" \
+        in trt_mod.engine_problem(manifest, built.out, "audio", A100)
+    assert "no visual engine" in trt_mod.engine_problem(manifest, built.out, "visual", H100_NEW_TRT)
+    stale = manifest.model_copy(deep=True)
+    stale.graphs["fusion"].sha256 = "f" * 64  # the fusion graph was re-exported after the build
+    assert "stale, built from an older fusion.onnx" in trt_mod.engine_problem(stale, built.out, "fusion", H100)
+    engine = built.out / trt_mod.engine_filename(GRAPHS["visual"], H100)
+    engine.write_bytes(engine.read_bytes() + b"x")
+    assert "contents differ from the manifest" in trt_mod.engine_problem(manifest, built.out, "visual", H100)
+    engine.unlink()
+    assert "listed in the manifest but missing" in trt_mod.engine_problem(manifest, built.out, "visual", H100)
+
+
+def test_runtime_uses_engines_only_when_they_fit(built, gpu_here, caplog):
+    from tqscore.runtime.engines import EngineError, EngineSet
+
+    OrtRunner.made = []  # the build's parity check made some
+    engines = EngineSet.load(built.out, device="auto")
+    assert engines.backend == "tensorrt" and "sm90" in engines.engine_id
+    assert sorted(OrtRunner.made) == sorted(trt_mod.engine_filename(g, H100) for g in GRAPHS.values())
+    features = np.random.default_rng(0).standard_normal((10, 150, 4237)).astype(np.float32)
+    assert engines.fusion(features, np.ones((10, 150))).shape == (10, 5)  # chunked by the profile maximum
+
+    OrtRunner.made = []
+    gpu_here.target = A100  # the folder was copied to another kind of GPU
+    with caplog.at_level(logging.WARNING):
+        fallback = EngineSet.load(built.out, device="auto")
+    assert fallback.backend == "onnxruntime" and OrtRunner.made == []
+    assert "TensorRT engines not usable on this machine: no visual engine for NVIDIA A100" in caplog.text
+    assert "tqscore export --model BUNDLE" in caplog.text
+    with pytest.raises(EngineError, match="no fusion engine for NVIDIA A100"):
+        EngineSet.load(built.out, device="tensorrt")
+
+    gpu_here.target = H100
+    manifest = read_manifest(built.out)
+    manifest.graphs["audio"].sha256 = "0" * 64  # as if hubert.onnx were re-exported without the engines
+    write_manifest(built.out, manifest)
+    with pytest.raises(Exception, match="hubert.onnx: contents differ from the manifest"):
+        EngineSet.load(built.out, device="tensorrt")  # the ONNX check comes first and names the file
