@@ -20,7 +20,7 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_RUN_FAILED = 0, 1, 2
 
 
 def add_parser(subparsers) -> None:
-    from tqscore.runtime.config import DEVICES, default_workers
+    from tqscore.runtime.config import DECODE_DEVICES, DEVICES, default_workers
     from tqscore.runtime.discovery import DEFAULT_EXTENSIONS
 
     p = subparsers.add_parser(
@@ -38,8 +38,10 @@ def add_parser(subparsers) -> None:
         help="engine folder made by `tqscore export` (default: $TQSCORE_ENGINES); without it "
         "the score columns are null and everything else is written",
     )
-    p.add_argument("--device", choices=DEVICES, default="auto", help="where the engines run (default: auto)")
-    p.add_argument("--decode-device", choices=DEVICES, default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto",
+                   help="where the engines run: auto = TensorRT engines when built for this GPU, else ONNX Runtime "
+                   "(TensorRT/CUDA/CPU provider); tensorrt = the FP16 engines or fail (default: auto)")
+    p.add_argument("--decode-device", choices=DECODE_DEVICES, default="auto",
                    help="where decord decodes: cuda needs a CUDA build of decord (default: auto, CPU fallback)")
     p.add_argument("--shard", default="0/1", metavar="I/N",
                    help="score only shard I of N (by a hash of each relative path; default 0/1)")
@@ -48,6 +50,9 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workers", type=int, default=default_workers(),
                    help="CPU worker processes for decoding, Face Mesh, crops, signals (default: %(default)s)")
     p.add_argument("--batch-size", type=int, default=64, help="frames per visual-engine batch (default: %(default)s)")
+    p.add_argument("--audio-batch", type=int, default=1,
+                   help="equal-length HuBERT windows per batch; >1 is faster on a GPU, but a clip's scores may then "
+                   "differ in the last float digits with its neighbours (default: %(default)s)")
     p.add_argument("--clip-timeout", type=float, default=600.0,
                    help="seconds one file may take in a worker before it is given up as an error (default: %(default)s)")
     p.add_argument("--part-rows", type=int, default=32,
@@ -73,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
             shard=Shard.parse(args.shard),
             workers=args.workers,
             batch_size=args.batch_size,
+            audio_batch=args.audio_batch,
             clip_timeout_s=args.clip_timeout,
             part_rows=args.part_rows,
             resume=args.resume,

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from tqscore.runtime.discovery import DEFAULT_EXTENSIONS, Shard
 
-DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # tensorrt: the FP16 engines or nothing
+DECODE_DEVICES = ("auto", "cpu", "cuda")
 
 
 def default_workers() -> int:
@@ -27,6 +28,7 @@ class BatchConfig:
     shard: Shard = field(default_factory=Shard)
     workers: int = field(default_factory=default_workers)
     batch_size: int = 64  # frames per visual-engine batch (clips are mixed to fill it)
+    audio_batch: int = 1  # HuBERT windows of equal length per batch; 1 keeps scores independent of neighbours
     group_clips: int = 8  # analysed clips waiting for the engines, at most (bounds memory)
     part_rows: int = 32  # rows per crash-safe part file
     clip_timeout_s: float = 600.0  # a worker stuck this long on one file is replaced; the file errors
@@ -36,8 +38,8 @@ class BatchConfig:
     def __post_init__(self):
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
-        if self.decode_device not in DEVICES:
-            raise ValueError(f"decode device must be one of {DEVICES}, got {self.decode_device!r}")
-        for name in ("workers", "batch_size", "group_clips", "part_rows"):
+        if self.decode_device not in DECODE_DEVICES:
+            raise ValueError(f"decode device must be one of {DECODE_DEVICES}, got {self.decode_device!r}")
+        for name in ("workers", "batch_size", "audio_batch", "group_clips", "part_rows"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

@@ -66,7 +66,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
     started = time.monotonic()
     files = discover(cfg.input_dir, cfg.extensions, cfg.shard)
     log.info("%d video files under %s (shard %s)", len(files), cfg.input_dir, cfg.shard)
-    scorer = load_scorer(cfg.engines, cfg.device, cfg.batch_size)
+    scorer = load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch)
     store = ResultStore(cfg.out, output_schema(), part_rows=cfg.part_rows)
     store.lock()
     try:
@@ -112,7 +112,7 @@ def _plan(cfg, files, done, engine_id, need_inputs):
 
 
 def _scored(cfg: BatchConfig, tasks: list[ClipTask], scorer):
-    """Yield (analysis, scores or None) for every task, scoring groups of analysed clips."""
+    """Yield (analysis, scores or None) for every task as the scorer finishes it."""
     ready: queue.Queue = queue.Queue(maxsize=cfg.group_clips)
     stop = threading.Event()
     feeder = threading.Thread(target=_feed, args=(cfg, tasks, ready, stop), name="tqscore-feeder", daemon=True)
@@ -135,7 +135,8 @@ def _scored(cfg: BatchConfig, tasks: list[ClipTask], scorer):
                 else:
                     analyses.append(item)
             if analyses:
-                yield from zip(analyses, scorer.score(analyses))
+                yield from scorer.add(analyses)
+        yield from scorer.flush()
     finally:
         stop.set()
         _drain(ready)

@@ -1,17 +1,19 @@
 """Scoring analysed clips with the exported engines, batched across clips.
 
-Visual: the real frames of every clip in a group are cut into ``batch_size`` batches in clip
-order, so one ResNet batch holds the end of one clip and the start of the next; each batch is
-ImageNet-normalised just before it runs (a whole group normalised at once would be ~0.6 GB).
+Visual: the real frames of arriving clips stream into ResNet batches of exactly ``batch_size``
+frames, so one batch holds the end of one clip and the start of the next, and the frames left
+over wait for the next clip instead of running as a small batch. Each batch is
+ImageNet-normalised just before it runs (a group of clips normalised at once would be ~0.6 GB).
+Fixed shapes also make a clip's scores independent of its neighbours (see ``EngineScorer``).
 
 Audio: HuBERT-Base has no attention mask (its group-norm feature extractor sees every sample),
-so zero padding would change the result. Only windows of exactly equal length share a batch;
-for a nightly set of 6-s clips that is all of them. The windowing and the interpolation at the
-frame times are the ones ``tqscore.features.backbones.AudioBackbone.at_times`` applies on the
-PyTorch path (same constants, same ``interpolate_steps``), which the parity test holds to 1e-3.
+so zero padding would change the result: only windows of exactly equal length may share a
+batch. The windowing and the interpolation at the frame times are those of
+``tqscore.features.backbones.AudioBackbone.at_times`` on the PyTorch path (same constants, same
+``interpolate_steps``); the parity test holds the two paths to 1e-3.
 
-Fusion: the raw streams (T, 4237) of a group go through the fusion engine in one batch; the
-preprocessing is folded into it at export time.
+Fusion: the raw streams (T, 4237) of one clip, NaN imputation, standardisation and PCA folded
+into the graph at export time.
 
 Without an engine folder ``NullScorer`` keeps the run going: metadata, status and signals are
 written and the score columns stay null.
@@ -27,12 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-from tqscore.layout import LABELS, SAMPLE_RATE, STREAM_NAMES
+from tqscore.layout import LABELS, SAMPLE_RATE, STREAM_NAMES, STREAM_WIDTHS
 from tqscore.runtime.analyse import Analysis, ModelInputs
 
 log = logging.getLogger(__name__)
-
-AUDIO_BATCH = 8  # HuBERT windows per batch (equal lengths only)
 
 
 @dataclass
@@ -48,11 +48,14 @@ class NullScorer:
     engine_id = None
     needs_inputs = False
 
-    def score(self, analyses: list[Analysis]) -> list[Scores | None]:
-        return [None] * len(analyses)
+    def add(self, analyses: list[Analysis]) -> list[tuple[Analysis, Scores | None]]:
+        return [(a, None) for a in analyses]
+
+    def flush(self) -> list[tuple[Analysis, Scores | None]]:
+        return []
 
 
-def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64):
+def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64, audio_batch: int = 1):
     if engine_dir is None:
         log.warning("no engine folder given (--engines): writing metadata, status and signals; scores stay null")
         return NullScorer()
@@ -60,63 +63,96 @@ def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64):
 
     if not Path(engine_dir).is_dir():
         raise FileNotFoundError(f"engine folder {engine_dir} does not exist (build it with `tqscore export`)")
-    return EngineScorer(EngineSet.load(Path(engine_dir), device), batch_size)
+    return EngineScorer(EngineSet.load(Path(engine_dir), device), batch_size, audio_batch)
+
+
+@dataclass
+class _Pending:
+    analysis: Analysis
+    frames_left: int
+    visual: np.ndarray  # (n, 2048), filled as batches complete
+    visual_ms: float = 0.0
 
 
 class EngineScorer:
+    """Streams frames into fixed-size visual batches; a clip is finished once all its frames ran.
+
+    Every visual batch has exactly ``batch_size`` rows (the frames left over at the end of a
+    group wait for the next clips; only the last batch of a run is zero-padded). A clip's
+    features therefore never depend on its neighbours or on the run's timing: a resumed run
+    writes bit-identical scores (tested). The fusion runs per clip for the same reason (its
+    cost is tiny next to the backbones); audio batches across clips only with ``audio_batch > 1``.
+    """
+
     needs_inputs = True
 
-    def __init__(self, engines, batch_size: int = 64):
+    def __init__(self, engines, batch_size: int = 64, audio_batch: int = 1):
         self.engines = engines
         self.batch_size = batch_size
+        self.audio_batch = audio_batch
         self.model_id = engines.model_id
         self.engine_id = engines.engine_id
         self.audio_normalize = bool(getattr(engines, "audio_normalize", False))
+        self._queue: list[tuple[_Pending, int]] = []  # (clip, frame row) not yet through the visual engine
+        self._waiting: list[_Pending] = []  # clips with frames in the queue, in arrival order
 
-    def score(self, analyses: list[Analysis]) -> list[Scores | None]:
-        todo = [i for i, a in enumerate(analyses) if a.inputs is not None]
-        out: list[Scores | None] = [None] * len(analyses)
-        if not todo:
-            return out
-        inputs = [analyses[i].inputs for i in todo]
-        visual, visual_ms = self._visual(inputs)
-        audio, audio_ms = self._audio(inputs)
-        features = np.stack([_features(x, v, a) for x, v, a in zip(inputs, visual, audio)])
-        masks = np.stack([x.frame_mask for x in inputs]).astype(np.float32)
-        tick = time.perf_counter()
-        scores = np.asarray(self.engines.fusion(features, masks), np.float32)
-        fusion_ms = (time.perf_counter() - tick) * 1000 / len(todo)
-        for k, i in enumerate(todo):
-            values = {label: float(scores[k, j]) for j, label in enumerate(LABELS)}
-            out[i] = Scores(values, {"visual": visual_ms[k], "audio": audio_ms[k], "fusion": fusion_ms})
-        return out
+    def add(self, analyses: list[Analysis]) -> list[tuple[Analysis, Scores | None]]:
+        """Queue the clips' frames, run every full batch; return the clips now finished, in order."""
+        finished: list[tuple[Analysis, Scores | None]] = []
+        for a in analyses:
+            if a.inputs is None:
+                finished.append((a, None))
+                continue
+            n = len(a.inputs.crops)
+            pending = _Pending(a, n, np.zeros((n, STREAM_WIDTHS["visual"]), np.float32))
+            self._waiting.append(pending)
+            self._queue.extend((pending, row) for row in range(n))
+        while len(self._queue) >= self.batch_size:
+            self._run_visual(self._queue[: self.batch_size])
+            del self._queue[: self.batch_size]
+        return finished + self._complete()
 
-    def _visual(self, inputs: list[ModelInputs]) -> tuple[list[np.ndarray], list[float]]:
-        """(n_i, 2048) per clip from batches that cross clip boundaries; ms shared by frames."""
+    def flush(self) -> list[tuple[Analysis, Scores | None]]:
+        """End of input: run the last, zero-padded batch and finish every clip."""
+        if self._queue:
+            self._run_visual(self._queue)
+            self._queue = []
+        return self._complete()
+
+    def _run_visual(self, members: list[tuple[_Pending, int]]) -> None:
         from tqscore.features.crops import normalize
 
-        owners = np.concatenate([np.full(len(x.crops), k) for k, x in enumerate(inputs)])
-        rows = np.concatenate([np.arange(len(x.crops)) for x in inputs])
-        results = [np.zeros((len(x.crops), 0), np.float32) for x in inputs]
-        pieces: list[list[np.ndarray]] = [[] for _ in inputs]
-        ms = [0.0] * len(inputs)
-        for start in range(0, len(owners), self.batch_size):
-            who, which = owners[start : start + self.batch_size], rows[start : start + self.batch_size]
-            batch = np.stack([inputs[k].crops[j] for k, j in zip(who, which)])
+        batch = np.zeros((self.batch_size, *members[0][0].analysis.inputs.crops.shape[1:]), np.uint8)
+        for i, (pending, row) in enumerate(members):
+            batch[i] = pending.analysis.inputs.crops[row]
+        tick = time.perf_counter()
+        feats = np.asarray(self.engines.visual(normalize(batch)), np.float32)
+        per_frame = (time.perf_counter() - tick) * 1000 / len(members)
+        for i, (pending, row) in enumerate(members):
+            pending.visual[row] = feats[i]
+            pending.frames_left -= 1
+            pending.visual_ms += per_frame
+
+    def _complete(self) -> list[tuple[Analysis, Scores | None]]:
+        done = [p for p in self._waiting if p.frames_left == 0]
+        if not done:
+            return []
+        self._waiting = [p for p in self._waiting if p.frames_left > 0]
+        audio, audio_ms = self._audio([p.analysis.inputs for p in done])
+        out = []
+        for p, clip_audio, a_ms in zip(done, audio, audio_ms):
+            x = p.analysis.inputs
             tick = time.perf_counter()
-            feats = np.asarray(self.engines.visual(normalize(batch)), np.float32)
-            per_frame = (time.perf_counter() - tick) * 1000 / len(batch)
-            for k in np.unique(who):
-                sel = who == k
-                pieces[k].append(feats[sel])
-                ms[k] += per_frame * int(sel.sum())
-        for k in range(len(inputs)):
-            if pieces[k]:
-                results[k] = np.concatenate(pieces[k])
-        return results, ms
+            features = _features(x, p.visual, clip_audio)[None]
+            scores = np.asarray(self.engines.fusion(features, x.frame_mask[None].astype(np.float32)), np.float32)[0]
+            fusion_ms = (time.perf_counter() - tick) * 1000
+            values = {label: float(scores[j]) for j, label in enumerate(LABELS)}
+            p.analysis.inputs = None  # the crops are done with: free them before the row is written
+            out.append((p.analysis, Scores(values, {"visual": p.visual_ms, "audio": a_ms, "fusion": fusion_ms})))
+        return out
 
     def _audio(self, inputs: list[ModelInputs]) -> tuple[list[np.ndarray], list[float]]:
-        """(n_i, 768) per clip: HuBERT steps at the clip's frame times; equal-length windows batched."""
+        """(n_i, 768) per clip: HuBERT steps at the clip's frame times."""
         from tqscore.features.backbones import interpolate_steps
 
         windows = [hubert_windows(x.audio, x.frame_times, self.audio_normalize) for x in inputs]
@@ -126,9 +162,9 @@ class EngineScorer:
                 by_length[len(window)].append((k, w))
         hidden: list[list[np.ndarray | None]] = [[None] * len(w) for w in windows]
         ms = [0.0] * len(inputs)
-        for length, members in by_length.items():
-            for start in range(0, len(members), AUDIO_BATCH):
-                group = members[start : start + AUDIO_BATCH]
+        for members in by_length.values():
+            for start in range(0, len(members), self.audio_batch):
+                group = members[start : start + self.audio_batch]
                 batch = np.stack([windows[k][w] for k, w in group])
                 tick = time.perf_counter()
                 states = np.asarray(self.engines.audio(batch), np.float32)
@@ -168,7 +204,7 @@ def _features(x: ModelInputs, visual: np.ndarray, audio: np.ndarray) -> np.ndarr
     """The raw (T, 4237) fusion input in layout order, padding frames zero (as in a feature record)."""
     from tqscore.features.frontend import pad_to_layout
 
-    n = len(x.crops)
+    n = len(x.landmarks)
     streams = {
         "visual": visual,
         "audio": audio,
