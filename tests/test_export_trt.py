@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import sys
 from types import SimpleNamespace
 
 import numpy as np
@@ -214,6 +215,28 @@ def test_engine_names_carry_gpu_compute_capability_and_tensorrt_version():
     assert trt_mod.timing_cache_filename(H100) == "timing.nvidia-h100-80gb-hbm3.sm90.trt10.9.0.34.cache"
     names = {trt_mod.engine_filename(GRAPHS["fusion"], t) for t in (H100, A100, H100_NEW_TRT)}
     assert len(names) == 3  # each fact alone changes the name
+
+
+def test_tensorrt_11_is_refused_with_the_reason(monkeypatch):
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="11.1.0.5"))
+    with pytest.raises(trt_mod.TensorRTUnavailable, match=r"TensorRT 11\.1\.0\.5 is installed.*install tensorrt>=10,<11"):
+        trt_mod.load_tensorrt()
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="10.9.0.34"))
+    assert trt_mod.load_tensorrt().__version__ == "10.9.0.34"
+
+
+def test_missing_gpu_is_reported_not_guessed(monkeypatch):
+    from tqscore.export.cuda import CudaUnavailable, device_facts
+
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="10.9.0.34"))
+    try:
+        device_facts()
+    except CudaUnavailable as exc:
+        with pytest.raises(trt_mod.TensorRTUnavailable, match="no usable NVIDIA GPU"):
+            trt_mod.detect_target()
+        assert "CUDA" in str(exc)
+    else:
+        pytest.skip("a CUDA device is present")
 
 
 # --- profiles -------------------------------------------------------------------------------------

@@ -9,9 +9,14 @@ why an engine cannot serve here; nothing uses an engine whose facts differ from 
 Everything but ``build_engine`` and ``detect_target`` is plain Python, so naming, staleness and
 profile construction are tested on machines without TensorRT or a GPU. ``tensorrt`` itself is
 imported only inside functions (the package must import without it); the build takes the module
-as an argument so tests can pass a recording stand-in. Device facts come from torch.cuda, which
-the GPU image has anyway for the PyTorch path, and which reports the name and compute
-capability without a separate CUDA binding.
+as an argument so tests can pass a recording stand-in. Device facts come from the CUDA driver
+(``tqscore.export.cuda``): the serving image has no torch.
+
+The build uses the TensorRT 10 API: the FP16 builder flag with per-layer precision constraints
+(OBEY) pinning the overflow-prone layers to FP32. TensorRT 11 removed both in favour of strongly
+typed networks, whose precision comes from the graph itself (an FP16 ONNX graph with FP32
+islands); until that graph rewrite exists, ``tqscore[gpu]`` pins ``tensorrt<11`` and a TensorRT
+11 install is refused with that reason rather than building a different engine.
 """
 
 from __future__ import annotations
@@ -39,6 +44,7 @@ AUDIO_OPT_SAMPLES = int(T / 25 * SAMPLE_RATE)
 AUDIO_MAX_SAMPLES = 30 * SAMPLE_RATE + HUBERT_FIELD - HUBERT_STRIDE
 DEFAULT_IMAGE_BATCHES = (64, 150)  # crops per visual call: the runtime's batch and one whole clip
 DEFAULT_CLIP_BATCHES = (1, 8)  # clips per audio / fusion call: a single clip and the runtime's group
+SUPPORTED_TRT_MAJOR = 10
 
 
 class TensorRTUnavailable(RuntimeError):
@@ -52,20 +58,26 @@ def load_tensorrt():
         raise TensorRTUnavailable(
             f"TensorRT is not installed ({exc}); install tqscore[gpu] on a machine with an NVIDIA GPU"
         ) from exc
+    major = int(tensorrt.__version__.split(".")[0])
+    if major != SUPPORTED_TRT_MAJOR:
+        raise TensorRTUnavailable(
+            f"TensorRT {tensorrt.__version__} is installed, but engines are built and run with the TensorRT "
+            f"{SUPPORTED_TRT_MAJOR}.x API (FP16 builder flag + layer precision constraints, removed in 11.x); "
+            f"install tensorrt>={SUPPORTED_TRT_MAJOR},<{SUPPORTED_TRT_MAJOR + 1}"
+        )
     return tensorrt
 
 
 def detect_target() -> Target:
     """This machine's GPU and TensorRT facts, or TensorRTUnavailable saying what is missing."""
+    from tqscore.export.cuda import CudaUnavailable, device_facts
+
     trt = load_tensorrt()
     try:
-        import torch
-    except ImportError as exc:
-        raise TensorRTUnavailable(f"torch is needed for TensorRT device buffers ({exc})") from exc
-    if not torch.cuda.is_available():
-        raise TensorRTUnavailable("no CUDA GPU is visible to torch (CUDA build of torch and a driver are needed)")
-    major, minor = torch.cuda.get_device_capability(0)
-    return Target(gpu=torch.cuda.get_device_name(0), compute_capability=f"{major}.{minor}", tensorrt=trt.__version__)
+        gpu, capability = device_facts(0)
+    except CudaUnavailable as exc:
+        raise TensorRTUnavailable(f"no usable NVIDIA GPU: {exc}") from exc
+    return Target(gpu=gpu, compute_capability=capability, tensorrt=trt.__version__)
 
 
 def gpu_slug(gpu: str) -> str:

@@ -60,12 +60,15 @@ class _OrtGraph:
 
 
 class _TrtGraph:
-    """One deserialised engine, one execution context per optimisation profile, torch CUDA buffers."""
+    """One deserialised engine, one execution context per optimisation profile.
+
+    Device buffers are onnxruntime-gpu ``OrtValue``s (the serving image has no torch): their
+    host copies run on the legacy default stream, which is ordered with our blocking stream.
+    """
 
     def __init__(self, path: Path, trt):
-        import torch
+        from tqscore.export.cuda import Stream
 
-        self.torch = torch
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
@@ -73,11 +76,11 @@ class _TrtGraph:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
-        self.stream = torch.cuda.Stream()
+        self.stream = Stream()
         self.contexts = []
         for p in range(self.engine.num_optimization_profiles):
             context = self.engine.create_execution_context()
-            context.set_optimization_profile_async(p, self.stream.cuda_stream)
+            context.set_optimization_profile_async(p, self.stream.handle)
             self.contexts.append(context)
         self.stream.synchronize()
         self.ranges = [
@@ -95,22 +98,21 @@ class _TrtGraph:
         raise EngineError(f"input shapes {shapes} are outside every optimisation profile of the engine: {self.ranges}")
 
     def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        torch = self.torch
+        from onnxruntime import OrtValue
+
         context = self.contexts[self._profile({n: feeds[n].shape for n in self.inputs})]
-        with torch.cuda.stream(self.stream):
-            keep = []
-            for name in self.inputs:
-                tensor = torch.from_numpy(np.ascontiguousarray(feeds[name], np.float32)).cuda(non_blocking=True)
-                keep.append(tensor)
-                context.set_input_shape(name, tuple(tensor.shape))
-                context.set_tensor_address(name, tensor.data_ptr())
-            out = torch.empty(tuple(context.get_tensor_shape(self.outputs[0])), dtype=torch.float32, device="cuda")
-            context.set_tensor_address(self.outputs[0], out.data_ptr())
-            if not context.execute_async_v3(self.stream.cuda_stream):
-                raise EngineError("TensorRT execution failed (see the TensorRT log)")
-            result = out.cpu()
+        keep = []
+        for name in self.inputs:
+            value = OrtValue.ortvalue_from_numpy(np.ascontiguousarray(feeds[name], np.float32), "cuda", 0)
+            keep.append(value)
+            context.set_input_shape(name, tuple(feeds[name].shape))
+            context.set_tensor_address(name, value.data_ptr())
+        out = OrtValue.ortvalue_from_shape_and_type(tuple(context.get_tensor_shape(self.outputs[0])), np.float32, "cuda", 0)
+        context.set_tensor_address(self.outputs[0], out.data_ptr())
+        if not context.execute_async_v3(self.stream.handle):
+            raise EngineError("TensorRT execution failed (see the TensorRT log)")
         self.stream.synchronize()
-        return result.numpy()
+        return out.numpy()
 
 
 @dataclass
