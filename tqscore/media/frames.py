@@ -3,14 +3,15 @@
 decord is the project's decoder: it seeks and batch-decodes by index (``get_batch``) and can
 decode on the GPU where it was built with CUDA (the PyPI wheel is CPU-only). PyAV decodes the
 same frames sequentially with FFmpeg's frame threading; on the CPU it is the faster of the two
-for large frames (benchmarks/media_decode.py: 2-3x less CPU on 480p-1080p). Both index the
-decoded frames in presentation order and return them in display orientation.
+for some inputs (see docs/media.md). Both index the decoded frames in presentation order and
+return one frame at a time in display orientation; the caller copies it into its chunk, so at
+most one decoded frame besides the chunk is alive (fresh large buffers cost page faults: one
+``get_batch`` of 32 frames of 1080p took 1.6x the CPU of 32 single-frame reads, measured).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -55,19 +56,19 @@ class DecordFrames:
             else:
                 raise MediaError(path, f"decord decodes {got} frames, the stream displays {displayed} (height, width)")
 
-    def get_batch(self, indices: Sequence[int]) -> np.ndarray:
+    def frame(self, index: int) -> np.ndarray:
         try:
-            batch = self.reader.get_batch(list(indices)).asnumpy()
+            picture = self.reader.get_batch([index]).asnumpy()[0]
         except decord.DECORDError as exc:
             raise MediaError(self.path, f"truncated or corrupt: {decord_reason(exc)}") from None
-        return np.ascontiguousarray(np.rot90(batch, self.turn, axes=(1, 2))) if self.turn else batch
+        return np.rot90(picture, self.turn) if self.turn else picture
 
     def close(self) -> None:
         self.reader = None
 
 
 class PyAVFrames:
-    """Sequential PyAV decode that keeps only the requested (ascending) frame indices."""
+    """Sequential PyAV decode; asking for an earlier frame than the last one starts over."""
 
     def __init__(self, path: Path, n_frames: int, rotation: int):
         self.path, self.n_frames, self.turn = path, n_frames, rotation // 90
@@ -82,7 +83,7 @@ class PyAVFrames:
         self.frames = self.container.decode(stream)
         self.position = 0  # index of the next frame self.frames yields
 
-    def _frame(self, index: int) -> np.ndarray:
+    def frame(self, index: int) -> np.ndarray:
         if index < self.position:
             self._restart()
         try:
@@ -92,13 +93,10 @@ class PyAVFrames:
                     raise MediaError(self.path, f"truncated or corrupt: frame {index} of {self.n_frames} does not decode")
                 self.position += 1
                 if self.position > index:
-                    return frame.to_ndarray(format="rgb24")
+                    picture = frame.to_ndarray(format="rgb24")
+                    return np.rot90(picture, self.turn) if self.turn else picture
         except av.FFmpegError as exc:
             raise MediaError(self.path, f"truncated or corrupt: {exc.strerror or exc}") from None
-
-    def get_batch(self, indices: Sequence[int]) -> np.ndarray:
-        batch = np.stack([self._frame(i) for i in indices])
-        return np.ascontiguousarray(np.rot90(batch, self.turn, axes=(1, 2))) if self.turn else batch
 
     def close(self) -> None:
         if self.container is not None:

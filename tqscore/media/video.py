@@ -70,7 +70,11 @@ class StandardClip:
         if self._frames is None:
             raise ValueError(f"{self.info.path}: clip is closed")
         for start in range(0, self.n_valid, chunk):
-            yield self._frames.get_batch(self.frame_indices[start : start + chunk].tolist())
+            indices = self.frame_indices[start : start + chunk]
+            batch = np.empty((len(indices), self.info.height, self.info.width, 3), dtype=np.uint8)
+            for j, index in enumerate(indices.tolist()):
+                batch[j] = self._frames.frame(index)
+            yield batch
 
     def close(self) -> None:
         """Release the decoder (file handle and buffers); the metadata and audio stay."""
