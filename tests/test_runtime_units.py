@@ -141,3 +141,22 @@ def test_worker_pool_survives_errors_crashes_and_hangs():
     assert isinstance(results[2], TaskFailure) and "ValueError: bad payload" in results[2].message
     assert isinstance(results[4], TaskFailure) and "exit code 3" in results[4].message
     assert isinstance(results[6], TaskFailure) and "timed out" in results[6].message
+
+
+def test_plan_skips_rows_with_the_same_file_stamp_and_engines(tmp_path):
+    from tqscore.runtime.config import BatchConfig
+    from tqscore.runtime.pipeline import _plan
+    from tqscore.runtime.store import FileKey
+
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        _touch(tmp_path / name)
+    info = {n: (tmp_path / n).stat() for n in ("a.mp4", "b.mp4", "c.mp4")}
+    done = {
+        FileKey("a.mp4", info["a.mp4"].st_size, info["a.mp4"].st_mtime_ns // 1000, "e1"),  # done
+        FileKey("b.mp4", info["b.mp4"].st_size, info["b.mp4"].st_mtime_ns // 1000, "e0"),  # other engines
+        FileKey("c.mp4", info["c.mp4"].st_size + 1, info["c.mp4"].st_mtime_ns // 1000, "e1"),  # file changed
+    }
+    cfg = BatchConfig(tmp_path, tmp_path / "o.parquet")
+    tasks, failed = _plan(cfg, ["a.mp4", "b.mp4", "c.mp4", "gone.mp4"], done, "e1", need_inputs=True)
+    assert [t.rel for t in tasks] == ["b.mp4", "c.mp4"]
+    assert [f.task.rel for f in failed] == ["gone.mp4"] and "cannot stat" in failed[0].error

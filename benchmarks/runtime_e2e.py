@@ -1,0 +1,300 @@
+"""End-to-end `tqscore batch` against a PyTorch-eager reference pipeline, in one run.
+
+Speed (full-size random-weight ResNet101 + HuBERT-Base, the default "optimized" fusion model
+with random weights and preprocessing, exported to FP32 ONNX through the export code):
+
+- reference: the PyTorch path one clip after another (front end, signals, ResNet, HuBERT,
+  fusion in eager mode), each stage timed;
+- runtime: `run_batch` with ONNX Runtime engines, CPU workers overlapping the engines;
+- each runtime stage alone: the worker stage (front end + signals, `batch` without engines,
+  same worker count), the visual / audio / fusion engines on the same clips' inputs.
+Printed: clips/s per stage and in total, runtime / reference, runtime / slowest stage alone.
+
+Memory: a long run (default 200 files, symlinks cycling over the shared clips) through the
+real command with tiny engines; resident memory (main process + workers) at file 20 and at
+the last file.
+
+    python benchmarks/runtime_e2e.py                       # both parts
+    python benchmarks/runtime_e2e.py --long-run 0          # speed only
+    python benchmarks/runtime_e2e.py --clips 0             # memory only
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from tqscore.layout import FRAME_MASK, STREAM_NAMES, STREAMS
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "media"
+log = logging.getLogger("runtime_e2e")
+
+
+def random_bundle(folder: Path, config: str, seed: int = 0) -> Path:
+    """A bundle of the given config with random weights and random orthonormal PCA bases."""
+    import torch
+
+    from tqscore.model.bundle import save_bundle
+    from tqscore.model.config import load_config
+    from tqscore.model.fusion import FusionModel
+    from tqscore.model.preprocess import ModalityTransform, Preprocessing
+
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    transforms = {}
+    for s in STREAMS:
+        basis, _ = np.linalg.qr(rng.standard_normal((s.width, s.pca_components)))
+        transforms[s.name] = ModalityTransform(
+            median=rng.standard_normal(s.width), mean=rng.standard_normal(s.width) * 0.1,
+            scale=rng.uniform(0.5, 2.0, s.width), components=basis.T, pca_mean=np.zeros(s.width), variance_kept=0.95,
+        )
+    prep = Preprocessing(transforms)
+    cfg = load_config(config).replace(input_dims=prep.out_widths)
+    return save_bundle(folder / f"bundle-{config}", FusionModel(cfg).eval(), prep, cfg)
+
+
+def backbones(folder: Path, full: bool) -> tuple[Path, Path]:
+    """ResNet101 / HuBERT-Base shapes with random weights (full), or the tests' tiny ones."""
+    import torch
+    from transformers import HubertConfig, HubertModel, ResNetConfig, ResNetModel
+
+    torch.manual_seed(0)
+    if full:
+        resnet = ResNetConfig(depths=[3, 4, 23, 3], hidden_sizes=[256, 512, 1024, 2048], layer_type="bottleneck")
+        hubert = HubertConfig()  # defaults = HuBERT-Base
+    else:
+        resnet = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 2048], depths=[1, 1, 1, 1], layer_type="bottleneck")
+        hubert = HubertConfig(hidden_size=768, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                              conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    tag = "full" if full else "tiny"
+    paths = folder / f"resnet-{tag}", folder / f"hubert-{tag}"
+    ResNetModel(resnet).eval().save_pretrained(paths[0])
+    HubertModel(hubert).eval().save_pretrained(paths[1])
+    return paths
+
+
+def export(bundle: Path, resnet: Path, hubert: Path, out: Path) -> Path:
+    from tqscore.export.formats import run_export, select_formats
+    from tqscore.export.job import ExportJob
+
+    run_export(ExportJob(bundle, out, resnet=str(resnet), hubert=str(hubert)), select_formats("onnx"))
+    return out
+
+
+def clip_folder(folder: Path, n: int, names: list[Path]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        src = names[i % len(names)]
+        os.symlink(src, folder / f"{i:04d}_{src.name}")
+    return folder
+
+
+def shared_clips() -> list[Path]:
+    return sorted(SHARED.glob("real/*.mp4")) + sorted(SHARED.glob("generated/*.mp4"))
+
+
+# ----------------------------------------------------------------------------------- speed
+def reference_pipeline(paths, bundle_dir, resnet, hubert) -> dict[str, float]:
+    """PyTorch eager, one clip after another; seconds per stage summed over the clips."""
+    from tqscore.features.backbones import AudioBackbone, VisualBackbone
+    from tqscore.features.crops import normalize
+    from tqscore.features.frontend import pad_to_layout, run_frontend
+    from tqscore.model.bundle import load_bundle
+    from tqscore.runtime.analyse import worker_init
+    from tqscore.signals import compute_signals
+
+    state = worker_init()
+    bundle = load_bundle(bundle_dir)
+    visual, audio = VisualBackbone(str(resnet)), AudioBackbone(str(hubert))
+    seconds = dict.fromkeys(("frontend", "signals", "visual", "audio", "fusion"), 0.0)
+    for path in paths:
+        tick = time.perf_counter()
+        fe = run_frontend(path)
+        seconds["frontend"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        compute_signals(fe, **state.signal_models)
+        seconds["signals"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        vis = visual(normalize(fe.crops))
+        seconds["visual"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        aud = audio.at_times(fe.clip.audio, fe.clip.frame_times)
+        seconds["audio"] += time.perf_counter() - tick
+        tick = time.perf_counter()
+        mask = fe.clip.frame_mask
+        n = fe.clip.n_valid
+        raw = {"visual": vis, "audio": aud, "landmarks": fe.landmarks.reshape(n, -1), "aus": fe.aus}
+        streams = {m: pad_to_layout(raw[m], mask)[None] for m in STREAM_NAMES}
+        bundle.predict(streams, mask[None])
+        seconds["fusion"] += time.perf_counter() - tick
+    return seconds
+
+
+def engine_stages_alone(paths, engine_dir, batch_size) -> dict[str, float]:
+    """Seconds each engine needs for these clips' real inputs, run alone (no workers running)."""
+    from tqscore.features.crops import normalize
+    from tqscore.features.frontend import run_frontend
+    from tqscore.runtime.analyse import ModelInputs
+    from tqscore.runtime.engines import EngineSet
+    from tqscore.runtime.scoring import _features, hubert_windows
+
+    engines = EngineSet.load(engine_dir, "cpu")
+    fronts = [run_frontend(p) for p in paths]
+    crops = np.concatenate([f.crops for f in fronts])
+    seconds = dict.fromkeys(("visual", "audio", "fusion"), 0.0)
+    tick = time.perf_counter()
+    for start in range(0, len(crops), batch_size):
+        batch = np.zeros((batch_size, *crops.shape[1:]), np.uint8)
+        part = crops[start : start + batch_size]
+        batch[: len(part)] = part
+        engines.visual(normalize(batch))
+    seconds["visual"] = time.perf_counter() - tick
+    for f in fronts:
+        tick = time.perf_counter()
+        for window in hubert_windows(f.clip.audio, f.clip.frame_times, engines.audio_normalize):
+            engines.audio(window[None])
+        seconds["audio"] += time.perf_counter() - tick
+        x = ModelInputs(f.crops, f.landmarks, f.aus, f.clip.frame_mask, f.clip.frame_times, f.clip.audio)
+        feats = _features(x, np.zeros((len(f.crops), 2048), np.float32), np.zeros((len(f.crops), 768), np.float32))
+        tick = time.perf_counter()
+        engines.fusion(feats[None], f.clip.frame_mask[None].astype(np.float32))
+        seconds["fusion"] += time.perf_counter() - tick
+    return seconds
+
+
+def run_runtime(folder: Path, out: Path, engine_dir: Path | None, workers: int, batch_size: int) -> float:
+    from tqscore.runtime.config import BatchConfig
+    from tqscore.runtime.pipeline import run_batch
+
+    tick = time.perf_counter()
+    run_batch(BatchConfig(folder, out, engine_dir, device="cpu", workers=workers, batch_size=batch_size,
+                          resume=False, progress=False))
+    return time.perf_counter() - tick
+
+
+def speed(args, work: Path) -> None:
+    resnet, hubert = backbones(work, full=True)
+    bundle = random_bundle(work, args.config)
+    tick = time.perf_counter()
+    engine_dir = export(bundle, resnet, hubert, work / "engines-full")
+    print(f"export of full-size ONNX graphs: {time.perf_counter() - tick:.0f} s")
+    frontal = [p for p in shared_clips() if p.name != "demo1_video.mp4"]
+    folder = clip_folder(work / "speed-clips", args.clips, frontal)
+    paths = sorted(folder.iterdir())
+    n = len(paths)
+
+    ref = reference_pipeline(paths, bundle, resnet, hubert)
+    e2e = run_runtime(folder, work / "e2e.parquet", engine_dir, args.workers, args.batch_size)
+    worker_alone = run_runtime(folder, work / "front.parquet", None, args.workers, args.batch_size)
+    alone = engine_stages_alone(paths, engine_dir, args.batch_size)
+    alone["workers (front end + signals)"] = worker_alone
+
+    ref_total = sum(ref.values())
+    print(f"\n{n} clips ({', '.join(sorted({p.resolve().name for p in paths}))}); {os.cpu_count()} CPUs; "
+          f"workers={args.workers}, batch={args.batch_size}, fusion config '{args.config}'")
+    print("\nPyTorch eager reference (serial):")
+    print("| stage | s total | clips/s |\n|---|---|---|")
+    for k, v in ref.items():
+        print(f"| {k} | {v:.1f} | {n / v:.3f} |")
+    print(f"| **total** | {ref_total:.1f} | {n / ref_total:.3f} |")
+    print("\nruntime stages measured alone:")
+    print("| stage | s total | clips/s |\n|---|---|---|")
+    for k, v in alone.items():
+        print(f"| {k} | {v:.1f} | {n / v:.3f} |")
+    slowest_name, slowest = max(alone.items(), key=lambda kv: kv[1])
+    print(f"\nruntime end to end: {e2e:.1f} s, {n / e2e:.3f} clips/s")
+    print(f"runtime / PyTorch eager reference: {ref_total / e2e:.2f}x  (target >= 2x)")
+    print(f"runtime / slowest stage alone ({slowest_name}, {n / slowest:.3f} clips/s): "
+          f"{slowest / e2e * 100:.0f} %  (target >= 80 %)")
+
+
+# ----------------------------------------------------------------------------------- memory
+def tree_rss_mb(pid: int) -> tuple[float, float]:
+    """(main process, main + all descendants) resident memory in MB, from /proc."""
+
+    def rss(p: int) -> float:
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+        except OSError:
+            pass
+        return 0.0
+
+    def children(p: int) -> list[int]:
+        out = []
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                out += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return out
+
+    total, stack = 0.0, [pid]
+    while stack:
+        p = stack.pop()
+        total += rss(p)
+        stack += children(p)
+    return rss(pid), total
+
+
+def memory(args, work: Path) -> None:
+    resnet, hubert = backbones(work, full=False)
+    bundle = random_bundle(work, "standard")
+    engine_dir = export(bundle, resnet, hubert, work / "engines-tiny")
+    folder = clip_folder(work / "long-run", args.long_run, shared_clips())
+    out = work / "long.parquet"
+    parts = out.with_name(out.name + ".parts")
+    cmd = [sys.executable, "-m", "tqscore.cli", "batch", str(folder), "--out", str(out), "--engines", str(engine_dir),
+           "--workers", str(args.workers), "--part-rows", "1", "--no-progress", "--device", "cpu"]
+    tick = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    marks = sorted({min(20, args.long_run), args.long_run})
+    seen: dict[int, tuple[float, float]] = {}
+    while proc.poll() is None:
+        done = len(list(parts.glob("part-*.parquet"))) if parts.exists() else 0
+        for m in marks:
+            if m not in seen and done >= m:
+                seen[m] = tree_rss_mb(proc.pid)
+                print(f"file {done}: main {seen[m][0]:.0f} MB, main + workers {seen[m][1]:.0f} MB", flush=True)
+        if len(seen) == len(marks):
+            break
+        time.sleep(0.2)
+    stdout, _ = proc.communicate()
+    print(stdout.strip())
+    print(f"long run: {args.long_run} files in {time.perf_counter() - tick:.0f} s")
+    if len(seen) == 2:
+        (a_main, a_all), (b_main, b_all) = seen[marks[0]], seen[marks[1]]
+        print(f"RSS growth file {marks[0]} -> {marks[1]}: main {100 * (b_main / a_main - 1):+.1f} %, "
+              f"main + workers {100 * (b_all / a_all - 1):+.1f} %  (goal < 10 %)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clips", type=int, default=4, help="clips for the speed comparison (0: skip)")
+    parser.add_argument("--long-run", type=int, default=200, help="files in the memory run (0: skip)")
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--config", default="optimized", choices=("standard", "optimized"))
+    parser.add_argument("--work", type=Path, help="folder for models and outputs (default: a temp folder)")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    with tempfile.TemporaryDirectory(prefix="tqscore-bench-") as tmp:
+        work = args.work or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        if args.clips:
+            speed(args, work)
+        if args.long_run:
+            memory(args, work)
+
+
+if __name__ == "__main__":
+    main()
