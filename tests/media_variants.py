@@ -22,6 +22,7 @@ _VIDEO_OPTIONS = {
     "libx264": {"preset": "ultrafast"},
     "libx265": {"preset": "ultrafast", "x265-params": "log-level=error"},
     "libvpx-vp9": {"deadline": "realtime", "cpu-used": "8"},
+    "libsvtav1": {"preset": "12", "svtav1-params": "log-level=1"},
     "mpeg4": {},
 }
 _AUDIO_CODEC = {".mp4": ("aac", "fltp"), ".mkv": ("pcm_s16le", "s16")}

@@ -214,6 +214,18 @@ def test_codecs(variants, codec):
 
 
 
+def test_codec_decord_lacks_falls_back_to_pyav(variants, caplog):
+    """decord's FFmpeg 4.1 has no AV1 decoder; the probe proved PyAV can decode the file."""
+    if not mv.has_encoder("libsvtav1"):
+        pytest.skip("this PyAV wheel has no libsvtav1 encoder")
+    path = mv.numbered_clip(variants / "av1.mp4", 30, 25, codec="libsvtav1")
+    with caplog.at_level(logging.WARNING, logger="tqscore.media.video"):
+        clip = open_clip(path)
+    assert "decord cannot decode this av1 stream" in caplog.text
+    assert clip.info.video_codec == "av1"
+    assert [mv.read_number(f) for batch in clip.iter_frames() for f in batch] == list(range(30))
+
+
 @pytest.mark.parametrize("backend", media_frames.BACKENDS)
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
 def test_variable_frame_rate(variants, suffix, backend):

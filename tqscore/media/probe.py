@@ -168,7 +168,7 @@ def probe(path: str | os.PathLike) -> Probe:
             coded_width=first.width,
             coded_height=first.height,
             rotation=_rotation(first),
-            video_codec=stream.codec_context.name,
+            video_codec=stream.codec_context.codec.canonical_name,  # "av1", not the decoder "libdav1d"
             frame_starts=starts,
             frame_ends=ends,
             video_start_s=float(first.time or 0.0),

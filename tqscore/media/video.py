@@ -23,9 +23,10 @@ from pathlib import Path
 import decord
 import numpy as np
 
-from tqscore.layout import SAMPLE_RATE, T
+from tqscore.layout import FPS, SAMPLE_RATE, T
 from tqscore.media import frames
 from tqscore.media.audio import decode_audio, fit_length
+from tqscore.media.errors import MediaError
 from tqscore.media.probe import Probe, probe
 from tqscore.media.sampling import sample_indices
 
@@ -132,7 +133,15 @@ def _frame_source(path: Path, pr: Probe, decode_device: str, backend: str):
         if decode_device == "cuda":
             raise ValueError("backend='pyav' decodes on the CPU; use backend='decord' for decode_device='cuda'")
         return frames.PyAVFrames(path, pr.n_frames, pr.rotation)
-    source = frames.DecordFrames(path, decord_context(decode_device), _displayed(pr), pr.rotation)
+    try:
+        source = frames.DecordFrames(path, decord_context(decode_device), _displayed(pr), pr.rotation)
+    except MediaError as exc:
+        if decode_device == "cuda":
+            raise
+        # The probe decoded this file with PyAV, so it is not broken: decord's FFmpeg 4.1 lacks
+        # newer codecs (AV1, measured). PyAV decodes the same frames.
+        log.warning("%s: decord cannot decode this %s stream (%s); decoding it with PyAV", path, pr.video_codec, exc.cause)
+        return frames.PyAVFrames(path, pr.n_frames, pr.rotation)
     if source.n_frames != pr.n_frames:
         log.warning("%s: decord indexes %d frames, the container %d; using the first %d",
                     path, source.n_frames, pr.n_frames, min(source.n_frames, pr.n_frames))
@@ -154,6 +163,8 @@ def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: s
     n = min(source.n_frames, pr.n_frames)
     starts = pr.frame_starts[:n]
     duration = float(pr.frame_ends[n - 1] - starts[0])
+    if not duration > 0:  # every packet stamped alike (a broken muxer): fall back on the nominal rate
+        duration = n / (pr.average_rate or FPS)
     vfr = _is_vfr(starts)
     fps = pr.average_rate if pr.average_rate > 0 and not vfr and n == pr.n_frames else n / duration
     indices = sample_indices(n, fps)
