@@ -98,7 +98,15 @@ def ort_runner(path: Path, providers: list[str], threads: int | None):
 
 def engine_runners(onnx_paths: dict[str, Path], folder: Path, args) -> tuple[dict, dict]:
     """Build TensorRT FP16 engines through the export code; returns runners and build seconds."""
-    from tqscore.export.trt import BuildPlan, build_engine, detect_target, engine_filename, load_tensorrt, profiles_for, timing_cache_filename
+    from tqscore.export.trt import (
+        BuildPlan,
+        build_engine,
+        detect_target,
+        engine_filename,
+        load_tensorrt,
+        profiles_for,
+        timing_cache_filename,
+    )
     from tqscore.runtime.engines import _TrtGraph
 
     trt, target = load_tensorrt(), detect_target()
@@ -170,11 +178,10 @@ def measure(args) -> dict:
 
 def real_clip_score_diff(folder: Path, args) -> dict:
     """FP16 engines vs FP32 ONNX graphs end to end: `tqscore batch` twice on the shared real clips."""
-    from tqscore.export.formats import run_export, select_formats
-    from tqscore.export.job import ExportJob
-
     import polars as pl
 
+    from tqscore.export.formats import run_export, select_formats
+    from tqscore.export.job import ExportJob
     from tqscore.layout import LABELS
 
     bundle = Path(args.bundle) if args.bundle else fitted_random_bundle(folder)
@@ -195,14 +202,14 @@ def real_clip_score_diff(folder: Path, args) -> dict:
 
 def fitted_random_bundle(folder: Path) -> Path:
     """A random-weight standard fusion model whose preprocessing is fitted on the real clips' features."""
+    import torch
+
     from tqscore.features.extract import ExtractOptions, extract_folder
     from tqscore.features.record import load_records
     from tqscore.model.bundle import save_bundle
     from tqscore.model.config import load_config
     from tqscore.model.fusion import FusionModel
     from tqscore.model.preprocess import fit_preprocessing
-
-    import torch
 
     features = folder / "features"
     extract_folder(SHARED, features, ExtractOptions(resnet=str(folder / "resnet101"), hubert=str(folder / "hubert-base"),

@@ -9,8 +9,8 @@ import shutil
 import numpy as np
 import pytest
 import torch
-
 from export_support import make_bundle
+
 from tqscore.cli import main
 from tqscore.export.graphs import GRAPHS, OPSET
 from tqscore.export.manifest import ManifestError, read_manifest, sha256_file

@@ -18,8 +18,8 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-
 from export_support import make_bundle
+
 from tqscore.export import trt as trt_mod
 from tqscore.export.graphs import GRAPHS
 from tqscore.export.manifest import Target, read_manifest, write_manifest
@@ -316,7 +316,7 @@ def test_build_fails_loudly(onnx_folder, tmp_path, monkeypatch):
 def test_engine_format_records_engines_in_the_manifest(built):
     manifest = read_manifest(built.out)
     assert len(manifest.engines) == 3
-    for name, entry in manifest.engines.items():
+    for entry in manifest.engines.values():
         assert entry.target == H100 and entry.precision == "fp16"
         assert bool(entry.fp32_layers) == (entry.graph != "visual")  # ResNet101 runs wholly in FP16
         assert entry.onnx_sha256 == manifest.graphs[entry.graph].sha256

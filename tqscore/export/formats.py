@@ -64,8 +64,15 @@ def format_engine(job: ExportJob) -> list[Path]:
     """TensorRT FP16 engines for this GPU, built from the ONNX graphs; stale ones are rebuilt."""
     from tqscore.export.parity import engine_parity
     from tqscore.export.trt import (
-        BuildPlan, build_engine, detect_target, engine_filename, engine_problem, load_tensorrt, profiles_for,
-        timing_cache_filename, write_engine,
+        BuildPlan,
+        build_engine,
+        detect_target,
+        engine_filename,
+        engine_problem,
+        load_tensorrt,
+        profiles_for,
+        timing_cache_filename,
+        write_engine,
     )
     from tqscore.runtime.engines import _TrtGraph
 

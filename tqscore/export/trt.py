@@ -77,6 +77,10 @@ def detect_target() -> Target:
         gpu, capability = device_facts(0)
     except CudaUnavailable as exc:
         raise TensorRTUnavailable(f"no usable NVIDIA GPU: {exc}") from exc
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        raise TensorRTUnavailable("engines need onnxruntime-gpu for their device buffers; this onnxruntime has no CUDA")
     return Target(gpu=gpu, compute_capability=capability, tensorrt=trt.__version__)
 
 
