@@ -51,8 +51,11 @@ def append_entry(manifest: Path, entry: ManifestEntry) -> None:
     if entry.status not in STATUSES:
         raise ValueError(f"manifest status must be one of {STATUSES}, got {entry.status!r}")
     line = (json.dumps(asdict(entry), ensure_ascii=False) + "\n").encode("utf-8")
-    fd = os.open(manifest, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    fd = os.open(manifest, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
     try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line  # a killed run left half a line: end it, or this entry would join it
         os.write(fd, line)
         os.fsync(fd)
     finally:
