@@ -463,5 +463,22 @@ def test_chunks_bound_memory():
         next(clip.iter_frames())
 
 
+@pytest.mark.parametrize("backend", media_frames.BACKENDS)
+def test_iterating_holds_one_chunk(backend):
+    """Peak memory while iterating is a chunk or two (the caller's and the next), not 150 frames."""
+    import tracemalloc
+
+    frame_bytes = 256 * 256 * 3
+    with open_clip(SOURCE, backend=backend) as clip:
+        tracemalloc.start()
+        try:
+            n = sum(len(batch) for batch in clip.iter_frames(chunk=4))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert n == T
+    assert peak < 12 * frame_bytes, f"peak {peak / frame_bytes:.1f} frames"
+
+
 def test_fraction_rates_for_variants():
     assert mv.rate(29.97) == Fraction(30000, 1001) and mv.rate(12.5) == Fraction(25, 2) and mv.rate(30) == 30
