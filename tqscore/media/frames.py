@@ -90,7 +90,8 @@ class PyAVFrames:
             while True:
                 frame = next(self.frames, None)
                 if frame is None:
-                    raise MediaError(self.path, f"truncated or corrupt: frame {index} of {self.n_frames} does not decode")
+                    cause = f"truncated or corrupt: frame {index} of {self.n_frames} does not decode"
+                    raise MediaError(self.path, cause)
                 self.position += 1
                 if self.position > index:
                     picture = frame.to_ndarray(format="rgb24")

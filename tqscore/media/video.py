@@ -140,11 +140,15 @@ def _frame_source(path: Path, pr: Probe, decode_device: str, backend: str):
             raise
         # The probe decoded this file with PyAV, so it is not broken: decord's FFmpeg 4.1 lacks
         # newer codecs (AV1, measured). PyAV decodes the same frames.
-        log.warning("%s: decord cannot decode this %s stream (%s); decoding it with PyAV", path, pr.video_codec, exc.cause)
+        log.warning(
+            "%s: decord cannot decode this %s stream (%s); decoding it with PyAV", path, pr.video_codec, exc.cause
+        )
         return frames.PyAVFrames(path, pr.n_frames, pr.rotation)
     if source.n_frames != pr.n_frames:
-        log.warning("%s: decord indexes %d frames, the container %d; using the first %d",
-                    path, source.n_frames, pr.n_frames, min(source.n_frames, pr.n_frames))
+        log.warning(
+            "%s: decord indexes %d frames, the container %d; using the first %d",
+            path, source.n_frames, pr.n_frames, min(source.n_frames, pr.n_frames),
+        )
     return source
 
 
@@ -159,6 +163,7 @@ def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: s
     if decode_device not in frames.DECODE_DEVICES:
         raise ValueError(f"decode_device must be one of {frames.DECODE_DEVICES}, got {decode_device!r}")
     pr = probe(path)
+    audio, has_audio, audio_duration = decode_audio(path, start_s=pr.video_start_s)
     source = _frame_source(path, pr, decode_device, backend)
     n = min(source.n_frames, pr.n_frames)
     starts = pr.frame_starts[:n]
@@ -170,7 +175,6 @@ def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: s
     indices = sample_indices(n, fps)
     mask = np.zeros(T, dtype=np.uint8)
     mask[: len(indices)] = 1
-    audio, has_audio, audio_duration = decode_audio(path, start_s=pr.video_start_s)
     height, width = _displayed(pr)
     info = ClipInfo(
         path=str(path),
