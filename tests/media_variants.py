@@ -265,3 +265,24 @@ def read_number(frame: np.ndarray) -> int:
     """The frame number ``numbered_clip`` drew on an RGB frame (H, W, 3)."""
     centres = frame[_BLOCK // 2, _BLOCK // 2 :: _BLOCK, :].mean(axis=1)[:NUMBER_BITS]
     return int(((centres > 127).astype(np.int64) << np.arange(NUMBER_BITS)).sum())
+
+
+def corrupt_packets(
+    src: str | os.PathLike, dst: str | os.PathLike, kind: str = "audio", fraction: float = 0.5, seed: int = 0
+) -> Path:
+    """Copy of ``src`` with the payload of ``fraction`` of its ``kind`` packets overwritten by noise.
+
+    The container structure stays intact (bit errors, not truncation): what a flaky disk or a
+    broken upload leaves. The first packet of the stream is kept so the stream still starts.
+    """
+    with av.open(str(src)) as container:
+        stream = next(s for s in container.streams if s.type == kind)
+        spans = [(p.pos, p.size) for p in container.demux(stream) if p.size and p.pos is not None and p.pos >= 0]
+    rng = np.random.default_rng(seed)
+    chosen = rng.choice(np.arange(1, len(spans)), size=int(round(fraction * (len(spans) - 1))), replace=False)
+    data = bytearray(Path(src).read_bytes())
+    for i in chosen:
+        pos, size = spans[i]
+        data[pos : pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+    Path(dst).write_bytes(bytes(data))
+    return Path(dst)

@@ -369,6 +369,40 @@ def test_truncated_mkv(variants):
     assert "header lists" in err.cause
 
 
+def test_a_few_corrupt_audio_packets_become_silence(variants):
+    """Two damaged AAC packets: skipped as a player would, silence in their place, still in sync."""
+    path = mv.corrupt_packets(SOURCE, variants / "bad_audio_2pc.mp4", "audio", 0.02)
+    original, damaged = open_clip(SOURCE).audio, open_clip(path).audio
+    assert len(damaged) == len(original)
+    differs = np.abs(damaged - original) > 1e-6
+    assert differs.sum() <= 2 * 2 * 1024  # each lost packet and the next one, which overlaps it (MDCT)
+    silenced = np.flatnonzero((damaged == 0) & (original != 0))
+    assert len(silenced) == 2 * 1024  # two packets of 1024 samples at 16 kHz
+    starts = silenced[np.r_[0, np.flatnonzero(np.diff(silenced) > 1) + 1]]
+    assert np.all(starts % 1024 == 0)  # in the lost packets' own place: the rest stays in sync
+    kept = ~differs
+    assert np.corrcoef(damaged[kept], original[kept])[0, 1] > 0.999
+
+
+def test_many_corrupt_audio_packets(variants):
+    path = mv.corrupt_packets(SOURCE, variants / "bad_audio_50pc.mp4", "audio", 0.5)
+    err = assert_media_error(path, "truncated or corrupt audio")
+    assert "audio packets do not decode" in err.cause
+
+
+@pytest.mark.parametrize("backend", media_frames.BACKENDS)
+def test_corrupt_video_packets(variants, backend):
+    """The decoders reject damaged video packets: a MediaError at open or while iterating, no crash."""
+    path = variants / "bad_video_5pc.mp4"
+    if not path.exists():
+        mv.corrupt_packets(MEDIA / "real" / "WDA_KatieHill_000.mp4", path, "video", 0.05)
+    with pytest.raises(MediaError) as caught:
+        with open_clip(path, backend=backend) as clip:
+            for _ in clip.iter_frames():
+                pass
+    assert caught.value.path == str(path) and caught.value.cause.startswith("truncated or corrupt")
+
+
 def test_zero_byte_file(variants):
     assert_media_error(mv.zero_byte(variants / "empty.mp4"), "empty file (0 bytes)")
 

@@ -25,6 +25,9 @@ def _stream_start_s(stream) -> float:
     return float(stream.start_time * stream.time_base)
 
 
+_MAX_BAD_PACKETS = 0.05  # share of audio packets that may fail to decode (replaced by silence)
+
+
 def decode_audio(path: str | os.PathLike, start_s: float | None = None) -> tuple[np.ndarray, bool, float]:
     """The whole first audio stream, 16 kHz mono float32, placed on the video's timeline.
 
@@ -44,21 +47,7 @@ def decode_audio(path: str | os.PathLike, start_s: float | None = None) -> tuple
             return np.zeros(0, dtype=np.float32), False, 0.0
         if start_s is None:
             start_s = _stream_start_s(container.streams.video[0]) if container.streams.video else 0.0
-        stream = container.streams.audio[0]
-        # Channels are averaged here rather than by FFmpeg's mono downmix, which adds +3 dB
-        # ((L + R) / sqrt(2)) and clips loud speech (measured on the SadTalker clips).
-        resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
-        chunks: list[np.ndarray] = []
-        first_time = None
-        try:
-            for frame in container.decode(stream):
-                if first_time is None and frame.time is not None:
-                    first_time = float(frame.time)
-                chunks.extend(f.to_ndarray().mean(axis=0) for f in resampler.resample(frame))
-            chunks.extend(f.to_ndarray().mean(axis=0) for f in resampler.resample(None))
-        except av.FFmpegError as exc:
-            raise MediaError(path, f"truncated or corrupt audio: {exc.strerror or exc}") from None
-    samples = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+        samples, first_time = _decode_stream(path, container, container.streams.audio[0])
     source_duration = len(samples) / SAMPLE_RATE
     offset = int(round(((first_time if first_time is not None else start_s) - start_s) * SAMPLE_RATE))
     if offset > 0:
@@ -66,6 +55,39 @@ def decode_audio(path: str | os.PathLike, start_s: float | None = None) -> tuple
     elif offset < 0:
         samples = samples[-offset:]
     return np.clip(samples, -1.0, 1.0).astype(np.float32, copy=False), True, source_duration
+
+
+def _decode_stream(path: Path, container, stream) -> tuple[np.ndarray, float | None]:
+    """16 kHz mono samples and the first frame's time; a few undecodable packets become silence.
+
+    A player skips a damaged audio packet; so do we, but with silence of the packet's length in
+    its place so the rest stays in sync. More than ``_MAX_BAD_PACKETS`` of them is a corrupt file.
+    """
+    # Channels are averaged here rather than by FFmpeg's mono downmix, which adds +3 dB
+    # ((L + R) / sqrt(2)) and clips loud speech (measured on the SadTalker clips).
+    resampler = av.AudioResampler(format="fltp", rate=SAMPLE_RATE)
+    chunks: list[np.ndarray] = []
+    first_time, n_packets, bad = None, 0, 0
+    try:
+        for packet in container.demux(stream):
+            n_packets += packet.size > 0
+            try:
+                frames = packet.decode()
+            except av.InvalidDataError:
+                bad += 1
+                seconds = float((packet.duration or 0) * packet.time_base) if packet.time_base else 0.0
+                chunks.append(np.zeros(int(round(seconds * SAMPLE_RATE)), dtype=np.float32))
+                continue
+            for frame in frames:
+                if first_time is None and frame.time is not None:
+                    first_time = float(frame.time)
+                chunks.extend(f.to_ndarray().mean(axis=0) for f in resampler.resample(frame))
+        chunks.extend(f.to_ndarray().mean(axis=0) for f in resampler.resample(None))
+    except av.FFmpegError as exc:
+        raise MediaError(path, f"truncated or corrupt audio: {exc.strerror or exc}") from None
+    if bad > _MAX_BAD_PACKETS * max(n_packets, 1):
+        raise MediaError(path, f"truncated or corrupt audio: {bad} of {n_packets} audio packets do not decode")
+    return (np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)), first_time
 
 
 def fit_length(samples: np.ndarray, n: int) -> np.ndarray:

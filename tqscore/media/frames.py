@@ -26,9 +26,9 @@ DECODE_DEVICES = ("cpu", "cuda", "auto")
 
 
 def decord_reason(exc: Exception) -> str:
-    # decord prefixes messages with "[time] /path/to/source.cc:line: "; the rest is the reason.
+    # decord prefixes messages with "[time] /path/to/source.cc:line: ", once per level it passed.
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return "decord: " + re.sub(r"^\[[^\]]*\]\s*\S+:\d+:\s*", "", text)
+    return "decord: " + re.sub(r"^(\[[^\]]*\]\s*\S+:\d+:\s*)+", "", text)
 
 
 @lru_cache(maxsize=1)
