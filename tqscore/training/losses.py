@@ -88,7 +88,7 @@ class GradNormWeighting(nn.Module):
         self.optimizer = torch.optim.Adam([self.weights], lr=lr)
 
     def update(self, losses: torch.Tensor, valid: torch.Tensor, shared: list[torch.Tensor], grad_scale: float = 1.0) -> None:
-        idx = torch.flatnonzero(valid)
+        idx = torch.nonzero(valid).flatten()
         if len(idx) < 2:
             return  # relative rates need at least two tasks
         loss = losses.detach()
