@@ -100,14 +100,15 @@ def _add_audio_stream(container, sample_rate: int, layout: str, suffix: str):
     return stream
 
 
-def _write_audio(container, stream, samples: np.ndarray) -> None:
+def _write_audio(container, stream, samples: np.ndarray, first_pts: int = 0) -> None:
+    """Encode (channels, n) float32 samples; the first one presented at ``first_pts`` samples."""
     sample_rate, layout, fmt = stream.rate, stream.layout.name, stream.format.name
     frame_size = stream.codec_context.frame_size or 1024
     resampler = av.AudioResampler(format=fmt, layout=layout, rate=sample_rate)
     for start in range(0, samples.shape[1], frame_size):
         block = np.ascontiguousarray(samples[:, start : start + frame_size])
         frame = av.AudioFrame.from_ndarray(block, format="fltp", layout=layout)
-        frame.sample_rate, frame.pts, frame.time_base = sample_rate, start, Fraction(1, sample_rate)
+        frame.sample_rate, frame.pts, frame.time_base = sample_rate, first_pts + start, Fraction(1, sample_rate)
         for converted in resampler.resample(frame):
             container.mux(stream.encode(converted))
     container.mux(stream.encode(None))
@@ -185,22 +186,30 @@ def remux(src: str | os.PathLike, dst: str | os.PathLike, *, audio: bool = True)
     return dst
 
 
-def shift_audio(src: str | os.PathLike, dst: str | os.PathLike, frames: int, fps: float = 25.0) -> Path:
+def shift_audio(
+    src: str | os.PathLike, dst: str | os.PathLike, frames: int, fps: float = 25.0, *, via: str = "samples"
+) -> Path:
     """Copy of ``src`` as .mkv with its audio delayed by ``frames`` video frames (negative: advanced).
 
     The video packets are copied untouched; the audio is written as PCM (no AAC priming
-    samples) and keeps its length: zeros enter at one end, samples leave at the other.
+    samples). ``via="samples"`` keeps the audio's length: zeros enter at one end, samples leave
+    at the other. ``via="timestamps"`` (delays only) keeps the samples and starts the audio
+    stream ``frames / fps`` seconds after the video, as a muxer with an audio offset does.
     """
     src, dst = Path(src), Path(dst)
     if dst.suffix != ".mkv":
         raise ValueError(f"{dst}: shifted audio goes into .mkv (PCM), see SOURCES.md")
+    if via not in ("samples", "timestamps") or (via == "timestamps" and frames < 0):
+        raise ValueError(f"via must be 'samples' or 'timestamps' (delays only), got {via!r} for {frames} frames")
     track = _source_audio(src, None)
     if track is None:
         raise ValueError(f"{src}: no audio stream to shift")
     samples, sample_rate, layout = track
     shift = int(round(frames / fps * sample_rate))
-    shifted = np.zeros_like(samples)
-    if shift >= 0:
+    shifted, first_pts = np.zeros_like(samples), 0
+    if via == "timestamps":
+        shifted, first_pts = samples, shift
+    elif shift >= 0:
         shifted[:, shift:] = samples[:, : samples.shape[1] - shift]
     else:
         shifted[:, :shift] = samples[:, -shift:]
@@ -212,7 +221,7 @@ def shift_audio(src: str | os.PathLike, dst: str | os.PathLike, frames: int, fps
                 continue
             packet.stream = video
             out.mux(packet)
-        _write_audio(out, audio, shifted)
+        _write_audio(out, audio, shifted, first_pts)
     return dst
 
 

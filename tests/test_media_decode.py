@@ -369,6 +369,13 @@ def test_truncated_mkv(variants):
     assert "header lists" in err.cause
 
 
+def test_audio_starting_after_the_video_is_placed_by_time(variants):
+    """An audio stream that starts 3 frames late reads like audio delayed inside the samples."""
+    late = mv.shift_audio(SOURCE, variants / "late_by_pts.mkv", 3, via="timestamps")
+    delayed = mv.shift_audio(SOURCE, variants / "late_by_samples.mkv", 3)
+    np.testing.assert_array_equal(open_clip(late).audio, open_clip(delayed).audio)
+
+
 def test_a_few_corrupt_audio_packets_become_silence(variants):
     """Two damaged AAC packets: skipped as a player would, silence in their place, still in sync."""
     path = mv.corrupt_packets(SOURCE, variants / "bad_audio_2pc.mp4", "audio", 0.02)
