@@ -18,6 +18,7 @@ from tqscore import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "tqscore.features.extract",
     "tqscore.export.command",
+    "tqscore.signals.export_syncnet",
     "tqscore.runtime.command",
     "tqscore.training.train_command", "tqscore.training.evaluate_command", "tqscore.training.ablate_command",
 )
