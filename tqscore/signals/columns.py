@@ -1,0 +1,96 @@
+"""The one table of training-free signal columns.
+
+It drives the Parquet schema of ``tqscore batch`` (``tqscore.runtime.schema``), the feature
+record's ``signals`` metadata and the table in ``docs/signals.md``. Every column is nullable:
+``None`` means the clip gives no basis for the number (no audio, no face, no speech, no SyncNet
+weights), never a failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SignalColumn:
+    name: str
+    dtype: str  # "float32" | "int32"
+    unit: str
+    range: str
+    better: str  # "higher" | "lower" | "closer to 0"
+    description: str
+
+
+SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
+    SignalColumn(
+        "sync_offset_frames", "int32", "frames (40 ms at 25 fps)", "-15 .. 15", "closer to 0",
+        "A/V offset from Face Mesh mouth shape vs speech-band energy; positive = audio lags the video "
+        "(sound arrives late). Includes the estimator's own speaker-dependent bias of a few frames.",
+    ),
+    SignalColumn(
+        "sync_confidence", "float32", "canonical correlation", "0 .. 1", "higher",
+        "Peak minus median, over the +/-15 frame offsets, of the windowed mouth/audio canonical "
+        "correlation; low when the mouth does not follow this audio at any offset.",
+    ),
+    SignalColumn(
+        "sync_score", "float32", "score", "0 .. 5", "higher",
+        "5 / (1 + exp(-10 (c_norm - 0.5))) with c_norm = sync_confidence / 0.30 clipped to [0, 1] "
+        "(SPEC item 6).",
+    ),
+    SignalColumn(
+        "syncnet_offset_frames", "int32", "frames (40 ms at 25 fps)", "-15 .. 15", "closer to 0",
+        "SyncNet offset, same sign as sync_offset_frames (positive = audio lags); syncnet_python "
+        "prints the negative of this. Null without SyncNet weights.",
+    ),
+    SignalColumn(
+        "syncnet_lse_c", "float32", "embedding distance", ">= 0", "higher",
+        "SyncNet LSE-C: median minus minimum of the mean distance over the +/-15 shifts. Null without weights.",
+    ),
+    SignalColumn(
+        "syncnet_lse_d", "float32", "embedding distance", ">= 0", "lower",
+        "SyncNet LSE-D: minimum over the +/-15 shifts of the mean audio/video embedding distance. "
+        "Null without weights.",
+    ),
+    SignalColumn("dnsmos_sig", "float32", "MOS", "1 .. 5", "higher", "DNSMOS P.835 speech signal quality."),
+    SignalColumn("dnsmos_bak", "float32", "MOS", "1 .. 5", "higher", "DNSMOS P.835 background noise (5 = clean)."),
+    SignalColumn("dnsmos_ovrl", "float32", "MOS", "1 .. 5", "higher", "DNSMOS P.835 overall quality."),
+    SignalColumn("dnsmos_p808", "float32", "MOS", "1 .. 5", "higher", "DNSMOS P.808 overall quality."),
+    SignalColumn(
+        "speech_ratio", "float32", "fraction of frames", "0 .. 1", "context",
+        "Share of frames whose 300-3000 Hz energy marks them as speech (energy voice-activity detector).",
+    ),
+    SignalColumn("face_present_ratio", "float32", "fraction of frames", "0 .. 1", "higher",
+                 "Share of the clip's frames on which Face Mesh found a face."),
+    SignalColumn("face_longest_gap_s", "float32", "seconds", ">= 0", "lower",
+                 "Longest stretch of consecutive frames without a face."),
+    SignalColumn(
+        "frozen_frame_ratio", "float32", "fraction of frame pairs", "0 .. 1", "lower",
+        "Share of consecutive frame pairs that are visually identical (mean absolute difference of the "
+        "64x64 grey face crops below 0.2 grey levels).",
+    ),
+    SignalColumn(
+        "landmark_jitter", "float32", "inter-ocular distances / frame^2", ">= 0", "lower",
+        "Median over frames of the RMS second difference (acceleration at 25 fps) of the 468 Face Mesh "
+        "points, in units of the inter-ocular distance; high = shaky landmarks or face.",
+    ),
+    SignalColumn(
+        "mouth_motion_speech", "float32", "inter-ocular distances / s", ">= 0", "higher",
+        "RMS speed of the inner-lip opening while speech is present; near 0 = the mouth is frozen "
+        "while someone speaks.",
+    ),
+)
+
+SIGNAL_NAMES: tuple[str, ...] = tuple(c.name for c in SIGNAL_COLUMNS)
+
+
+def empty_signals() -> dict[str, float | int | None]:
+    """Every column null: the starting row that each signal group fills in."""
+    return dict.fromkeys(SIGNAL_NAMES)
+
+
+def markdown_table() -> str:
+    lines = ["| column | type | unit | range | better | meaning |", "|---|---|---|---|---|---|"]
+    lines += [
+        f"| `{c.name}` | {c.dtype} | {c.unit} | {c.range} | {c.better} | {c.description} |" for c in SIGNAL_COLUMNS
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""``tqscore export-syncnet syncnet_v2.model --out syncnet.onnx``: convert SyncNet weights once.
+
+The only place tqscore reads a pickled file: syncnet_python's ``syncnet_v2.model`` is a torch
+state dict, read here with ``torch.load(..., weights_only=True)``, which restores tensors and
+plain containers and refuses any other pickled object. A file that needs full unpickling (a
+whole pickled module, custom classes) is refused with the reason; load it yourself in a trusted
+environment, save its ``state_dict()`` with ``torch.save`` and convert that.
+
+Output by suffix: ``.onnx`` (both branches in one graph, what ``tqscore batch`` runs with ONNX
+Runtime) or ``.safetensors`` (the tensors, for the PyTorch path). The input may also be a
+``.safetensors`` file from an earlier conversion. Needs torch (the ``train`` extra).
+
+Exit codes: 0 written; 2 unreadable or unsuitable input, or a bad output name (an existing
+output is replaced only by a complete new file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "export-syncnet",
+        help="convert syncnet_python weights (syncnet_v2.model) to ONNX or safetensors, once",
+        description="\n".join(__doc__.splitlines()[2:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("weights", type=Path, help="syncnet_v2.model (torch state dict) or a .safetensors conversion")
+    p.add_argument("--out", type=Path, required=True, help="output file: NAME.onnx or NAME.safetensors")
+    p.set_defaults(func=run)
+
+
+class ConversionError(Exception):
+    pass
+
+
+def read_state(path: Path) -> dict:
+    """The state dict of ``path`` as torch tensors; ConversionError naming the file otherwise."""
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise ConversionError(f"{path}: no such file")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(str(path))
+    try:
+        state = torch.load(str(path), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ConversionError(
+            f"{path}: refused: the file needs full unpickling, which can run arbitrary code "
+            f"({str(exc).splitlines()[0]}). Load it in a trusted environment, save model.state_dict() "
+            "with torch.save, and convert that file."
+        ) from exc
+    except (RuntimeError, OSError, EOFError) as exc:
+        raise ConversionError(f"{path}: not a readable torch file ({exc})") from exc
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ConversionError(f"{path}: expected a state dict of tensors, found {type(state).__name__}")
+    return state
+
+
+def convert(src: Path, out: Path) -> None:
+    from tqscore.signals.syncnet_model import SyncNet, export_onnx, load_state
+
+    if out.suffix not in (".onnx", ".safetensors"):
+        raise ConversionError(f"{out}: output must end in .onnx or .safetensors")
+    state = read_state(src)
+    try:
+        model = load_state(SyncNet(), state, str(src))
+    except ValueError as exc:
+        raise ConversionError(str(exc)) from exc
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(out.name + ".partial")
+    if out.suffix == ".onnx":
+        export_onnx(model, partial)
+    else:
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(partial),
+                  metadata={"format": "syncnet_python SyncNetModel.S", "source": src.name})
+    os.replace(partial, out)
+
+
+def run(args) -> int:
+    try:
+        convert(args.weights, args.out)
+    except ConversionError as exc:
+        log.error("%s", exc)
+        return 2
+    except ImportError as exc:
+        log.error("export-syncnet needs PyTorch (install tqscore[train]): %s", exc)
+        return 2
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,88 @@
+"""Face and motion facts a user can act on: is there a face, does the picture freeze, do the
+landmarks shake, does the mouth move while someone speaks.
+
+OpenCV (already a MediaPipe dependency) shrinks the crops for the frozen-frame test. All work on
+the frontend's per-frame arrays and the frame times, so they hold for the
+irregularly spaced frames of the standard clip (150 frames sampled from longer videos).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tqscore.signals.dsp import speech_frames
+from tqscore.signals.geometry import inter_ocular, mouth_features, to_plane
+
+# Grey levels (0-255): mean |difference| of consecutive 64x64 grey face crops below this = the same
+# picture. Measured: a frame held for 40 frames and re-encoded with x264 gives <= 0.04 (one pair
+# at 4.0 while the crop box settles); moving faces give >= 0.35 (sadtalker_camera), >= 0.9 on
+# the real clips. Whole-frame thumbnails cannot tell: a small face in a still scene moves them
+# by only 0.06-1.0 (latentsync_demo1_out), so 40 % of its pairs looked frozen at 0.5.
+FROZEN_MAD = 0.2
+
+
+def frame_durations(frame_times: np.ndarray, fps: float) -> np.ndarray:
+    """Seconds each frame stands for: the time to the next chosen frame (1/fps for the last)."""
+    times = np.asarray(frame_times, np.float64)
+    return np.append(np.diff(times), 1.0 / fps) if len(times) else times
+
+
+def face_present_ratio(face_found: np.ndarray) -> float | None:
+    return float(np.mean(face_found)) if len(face_found) else None
+
+
+def longest_gap_s(face_found: np.ndarray, frame_times: np.ndarray, fps: float) -> float | None:
+    """Longest run of consecutive frames without a face, in seconds of video it covers."""
+    if len(face_found) == 0:
+        return None
+    durations = frame_durations(frame_times, fps)
+    longest = run = 0.0
+    for found, duration in zip(face_found, durations):
+        run = 0.0 if found else run + duration
+        longest = max(longest, run)
+    return float(longest)
+
+
+def frozen_frame_ratio(crops: np.ndarray, threshold: float = FROZEN_MAD) -> float | None:
+    """Share of consecutive frame pairs whose face crops (RGB uint8) are the same picture."""
+    if len(crops) < 2:
+        return None
+    grey = np.stack([cv2.resize(cv2.cvtColor(c, cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
+                     for c in crops]).astype(np.int16)
+    mad = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+    return float(np.mean(mad < threshold))
+
+
+def landmark_jitter(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
+                    fps: float, aspect: float) -> float | None:
+    """Median over face-frame triples of the RMS acceleration of the 468 points, in inter-ocular
+    distances per frame^2 at ``fps`` (second divided difference scaled by 1/fps^2)."""
+    ok = face_found[:-2] & face_found[1:-1] & face_found[2:]
+    if not ok.any():
+        return None
+    pts = to_plane(landmarks, aspect)
+    iod = inter_ocular(pts)
+    t = np.asarray(frame_times, np.float64)
+    dt1, dt2 = np.diff(t)[:-1], np.diff(t)[1:]
+    v1 = (pts[1:-1] - pts[:-2]) / dt1[:, None, None]
+    v2 = (pts[2:] - pts[1:-1]) / dt2[:, None, None]
+    acc = 2 * (v2 - v1) / (dt1 + dt2)[:, None, None] / fps**2
+    rms = np.sqrt((acc**2).sum(-1).mean(-1)) / np.maximum(iod[1:-1], 1e-6)
+    return float(np.median(rms[ok]))
+
+
+def mouth_motion_while_speaking(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
+                                audio: np.ndarray, fps: float, aspect: float) -> tuple[float | None, float | None]:
+    """(speech_ratio, RMS speed of the lip opening in IOD/s over speech frames with a face)."""
+    if len(audio) == 0 or not np.any(audio):
+        return None, None
+    speech = speech_frames(audio, frame_times, fps)
+    ratio = float(speech.mean()) if len(speech) else None
+    opening = mouth_features(landmarks, face_found, aspect)[:, 1]
+    t = np.asarray(frame_times, np.float64)
+    pair_ok = face_found[1:] & face_found[:-1] & (speech[1:] | speech[:-1])
+    if not pair_ok.any():
+        return ratio, None
+    speed = np.diff(opening) / np.diff(t)
+    return ratio, float(np.sqrt(np.mean(speed[pair_ok] ** 2)))

@@ -1,0 +1,43 @@
+"""Face Mesh geometry the signals share: which points, and distances in face-size units.
+
+Face Mesh x is a fraction of the frame width and y of the height; ``to_plane`` rescales x by
+the aspect ratio so distances are isotropic, and dividing by the inter-ocular distance (outer
+eye corners) makes them independent of face size and camera distance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# Inner-lip contour, clockwise from the left corner.
+INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
+LIP_PAIRS = ((82, 87), (13, 14), (312, 317), (81, 178), (311, 402))  # upper/lower inner-lip points
+MOUTH_CORNERS = (61, 291)
+EYE_OUTER_CORNERS = (33, 263)
+
+
+def to_plane(landmarks: np.ndarray, aspect: float) -> np.ndarray:
+    """(n, 468, 2) x, y in units of the frame height; ``aspect`` = width / height."""
+    return landmarks[..., :2].astype(np.float64) * np.array([aspect, 1.0])
+
+
+def inter_ocular(pts: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(pts[:, EYE_OUTER_CORNERS[0]] - pts[:, EYE_OUTER_CORNERS[1]], axis=1)
+
+
+def mouth_features(landmarks: np.ndarray, face_found: np.ndarray, aspect: float) -> np.ndarray:
+    """(n, 3): inner-lip area / IOD^2, mean opening of the five lip pairs / IOD, mouth width / IOD.
+
+    NaN rows where there is no face.
+    """
+    pts = to_plane(landmarks, aspect)
+    iod = inter_ocular(pts)
+    x, y = pts[:, INNER_LIP, 0], pts[:, INNER_LIP, 1]
+    area = 0.5 * np.abs(np.sum(x * np.roll(y, -1, 1) - np.roll(x, -1, 1) * y, 1))
+    opening = np.mean([np.linalg.norm(pts[:, a] - pts[:, b], axis=1) for a, b in LIP_PAIRS], 0)
+    width = np.linalg.norm(pts[:, MOUTH_CORNERS[0]] - pts[:, MOUTH_CORNERS[1]], axis=1)
+    ok = np.asarray(face_found, bool) & (iod > 1e-6)
+    safe = np.where(ok, iod, 1.0)
+    feats = np.stack([area / safe**2, opening / safe, width / safe], 1)
+    feats[~ok] = np.nan
+    return feats
