@@ -253,6 +253,19 @@ def test_downsampled_frames_are_the_right_ones(variants, backend):
     assert shown == sample_indices(400, 50.0).tolist()
 
 
+@pytest.mark.parametrize("backend", media_frames.BACKENDS)
+def test_iterating_again_gives_the_same_frames(variants, backend):
+    path = variants / "numbered50.mp4"
+    if not path.exists():
+        mv.numbered_clip(path, 400, 50)
+    clip = open_clip(path, backend=backend)
+    first = [mv.read_number(f) for batch in clip.iter_frames(chunk=40) for f in batch]
+    partial = next(clip.iter_frames(chunk=3))
+    again = [mv.read_number(f) for batch in clip.iter_frames(chunk=40) for f in batch]
+    assert first == again == clip.frame_indices.tolist()
+    assert [mv.read_number(f) for f in partial] == first[:3]
+
+
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_rotation_metadata(variants, rotation):
     """Frames come out as displayed: the coded picture turned by the display matrix."""
