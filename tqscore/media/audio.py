@@ -18,14 +18,13 @@ from tqscore.layout import SAMPLE_RATE
 from tqscore.media.errors import MediaError
 from tqscore.media.probe import check_readable
 
+_MAX_BAD_PACKETS = 0.05  # share of audio packets that may fail to decode (replaced by silence)
+
 
 def _stream_start_s(stream) -> float:
     if stream.start_time is None:
         return 0.0
     return float(stream.start_time * stream.time_base)
-
-
-_MAX_BAD_PACKETS = 0.05  # share of audio packets that may fail to decode (replaced by silence)
 
 
 def decode_audio(path: str | os.PathLike, start_s: float | None = None) -> tuple[np.ndarray, bool, float]:
