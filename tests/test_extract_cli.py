@@ -150,3 +150,26 @@ def test_missing_folder_and_unreachable_hub_are_clear_errors(tmp_path, capsys, m
     assert main(["extract", str(tmp_path / "v"), "--out", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err
     assert "microsoft/resnet-101" in err and "--resnet" in err
+
+
+def test_signals_hook_fills_the_record_and_its_failure_is_one_error(tmp_path, tiny_resnet_dir, tiny_hubert_dir):
+    from tqscore.features.extract import ExtractOptions, extract_folder
+
+    (tmp_path / "v").mkdir()
+    os.symlink(GENERATED_CLIPS[1], tmp_path / "v" / "a.mp4")
+    options = ExtractOptions(resnet=str(tiny_resnet_dir), hubert=str(tiny_hubert_dir), progress=False)
+
+    def face_share(frontend):
+        return {"face_share": float(frontend.face_found.mean())}
+
+    summary = extract_folder(tmp_path / "v", tmp_path / "f", options, signals=face_share)
+    assert summary.counts["ok"] == 1
+    assert load_record(tmp_path / "f" / "records" / "a.mp4.safetensors").signals == {"face_share": 1.0}
+
+    def broken(frontend):
+        raise RuntimeError("signal model exploded")
+
+    summary = extract_folder(tmp_path / "v", tmp_path / "g", options, signals=broken)
+    assert summary.counts["error"] == 1
+    (entry,) = manifest_lines(tmp_path / "g")
+    assert "a.mp4" in entry["error"] and "signal model exploded" in entry["error"]

@@ -15,14 +15,19 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tqscore.features.backbones import DEFAULT_HUBERT, DEFAULT_RESNET
 from tqscore.features.manifest import MANIFEST_NAME, ManifestEntry, append_entry, read_manifest
 from tqscore.features.record import RECORD_SUFFIX, FeatureRecord, save_record
 from tqscore.runtime.discovery import DEFAULT_EXTENSIONS, discover, normalize_extensions
+
+if TYPE_CHECKING:
+    from tqscore.features.frontend import Frontend
 
 log = logging.getLogger(__name__)
 
@@ -72,9 +77,19 @@ def _is_done(entry: ManifestEntry | None, stat: os.stat_result, backbones: dict,
     return entry.record is not None and (out_dir / entry.record).exists()
 
 
-def extract_folder(video_dir: str | os.PathLike, out_dir: str | os.PathLike, options: ExtractOptions = ExtractOptions()) -> ExtractSummary:
+SignalsHook = Callable[["Frontend"], dict]
+"""Called with a clip's front end; the returned dict of scalars goes into the record's ``signals``."""
+
+
+def extract_folder(
+    video_dir: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    options: ExtractOptions = ExtractOptions(),
+    signals: SignalsHook | None = None,
+) -> ExtractSummary:
     """Extract every video under ``video_dir`` into ``out_dir``; see the module docstring."""
     from tqdm import tqdm
+    from tqdm.contrib.logging import logging_redirect_tqdm
 
     from tqscore.features.backbones import AudioBackbone, VisualBackbone
 
@@ -103,16 +118,25 @@ def extract_folder(video_dir: str | os.PathLike, out_dir: str | os.PathLike, opt
         visual = VisualBackbone(options.resnet, device=options.device, batch_size=options.resnet_batch)
         audio = AudioBackbone(options.hubert, device=options.device)
         bar = tqdm(todo, unit="video", desc="extract", disable=not options.progress)
-        for rel in bar:
-            entry = extract_one(video_dir, rel, out_dir, visual, audio, backbones)
-            append_entry(manifest, entry)
-            summary.counts[entry.status] += 1
-            bar.set_postfix(summary.counts, refresh=False)
+        with logging_redirect_tqdm():  # per-file warnings print above the bar, not through it
+            for rel in bar:
+                entry = extract_one(video_dir, rel, out_dir, visual, audio, backbones, signals)
+                append_entry(manifest, entry)
+                summary.counts[entry.status] += 1
+                bar.set_postfix(summary.counts, refresh=False)
     summary.seconds = time.perf_counter() - start
     return summary
 
 
-def extract_one(video_dir: Path, rel: str, out_dir: Path, visual, audio, backbones: dict[str, str]) -> ManifestEntry:
+def extract_one(
+    video_dir: Path,
+    rel: str,
+    out_dir: Path,
+    visual,
+    audio,
+    backbones: dict[str, str],
+    signals: SignalsHook | None = None,
+) -> ManifestEntry:
     """Features of one video written to its record; any failure becomes an error entry."""
     from tqscore.features.frontend import run_frontend, streams_from_frontend
     from tqscore.media import MediaError
@@ -127,6 +151,7 @@ def extract_one(video_dir: Path, rel: str, out_dir: Path, visual, audio, backbon
         stat = path.stat()
         entry.size_bytes, entry.mtime_ns = stat.st_size, stat.st_mtime_ns
         frontend = run_frontend(path)
+        extra = dict(signals(frontend)) if signals else {}
         arrays = streams_from_frontend(frontend, visual, audio)
         info = frontend.clip.info
         meta = {
@@ -134,7 +159,7 @@ def extract_one(video_dir: Path, rel: str, out_dir: Path, visual, audio, backbon
             "source": {"path": str(path), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns},
             "backbones": backbones,
             "face_frames": int(frontend.face_found.sum()),
-            "signals": {},
+            "signals": extra,
             "timings_ms": frontend.timings_ms,
         }
         save_record(out_dir / record_name(rel), FeatureRecord(arrays, meta))
