@@ -75,7 +75,8 @@ def run_ablation(
         if prep_key not in preprocessed:
             preprocessed[prep_key] = data.preprocessed(fit_on_train(data, splits, train_cfg))
         log.info("ablation %s: %s", exp.key, exp.description)
-        _, result, report = train_model(model_cfg, train_cfg, preprocessed[prep_key], splits, out / exp.key, device)
+        _, result, report = train_model(model_cfg, train_cfg, preprocessed[prep_key], splits, out / exp.key, device,
+                                        n_bootstrap=0)  # the table needs point values only
         rows.append({"experiment": exp.key, "description": exp.description, "mean_pearson": report["mean_pearson"],
                      "pearson": {k: d["metrics"]["pearson"]["value"] for k, d in report["dimensions"].items()},
                      "best_epoch": result.best_epoch})

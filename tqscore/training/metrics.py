@@ -168,7 +168,7 @@ def evaluate_dimension(
     out: dict[str, MetricValue] = {}
     for name in METRICS:
         value, reason = _point(name, y, p)
-        if math.isnan(value):
+        if math.isnan(value) or n_bootstrap == 0:
             out[name] = MetricValue(value, reason=reason)
             continue
         boots = np.array([_point(name, y[i], p[i])[0] for i in samples])

@@ -15,6 +15,7 @@ from tqscore.model.preprocess import Preprocessing, fit_preprocessing
 from tqscore.training.config import TrainConfig
 from tqscore.training.data import FeatureSet
 from tqscore.training.evaluate import evaluate_predictions, json_safe
+from tqscore.training.metrics import N_BOOTSTRAP
 from tqscore.training.split import stratified_split
 from tqscore.training.trainer import Trainer, TrainResult, predict
 
@@ -43,27 +44,36 @@ def fit_on_train(data: FeatureSet, splits: Splits, cfg: TrainConfig) -> Preproce
 
 def train_model(
     model_cfg: ModelConfig, cfg: TrainConfig, data: FeatureSet, splits: Splits, work_dir: Path,
-    device: str = "cpu", resume: bool = False,
-) -> tuple[ModelConfig, TrainResult, dict]:
-    """Train on a preprocessed feature set; returns the model config used, the result and the test report."""
+    device: str = "cpu", resume: bool = False, stop_after: int | None = None, n_bootstrap: int = N_BOOTSTRAP,
+) -> tuple[ModelConfig, TrainResult, dict | None]:
+    """Train on a preprocessed feature set; returns the model config used, the result and the test report
+    (None when ``stop_after`` ended the run before the last epoch)."""
     model_cfg = model_cfg.replace(input_dims={m: data.streams[m].shape[-1] for m in data.streams})
     train, val, test = (data.subset(idx) for idx in (splits.train, splits.val, splits.test))
-    result = Trainer(model_cfg, cfg, train, val, work_dir, device).fit(resume=resume)
+    result = Trainer(model_cfg, cfg, train, val, work_dir, device).fit(resume=resume, stop_after=stop_after)
+    if not result.finished:
+        return model_cfg, result, None
     preds = predict(result.model, test, cfg.eval_batch_size, device)
-    return model_cfg, result, evaluate_predictions(test.labels, preds)
+    return model_cfg, result, evaluate_predictions(test.labels, preds, n_bootstrap)
 
 
 def run_training(
     data: FeatureSet, model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, device: str = "cpu",
-    resume: bool = False,
-) -> dict:
-    """The ``tqscore train`` pipeline; writes the bundle to ``out`` (checkpoints in ``out/checkpoints``)."""
+    resume: bool = False, stop_after: int | None = None,
+) -> dict | None:
+    """The ``tqscore train`` pipeline; writes the bundle to ``out`` (checkpoints in ``out/checkpoints``).
+
+    With ``stop_after`` the run may end early with only its resumable checkpoint (returns None).
+    """
     out = Path(out)
     splits = split_features(data, cfg.seed)
     prep = fit_on_train(data, splits, cfg)
     model_cfg, result, test_report = train_model(
-        model_cfg, cfg, data.preprocessed(prep), splits, out / "checkpoints", device, resume
+        model_cfg, cfg, data.preprocessed(prep), splits, out / "checkpoints", device, resume, stop_after
     )
+    if test_report is None:
+        log.info("stopped after epoch %d of %d; continue with --resume", result.history[-1]["epoch"], cfg.epochs)
+        return None
     report = {
         "config": model_cfg.name,
         "split": {"train": len(splits.train), "val": len(splits.val), "test": len(splits.test), "seed": cfg.seed,

@@ -16,6 +16,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--out", required=True, type=Path, metavar="BUNDLE_DIR",
                    help="model bundle folder (checkpoints go to BUNDLE_DIR/checkpoints)")
     p.add_argument("--resume", action="store_true", help="continue from BUNDLE_DIR/checkpoints/last (same config)")
+    p.add_argument("--stop-after", type=int, metavar="EPOCHS",
+                   help="end this run after EPOCHS epochs with a resumable checkpoint (for time-limited jobs)")
     p.set_defaults(func=lambda args: run_guarded(_train, args))
 
 
@@ -28,7 +30,11 @@ def _train(args: argparse.Namespace) -> int:
     train_cfg = train_cfg.replace(**train_overrides(args))
     device = resolve_device(args.device)
     data = load_feature_set(args.features, args.labels, args.label_map)
-    report = run_training(data, model_cfg, train_cfg, args.out, device, resume=args.resume)
+    report = run_training(data, model_cfg, train_cfg, args.out, device, resume=args.resume, stop_after=args.stop_after)
+    if report is None:
+        print(f"train: stopped after {args.stop_after} epochs; checkpoint in {args.out / 'checkpoints'}; "
+              "run again with --resume to continue")
+        return 0
     test = report["test"]
     print(f"train: bundle {args.out}; best epoch {report['best_epoch']}; test mean Pearson r "
           f"{test['mean_pearson'] if test['mean_pearson'] is None else round(test['mean_pearson'], 3)} "

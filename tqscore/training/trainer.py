@@ -52,6 +52,7 @@ class TrainResult:
     best_epoch: int = -1
     best_val_loss: float = math.inf
     stopped_early: bool = False
+    finished: bool = True  # False when ``stop_after`` ended the call before the last epoch
     precision: str = "float32"
     label_means: list[float] = field(default_factory=list)
 
@@ -314,8 +315,9 @@ class Trainer:
             tensors, _ = load_checkpoint(self.work_dir / BEST)
             self._load_weights({k: v.to(self.device) for k, v in tensors.items()})
         self.model.eval()
-        return TrainResult(self.model, self.history, self.best_epoch, self.best_val, stopped_early, self.precision,
-                           self.label_means.tolist())
+        finished = self.epoch >= cfg.epochs or self.bad_epochs >= cfg.early_stopping_patience
+        return TrainResult(self.model, self.history, self.best_epoch, self.best_val, stopped_early, finished,
+                           self.precision, self.label_means.tolist())
 
 
 def _jsonable(data):
