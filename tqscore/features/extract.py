@@ -194,7 +194,8 @@ def add_parser(subparsers) -> None:
     parser = subparsers.add_parser(
         "extract",
         help="turn a folder of videos into feature records (one safetensors file per video)",
-        description=__doc__.split("\n\n")[0],
+        description="Turn every video under VIDEO_DIR into a feature record (FEATURE_DIR/records/<relative path>"
+        ".safetensors) and log each file in FEATURE_DIR/manifest.jsonl; a second run skips finished files.",
     )
     parser.add_argument("video_dir", metavar="VIDEO_DIR", type=Path, help="folder searched recursively for videos")
     parser.add_argument("--out", required=True, type=Path, metavar="FEATURE_DIR", help="where records and manifest.jsonl go")
