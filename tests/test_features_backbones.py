@@ -84,7 +84,17 @@ def test_unreachable_hub_says_to_pass_a_local_folder(monkeypatch):
     with pytest.raises(BackboneLoadError) as info:
         AudioBackbone("facebook/hubert-base-ls960")
     message = str(info.value)
-    assert "facebook/hubert-base-ls960" in message and "--hubert" in message and "huggingface-cli download" in message
+    assert "facebook/hubert-base-ls960" in message and "--hubert" in message
+    assert "hf download facebook/hubert-base-ls960 --revision refs/pr/2" in message
+
+
+def test_pickled_weights_are_never_loaded(tmp_path, tiny_resnet_dir):
+    import shutil
+
+    shutil.copy(tiny_resnet_dir / "config.json", tmp_path / "config.json")
+    (tmp_path / "pytorch_model.bin").write_bytes(b"a pickle tqscore must not open")
+    with pytest.raises(BackboneLoadError, match="only pickled weights .*never loads.*--revision refs/pr/2"):
+        VisualBackbone(str(tmp_path))
 
 
 def test_wrong_width_model_is_refused(tmp_path):

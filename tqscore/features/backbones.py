@@ -28,6 +28,11 @@ log = logging.getLogger(__name__)
 DEFAULT_RESNET = "microsoft/resnet-101"
 DEFAULT_HUBERT = "facebook/hubert-base-ls960"
 
+# The hub's main branch of both default models holds only pickled pytorch_model.bin; their
+# safetensors copies sit in the hub converter bot's pull request (transformers finds it itself
+# when the hub is reachable; a manual download has to name it).
+SAFETENSORS_REVISION = {DEFAULT_RESNET: "refs/pr/2", DEFAULT_HUBERT: "refs/pr/2"}
+
 # HuBERT's conv front end: a 400-sample receptive field moved in 320-sample (20 ms) strides.
 HUBERT_STRIDE = 320
 HUBERT_FIELD = 400
@@ -47,7 +52,7 @@ def _looks_like_path(name_or_path: str) -> bool:
     )
 
 
-def load_pretrained(model_class, name_or_path: str, what: str, option: str):
+def load_pretrained(model_class, name_or_path: str, what: str, option: str, default_id: str):
     """``model_class.from_pretrained`` with an error that tells a user without hub access what to do."""
     local = Path(name_or_path).expanduser()
     if _looks_like_path(name_or_path) and not local.is_dir():
@@ -57,13 +62,24 @@ def load_pretrained(model_class, name_or_path: str, what: str, option: str):
         return model_class.from_pretrained(source, use_safetensors=True)
     except (OSError, ValueError) as error:
         if local.is_dir():
-            raise BackboneLoadError(f"{what}: could not load the model in {local}: {error}") from error
+            pickled_only = (local / "pytorch_model.bin").exists() and not list(local.glob("*.safetensors"))
+            hint = (
+                "it holds only pickled weights (pytorch_model.bin), which tqscore never loads; "
+                f"download the safetensors copy instead (e.g. `{_download_hint(default_id)}`)"
+                if pickled_only
+                else str(error)
+            )
+            raise BackboneLoadError(f"{what}: could not load the model in {local}: {hint}") from error
         raise BackboneLoadError(
             f"{what}: could not load '{name_or_path}' from the Hugging Face hub or its local cache "
             f"({str(error).splitlines()[0]}). On a machine without hub access, download it where the hub "
-            f"is reachable (`huggingface-cli download {name_or_path} --local-dir ./{name_or_path.split('/')[-1]}`), "
-            f"copy the folder over and pass {option} PATH_TO_FOLDER."
+            f"is reachable (`{_download_hint(name_or_path)}`), copy the folder over and pass {option} PATH_TO_FOLDER."
         ) from error
+
+
+def _download_hint(hub_id: str) -> str:
+    revision = SAFETENSORS_REVISION.get(hub_id)
+    return f"hf download {hub_id}" + (f" --revision {revision}" if revision else "") + f" --local-dir ./{hub_id.split('/')[-1]}"
 
 
 def _device(device: str):
@@ -83,7 +99,7 @@ class VisualBackbone:
         self.name = name_or_path
         self.device = _device(device)
         self.batch_size = batch_size
-        self.model = load_pretrained(ResNetModel, name_or_path, "ResNet", "--resnet").to(self.device).eval()
+        self.model = load_pretrained(ResNetModel, name_or_path, "ResNet", "--resnet", DEFAULT_RESNET).to(self.device).eval()
         width = self.model.config.hidden_sizes[-1]
         if width != STREAM_WIDTHS["visual"]:
             raise BackboneLoadError(f"ResNet {name_or_path} gives {width}-d features; the layout needs {STREAM_WIDTHS['visual']}")
@@ -117,7 +133,7 @@ class AudioBackbone:
         self.batch_size = batch_size
         # Attention cost grows with the square of the length; long clips run in windows.
         self.window = int(window_s * SAMPLE_RATE) // HUBERT_STRIDE * HUBERT_STRIDE
-        self.model = load_pretrained(HubertModel, name_or_path, "HuBERT", "--hubert").to(self.device).eval()
+        self.model = load_pretrained(HubertModel, name_or_path, "HuBERT", "--hubert", DEFAULT_HUBERT).to(self.device).eval()
         self.normalize = _wants_normalized_input(name_or_path)
         width = self.model.config.hidden_size
         if width != STREAM_WIDTHS["audio"]:
