@@ -120,6 +120,13 @@ def test_training_is_deterministic(prepared, tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_gradient_checkpointing_trains_identically(prepared, tmp_path):
+    plain = _trainer(prepared, tmp_path / "a", epochs=1).fit()
+    ckpt = _trainer(prepared, tmp_path / "b", model_cfg=tiny_model(gradient_checkpointing=True), epochs=1).fit()
+    a, b = plain.model.state_dict(), ckpt.model.state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
 def test_early_stopping_and_best_checkpoint(prepared, tmp_path):
     frozen = {"lr": 0.0, "head_lr": {k: 0.0 for k in LABELS}, "weighting_lr": 0.0}
     result = _trainer(prepared, tmp_path, epochs=10, early_stopping_patience=2, **frozen).fit()

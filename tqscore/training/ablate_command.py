@@ -9,7 +9,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqscore.training.commands import add_data_arguments, add_train_overrides, resolve_device, run_guarded, train_overrides
+from tqscore.training.commands import (
+    add_data_arguments,
+    add_train_overrides,
+    model_overrides,
+    resolve_device,
+    run_guarded,
+    train_overrides,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -30,6 +37,7 @@ def _ablate(args: argparse.Namespace) -> int:
     experiments = [e.strip() for e in args.experiments.split(",")] if args.experiments else None
     device = resolve_device(args.device)
     data = load_feature_set(args.features, args.labels, args.label_map)
-    table = run_ablation(data, args.out, args.config, args.standard_config, train_overrides(args), experiments, device)
+    table = run_ablation(data, args.out, args.config, args.standard_config, train_overrides(args), experiments, device,
+                         model_overrides(args))
     print(ablation_markdown(table), end="")
     return 0

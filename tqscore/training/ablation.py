@@ -57,11 +57,15 @@ def experiment_configs(
 def run_ablation(
     data: FeatureSet, out: str | Path, config: str | Path = "optimized", standard: str | Path = "standard",
     train_overrides: dict | None = None, experiments: list[str] | None = None, device: str = "cpu",
+    model_overrides: dict | None = None,
 ) -> dict:
-    """Train each experiment; write ``out/ablation.json`` and ``out/ablation.md``; return the table."""
+    """Train each experiment; write ``out/ablation.json`` and ``out/ablation.md``; return the table.
+
+    ``model_overrides`` apply to the E0 and E8 model configs alike (e.g. ``gradient_checkpointing``).
+    """
     out = Path(out)
     overrides = train_overrides or {}
-    base, std = load_configs(config), load_configs(standard)
+    base, std = ((m.replace(**(model_overrides or {})), t) for m, t in (load_configs(config), load_configs(standard)))
     chosen = [e for e in EXPERIMENTS if experiments is None or e.key in experiments]
     unknown = set(experiments or ()) - {e.key for e in EXPERIMENTS}
     if unknown:

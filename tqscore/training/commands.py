@@ -32,6 +32,12 @@ def add_train_overrides(p: argparse.ArgumentParser) -> None:
     p.add_argument("--weighting", choices=("fixed", "uncertainty", "gradnorm"), help="override train.weighting")
     p.add_argument("--seed", type=int, help="override train.seed (split, initial weights, batch order)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto [auto]")
+    p.add_argument("--gradient-checkpointing", action="store_true",
+                   help="recompute Transformer activations in the backward pass (less memory, more compute)")
+
+
+def model_overrides(args: argparse.Namespace) -> dict:
+    return {"gradient_checkpointing": True} if args.gradient_checkpointing else {}
 
 
 def train_overrides(args: argparse.Namespace) -> dict:

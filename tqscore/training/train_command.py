@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tqscore.training.commands import add_data_arguments, add_train_overrides, resolve_device, run_guarded, train_overrides
+from tqscore.training.commands import (
+    add_data_arguments,
+    add_train_overrides,
+    model_overrides,
+    resolve_device,
+    run_guarded,
+    train_overrides,
+)
 
 
 def add_parser(subparsers) -> None:
@@ -27,7 +34,7 @@ def _train(args: argparse.Namespace) -> int:
     from tqscore.training.pipeline import run_training
 
     model_cfg, train_cfg = load_configs(args.config)
-    train_cfg = train_cfg.replace(**train_overrides(args))
+    model_cfg, train_cfg = model_cfg.replace(**model_overrides(args)), train_cfg.replace(**train_overrides(args))
     device = resolve_device(args.device)
     data = load_feature_set(args.features, args.labels, args.label_map)
     report = run_training(data, model_cfg, train_cfg, args.out, device, resume=args.resume, stop_after=args.stop_after)

@@ -171,7 +171,7 @@ class Trainer:
         return best
 
     # ----- one epoch -------------------------------------------------------------------------------
-    def _train_epoch(self) -> dict[str, float]:
+    def train_epoch(self) -> dict[str, float]:
         cfg = self.cfg
         self.model.train()
         order = torch.randperm(len(self.train_set), generator=torch.Generator().manual_seed(cfg.seed + self.epoch))
@@ -293,7 +293,7 @@ class Trainer:
             if stop_after is not None and ran >= stop_after:
                 break
             start = time.perf_counter()
-            row = {"epoch": self.epoch + 1} | self._train_epoch() | self.validate()
+            row = {"epoch": self.epoch + 1} | self.train_epoch() | self.validate()
             row |= self.weighting.summary() | {"lr": self.optimizer.param_groups[0]["lr"], "seconds": time.perf_counter() - start}
             self.epoch += 1
             ran += 1
