@@ -14,7 +14,7 @@ import polars as pl
 
 from media_variants import remux, text_as_video, truncate, zero_byte
 
-GOOD = ("sadtalker_art2_radio31.mp4", "WDA_KatieHill_000.mp4", "latentsync_demo1_out.mp4")
+GOOD = ("sadtalker_art2_radio31.mp4", "WDA_KatieHill_000.mp4")
 # Columns that legitimately differ between two runs over the same files.
 RUN_COLUMNS = ("scored_at",)
 

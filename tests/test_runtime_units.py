@@ -11,7 +11,7 @@ import pytest
 
 from tqscore.runtime.discovery import Shard, discover, normalize_extensions, shard_of
 from tqscore.runtime.store import ResultStore, parts_dir_for
-from tqscore.runtime.workers import TaskFailure, WorkerPool
+from tqscore.runtime.workers import TaskFailure, WorkerInitError, WorkerPool
 
 
 def _touch(path, data=b"x"):
@@ -160,3 +160,13 @@ def test_plan_skips_rows_with_the_same_file_stamp_and_engines(tmp_path):
     tasks, failed = _plan(cfg, ["a.mp4", "b.mp4", "c.mp4", "gone.mp4"], done, "e1", need_inputs=True)
     assert [t.rel for t in tasks] == ["b.mp4", "c.mp4"]
     assert [f.task.rel for f in failed] == ["gone.mp4"] and "cannot stat" in failed[0].error
+
+
+def _failing_init():
+    raise OSError("model file missing")
+
+
+def test_worker_pool_reports_a_worker_that_cannot_start():
+    with pytest.raises(WorkerInitError, match="OSError: model file missing"):
+        with WorkerPool(2, _square, _failing_init):
+            pass

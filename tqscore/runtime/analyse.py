@@ -57,14 +57,14 @@ class WorkerState:
     signal_models: dict
 
 
-def worker_init() -> WorkerState:
+def worker_init(syncnet_weights: str | None = None) -> WorkerState:
     """Once per worker: imports and models every clip reuses, so no clip's timings include them."""
     import tqscore.features.frontend  # noqa: F401  (decord, MediaPipe, OpenCV)
     from tqscore.signals import load_signal_models
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
 
-    return WorkerState(signal_models=load_signal_models())
+    return WorkerState(signal_models=load_signal_models(syncnet_weights))
 
 
 def error_analysis(task: ClipTask, message: str) -> Analysis:
@@ -100,7 +100,6 @@ def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
             "video_codec": clip.info.video_codec,
             "frames_used": n,
             "has_audio": clip.info.has_audio,
-            "face_found_ratio": float(found.mean()) if n else 0.0,
         },
         signals=signals,
         ms={

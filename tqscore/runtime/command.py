@@ -38,6 +38,9 @@ def add_parser(subparsers) -> None:
         help="engine folder made by `tqscore export` (default: $TQSCORE_ENGINES); without it "
         "the score columns are null and everything else is written",
     )
+    p.add_argument("--syncnet", type=Path, default=os.environ.get("TQSCORE_SYNCNET") or None,
+                   help="SyncNet weights converted by `tqscore export-syncnet` (default: $TQSCORE_SYNCNET); "
+                   "without them the syncnet_* columns are null")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the engines run: auto = TensorRT engines when built for this GPU, else ONNX Runtime "
                    "(TensorRT/CUDA/CPU provider); tensorrt = the FP16 engines or fail (default: auto)")
@@ -72,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
             input_dir=args.input_dir,
             out=args.out,
             engines=args.engines,
+            syncnet=args.syncnet,
             device=args.device,
             decode_device=args.decode_device,
             extensions=normalize_extensions(args.ext.split(",")),

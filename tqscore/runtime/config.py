@@ -22,6 +22,7 @@ class BatchConfig:
     input_dir: Path
     out: Path
     engines: Path | None = None  # engine folder from `tqscore export`; None = no model (signals only)
+    syncnet: Path | None = None  # SyncNet weights from `tqscore export-syncnet`; None = syncnet_* columns null
     device: str = "auto"  # where the engines run: TensorRT/CUDA when available, else CPU
     decode_device: str = "auto"  # where decord decodes: GPU when built with CUDA, else CPU
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS

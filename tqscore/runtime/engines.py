@@ -59,7 +59,7 @@ class _OrtGraph:
         return self.session.run([self.output], feeds)[0]
 
 
-class _TrtGraph:
+class TrtGraph:
     """One deserialised engine, one execution context per optimisation profile.
 
     Device buffers are onnxruntime-gpu ``OrtValue``s (the serving image has no torch): their
@@ -176,7 +176,7 @@ class EngineSet:
         from tqscore.export.trt import load_tensorrt
 
         trt = load_tensorrt()
-        graphs = {g: _TrtGraph(engine_dir / engine_filename(GRAPHS[g], target), trt) for g in GRAPHS}
+        graphs = {g: TrtGraph(engine_dir / engine_filename(GRAPHS[g], target), trt) for g in GRAPHS}
         chunks = {g: graphs[g].max_batch() for g in GRAPHS}
         log.info("serving TensorRT FP16 engines for %s", target_tag(target))
         return cls(engine_dir, manifest, "tensorrt", [f"TensorRT-{target_tag(target)}"], graphs, chunks)

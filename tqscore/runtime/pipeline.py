@@ -17,6 +17,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime, timedelta, timezone
 
 from tqdm import tqdm
@@ -113,6 +114,8 @@ def _plan(cfg, files, done, engine_id, need_inputs):
 
 def _scored(cfg: BatchConfig, tasks: list[ClipTask], scorer):
     """Yield (analysis, scores or None) for every task as the scorer finishes it."""
+    if not tasks:  # all done already: no workers to start
+        return
     ready: queue.Queue = queue.Queue(maxsize=cfg.group_clips)
     stop = threading.Event()
     feeder = threading.Thread(target=_feed, args=(cfg, tasks, ready, stop), name="tqscore-feeder", daemon=True)
@@ -145,7 +148,8 @@ def _scored(cfg: BatchConfig, tasks: list[ClipTask], scorer):
 
 def _feed(cfg, tasks, ready: queue.Queue, stop: threading.Event) -> None:
     try:
-        with WorkerPool(cfg.workers, analyse_clip, worker_init, timeout_s=cfg.clip_timeout_s) as pool:
+        init = partial(worker_init, str(cfg.syncnet) if cfg.syncnet else None)
+        with WorkerPool(cfg.workers, analyse_clip, init, timeout_s=cfg.clip_timeout_s) as pool:
             for index, result in pool.imap_unordered(tasks):
                 if isinstance(result, TaskFailure):
                     task = tasks[index]
@@ -194,6 +198,8 @@ def _row(analysis: Analysis, scores, scorer) -> dict:
         **(({f"ms_{k}": v for k, v in scores.ms.items()}) if scores is not None else {}),
         **analysis.signals,
     }
+    if scores is not None and analysis.ms.get("total") is not None:
+        row["ms_total"] = analysis.ms["total"] + sum(scores.ms.values())
     if analysis.status == STATUS_ERROR:
         row["error"] = row["error"] or "unknown error"
     return row

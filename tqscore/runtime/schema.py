@@ -29,17 +29,17 @@ class Column:
 STATUS_OK, STATUS_NO_FACE, STATUS_ERROR = "ok", "no_face", "error"
 STATUSES: tuple[str, ...] = (STATUS_OK, STATUS_NO_FACE, STATUS_ERROR)
 
-# Stages timed per clip (milliseconds). Batched engine stages are shared by the clips of a batch
-# and split between them in proportion to their frames (visual) or samples (audio).
+# Stages timed per clip (milliseconds). A visual batch holds frames of several clips; its time is
+# split between them in proportion to their frames.
 STAGES: tuple[tuple[str, str], ...] = (
     ("decode", "decoding to the standard clip (frames + 16 kHz audio), in a worker"),
     ("face_mesh", "Face Mesh landmarks and action units, in a worker"),
     ("crops", "224x224 face crops, in a worker"),
     ("signals", "training-free signals, in a worker"),
     ("visual", "ResNet101 engine, this clip's share of the batch"),
-    ("audio", "HuBERT engine, this clip's share of the batch"),
-    ("fusion", "fusion engine, this clip's share of the batch"),
-    ("total", "wall time from the worker taking the clip to its row being ready"),
+    ("audio", "HuBERT engine on this clip's windows"),
+    ("fusion", "fusion engine on this clip"),
+    ("total", "the worker's wall time on the clip plus its engine times (time spent queued excluded)"),
 )
 
 BASE_COLUMNS: tuple[Column, ...] = (
@@ -55,7 +55,6 @@ BASE_COLUMNS: tuple[Column, ...] = (
     Column("video_codec", pl.String, "source video codec"),
     Column("frames_used", pl.Int32, "real (non-padding) frames of the 150-frame standard clip"),
     Column("has_audio", pl.Boolean, "the file has an audio stream"),
-    Column("face_found_ratio", pl.Float32, "share of the real frames on which Face Mesh found a face"),
 )
 SCORE_COLUMNS: tuple[Column, ...] = tuple(
     Column(label, pl.Float32, f"{label} score, 1.0-5.0; null without a model or when status is not ok")
@@ -87,8 +86,14 @@ def output_schema() -> dict[str, pl.DataType]:
 def schema_table() -> str:
     """The schema as a Markdown table (for docs/runtime.md)."""
     lines = ["| column | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{c.name}` | {c.dtype} | {c.description} |" for c in columns()]
+    lines += [f"| `{c.name}` | {_dtype_text(c.dtype)} | {c.description} |" for c in columns()]
     return "\n".join(lines)
+
+
+def _dtype_text(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Datetime):
+        return f"Datetime({dtype.time_unit}, {dtype.time_zone})"
+    return str(dtype)
 
 
 def _polars_dtype(dtype) -> pl.DataType:

@@ -39,8 +39,17 @@ class _Slot:
     started: float = 0.0
 
 
+class WorkerInitError(RuntimeError):
+    """A worker could not start (its ``init`` raised): the run cannot go on, whatever the file."""
+
+
 def _worker_main(conn: Connection, init: Callable[[], Any] | None, func: Callable[[Any, Any], Any]) -> None:
-    state = init() if init is not None else None
+    try:
+        state = init() if init is not None else None
+    except Exception as exc:
+        conn.send(("init-error", f"{type(exc).__name__}: {exc}"))
+        return
+    conn.send(("ready", None))
     while True:
         try:
             message = conn.recv()
@@ -77,6 +86,12 @@ class WorkerPool:
 
     def __enter__(self) -> WorkerPool:
         self._slots = [self._start() for _ in range(self.n)]
+        try:
+            for slot in self._slots:
+                self._await_ready(slot)
+        except BaseException:
+            self.close()
+            raise
         return self
 
     def __exit__(self, *exc) -> None:
@@ -88,6 +103,16 @@ class WorkerPool:
         process.start()
         child.close()
         return _Slot(process, parent)
+
+    @staticmethod
+    def _await_ready(slot: _Slot) -> None:
+        try:
+            kind, message = slot.conn.recv()
+        except EOFError:
+            slot.process.join()
+            raise WorkerInitError(f"a worker process died while starting (exit code {slot.process.exitcode})") from None
+        if kind != "ready":
+            raise WorkerInitError(f"a worker process could not start: {message}")
 
     def close(self) -> None:
         for slot in self._slots:
@@ -127,7 +152,9 @@ class WorkerPool:
                         slot.conn.send(task)
                     except OSError:
                         queue.appendleft(task)
+                        slot.conn.close()
                         self._slots[i] = self._start()  # died while idle; give the task to a fresh one
+                        self._await_ready(self._slots[i])
                         continue
                     slot.task, slot.started = task, time.monotonic()
             busy = [s for s in self._slots if s.task is not None]
@@ -168,4 +195,5 @@ class WorkerPool:
         log.warning("worker %d: %s; starting a new one", slot.process.pid, message)
         slot.conn.close()
         self._slots[i] = self._start()
+        self._await_ready(self._slots[i])
         return TaskFailure(message)
