@@ -127,6 +127,15 @@ def test_gradient_checkpointing_trains_identically(prepared, tmp_path):
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
 
 
+@pytest.mark.parametrize("setting", [True, "auto"])
+def test_cpu_bf16_autocast_runs_and_says_so(prepared, tmp_path, caplog, setting):
+    with caplog.at_level("INFO", logger="tqscore.training.trainer"):
+        result = _trainer(prepared, tmp_path, epochs=1, cpu_bf16=setting).fit()
+    assert result.precision in (("bfloat16",) if setting is True else ("bfloat16", "float32"))
+    assert "bf16 autocast on CPU is" in caplog.text
+    assert np.isfinite(result.history[0]["val_loss"])
+
+
 def test_early_stopping_and_best_checkpoint(prepared, tmp_path):
     frozen = {"lr": 0.0, "head_lr": {k: 0.0 for k in LABELS}, "weighting_lr": 0.0}
     result = _trainer(prepared, tmp_path, epochs=10, early_stopping_patience=2, **frozen).fit()

@@ -65,13 +65,13 @@ def batch_tensors(data: FeatureSet, idx: np.ndarray, device: torch.device) -> tu
 
 @torch.no_grad()
 def predict(model: FusionModel, data: FeatureSet, batch_size: int = 64, device: str | torch.device = "cpu",
-            autocast=None) -> np.ndarray:
-    """(N, 5) scores for a preprocessed feature set."""
+            autocast=nullcontext) -> np.ndarray:
+    """(N, 5) scores for a preprocessed feature set; ``autocast`` makes a fresh precision context per batch."""
     model.eval()
     out = []
     for start in range(0, len(data), batch_size):
         inputs, _ = batch_tensors(data, np.arange(start, min(start + batch_size, len(data))), torch.device(device))
-        with autocast or nullcontext():
+        with autocast():
             out.append(model(**inputs).float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(LABELS)), np.float32)
 
@@ -88,8 +88,7 @@ class Trainer:
         torch.manual_seed(cfg.seed)
         self.model = FusionModel(model_cfg).to(self.device)
         self.weighting = make_weighting(cfg.weighting, cfg.fixed_weights, cfg.gradnorm_alpha, cfg.gradnorm_lr).to(self.device)
-        if isinstance(self.weighting, GradNormWeighting):  # its Adam was built before .to(device)
-            self.weighting.optimizer = torch.optim.Adam([self.weighting.weights], lr=cfg.gradnorm_lr)
+        if isinstance(self.weighting, GradNormWeighting):
             self.gradnorm_layer = last_shared_layer(self.model)
         present = train.present
         means = [float(train.labels[present[:, k], k].mean()) if present[:, k].any() else 3.0 for k in range(len(LABELS))]
@@ -160,7 +159,7 @@ class Trainer:
         best = math.inf
         for _ in range(repeats + 1):
             start = time.perf_counter()
-            inputs, target = batch_tensors(self.train_set, idx, self.device)
+            inputs, _ = batch_tensors(self.train_set, idx, self.device)
             with self._autocast():
                 loss = self.model(**inputs).float().sub(3.0).pow(2).mean()
             loss.backward()
@@ -216,7 +215,7 @@ class Trainer:
         self.step += 1
 
     def validate(self) -> dict[str, float]:
-        pred = predict(self.model, self.val_set, self.cfg.eval_batch_size, self.device, self._autocast())
+        pred = predict(self.model, self.val_set, self.cfg.eval_batch_size, self.device, self._autocast)
         present = self.val_set.present
         out: dict[str, float] = {}
         losses = []
