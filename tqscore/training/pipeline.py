@@ -32,6 +32,8 @@ class Splits:
 
 
 def split_features(data: FeatureSet, seed: int) -> Splits:
+    if len(data) < 10:
+        raise ValueError(f"{len(data)} labelled clips are too few for an 80/10/10 split; need at least 10")
     splits = Splits(*stratified_split(data.labels, data.present, seed=seed))
     log.info("split %d/%d/%d (train/val/test), stratified on label availability x overall tercile",
              len(splits.train), len(splits.val), len(splits.test))
