@@ -43,5 +43,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(json_safe(report), indent=2))
     md_path.write_text(report_markdown(report, f"Evaluation of {args.model.name}"))
-    print(f"evaluate: {len(data)} clips; mean Pearson r {report['mean_pearson']}; wrote {json_path} and {md_path}")
+    mean_r = report["mean_pearson"]
+    print(f"evaluate: {len(data)} clips; mean Pearson r {'n/a' if mean_r is None else f'{mean_r:.3f}'}; "
+          f"wrote {json_path} and {md_path}")
     return 0
