@@ -107,7 +107,7 @@ def engine_runners(onnx_paths: dict[str, Path], folder: Path, args) -> tuple[dic
         profiles_for,
         timing_cache_filename,
     )
-    from tqscore.runtime.engines import _TrtGraph
+    from tqscore.runtime.engines import TrtGraph
 
     trt, target = load_tensorrt(), detect_target()
     runners, build_s = {}, {}
@@ -118,7 +118,7 @@ def engine_runners(onnx_paths: dict[str, Path], folder: Path, args) -> tuple[dic
         result = build_engine(plan, trt)
         plan.engine_path.write_bytes(result.engine)
         build_s[graph] = result.seconds
-        engine = _TrtGraph(plan.engine_path, trt)
+        engine = TrtGraph(plan.engine_path, trt)
         name = spec.inputs[0].name
         runners[graph] = lambda x, engine=engine, name=name: engine({name: x})
     return runners, {"target": target.model_dump(), "build_s": build_s}

@@ -152,7 +152,7 @@ class FakeTRT:
 
 
 class OrtRunner:
-    """Stands in for runtime.engines._TrtGraph: serves the engine's ONNX graph with ONNX Runtime."""
+    """Stands in for runtime.engines.TrtGraph: serves the engine's ONNX graph with ONNX Runtime."""
 
     made = []
 
@@ -189,7 +189,7 @@ def gpu_here(monkeypatch):
     monkeypatch.setattr(trt_mod, "load_tensorrt", lambda: FakeTRT)
     monkeypatch.setattr(trt_mod, "detect_target", lambda: state.target)
     monkeypatch.setattr("tqscore.runtime.engines.detect_target", lambda: state.target)
-    monkeypatch.setattr("tqscore.runtime.engines._TrtGraph", OrtRunner)
+    monkeypatch.setattr("tqscore.runtime.engines.TrtGraph", OrtRunner)
     monkeypatch.setattr("tqscore.export.formats._engine_available", lambda: None)
     OrtRunner.made = []
     return state

@@ -16,6 +16,7 @@ from pathlib import Path
 from tqscore.export.graphs import GRAPHS, OPSET, example_inputs, export_onnx
 from tqscore.export.job import ExportJob
 from tqscore.export.manifest import GraphEntry, ManifestError, check_graph_file, sha256_file, utc_now
+from tqscore.export.parity import engine_parity, onnx_parity
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,6 @@ def format_onnx(job: ExportJob) -> list[Path]:
             source_sha256=source_sha,
             exported_utc=utc_now(),
         )
-        from tqscore.export.parity import onnx_parity
-
         bundle = job.bundle if name == "fusion" else None
         figures = onnx_parity(name, module, path, bundle.preprocessing if bundle else None, bundle)
         job.manifest.parity[name] = figures | {"onnx_measured_with": "onnxruntime CPUExecutionProvider"}
@@ -62,7 +61,6 @@ def format_onnx(job: ExportJob) -> list[Path]:
 
 def format_engine(job: ExportJob) -> list[Path]:
     """TensorRT FP16 engines for this GPU, built from the ONNX graphs; stale ones are rebuilt."""
-    from tqscore.export.parity import engine_parity
     from tqscore.export.trt import (
         BuildPlan,
         build_engine,
@@ -74,7 +72,7 @@ def format_engine(job: ExportJob) -> list[Path]:
         timing_cache_filename,
         write_engine,
     )
-    from tqscore.runtime.engines import _TrtGraph
+    from tqscore.runtime.engines import TrtGraph
 
     trt, target = load_tensorrt(), detect_target()
     written = []
@@ -96,7 +94,7 @@ def format_engine(job: ExportJob) -> list[Path]:
         )
         result = build_engine(plan, trt)
         job.manifest.engines[plan.engine_path.name] = write_engine(plan, result, job.manifest.graphs[name].sha256, target, utc_now())
-        runner = _TrtGraph(plan.engine_path, trt)
+        runner = TrtGraph(plan.engine_path, trt)
         preprocessing = job.bundle.preprocessing if name == "fusion" else None
         figures = engine_parity(name, runner, plan.onnx_path, preprocessing)
         job.manifest.parity.setdefault(name, {}).update(

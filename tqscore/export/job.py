@@ -88,26 +88,27 @@ class ExportJob:
 
     def module(self, graph: str):
         """The PyTorch module a graph is exported from (eval mode, CPU, float32)."""
-        if graph not in self._modules:
-            if graph == "visual":
-                from tqscore.features.backbones import VisualBackbone
+        if graph in self._modules:
+            return self._modules[graph]
+        if graph == "visual":
+            from tqscore.features.backbones import VisualBackbone
 
-                self._modules[graph] = visual_module(VisualBackbone(self.resnet).model)
-            elif graph == "audio":
-                from tqscore.features.backbones import AudioBackbone
+            module = visual_module(VisualBackbone(self.resnet).model)
+            self.manifest.backbones["visual"] = {"source": self.resnet}
+        elif graph == "audio":
+            from tqscore.features.backbones import AudioBackbone
 
-                backbone = AudioBackbone(self.hubert)
-                self._modules[graph] = audio_module(backbone.model)
-                self.manifest.backbones["audio"] = {"source": self.hubert, "normalize": backbone.normalize}
-            elif graph == "fusion":
-                from tqscore.export.fold import FoldedFusion
+            backbone = AudioBackbone(self.hubert)
+            module = audio_module(backbone.model)
+            self.manifest.backbones["audio"] = {"source": self.hubert, "normalize": backbone.normalize}
+        elif graph == "fusion":
+            from tqscore.export.fold import FoldedFusion
 
-                self._modules[graph] = FoldedFusion(self.bundle.model, self.bundle.preprocessing).eval()
-            else:
-                raise KeyError(graph)
-            if graph == "visual":
-                self.manifest.backbones["visual"] = {"source": self.resnet}
-        return self._modules[graph]
+            module = FoldedFusion(self.bundle.model, self.bundle.preprocessing).eval()
+        else:
+            raise KeyError(graph)
+        self._modules[graph] = module
+        return module
 
     def source(self, graph: str) -> tuple[str, str]:
         """(what the graph's weights come from, their digest) for staleness checks."""
