@@ -8,7 +8,8 @@ name real ones. The baseline is PyTorch eager FP32 on the same device, in the sa
 - GPU (CUDA torch + tensorrt): TensorRT FP16 engines built here through the export code
   (profiles, FP32 layers, timing cache; build time reported) vs eager, plus ONNX Runtime on
   CUDA when onnxruntime-gpu is installed; then FP16 engine vs FP32 ONNX max |score difference|
-  on the shared real clips, through `tqscore batch` (`--device tensorrt` vs `--device cpu`).
+  on the shared real clips, through `tqscore batch` (`--device cuda`, checked to have served the
+  engines, vs `--device cpu`). Needs onnxruntime-gpu (engine buffers) and a CUDA torch (eager).
 
     python benchmarks/export_throughput.py [--image-batches 64,150] [--audio-batch 8] [--repeats 3]
     python benchmarks/export_throughput.py --image-batches 8,16 --audio-batch 2   # small CPU run
@@ -190,12 +191,17 @@ def real_clip_score_diff(folder: Path, args) -> dict:
     engines = folder / "engines"
     run_export(ExportJob(bundle, engines, resnet, hubert, tuple(args.image_batches), (1, args.audio_batch)), select_formats("onnx,engine"))
     tables = {}
-    for device in ("tensorrt", "cpu"):
+    # `tqscore batch --device cuda` serves our engines when they fit this GPU (else ONNX Runtime
+    # CUDA): the engine_id column says which, and a run that did not use them is refused below.
+    for device in ("cuda", "cpu"):
         out = folder / f"scores-{device}.parquet"
         subprocess.run([sys.executable, "-m", "tqscore.cli", "batch", str(SHARED / "real"), "--out", str(out),
                         "--engines", str(engines), "--device", device, "--no-progress"], check=False)
         tables[device] = pl.read_parquet(out).sort("path")
-    diff = {k: float((tables["tensorrt"][k] - tables["cpu"][k]).abs().max()) for k in LABELS}
+    used = set(tables["cuda"]["engine_id"].drop_nulls().to_list())
+    if not all("tensorrt-" in e for e in used):
+        raise RuntimeError(f"the GPU run did not use the TensorRT engines (engine ids {used})")
+    diff = {k: float((tables["cuda"][k] - tables["cpu"][k]).abs().max()) for k in LABELS}
     return {"bundle": str(bundle), "clips": tables["cpu"].height, "max_abs_score_diff": diff,
             "max_over_labels": max(diff.values())}
 
