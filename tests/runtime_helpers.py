@@ -61,7 +61,8 @@ def make_video_dir(root: Path, media: Path) -> dict[str, str]:
     truncate(clips["WDA_AlexandriaOcasioCortez_000.mp4"], root / "truncated.mp4")
     zero_byte(root / "empty.mp4")
     text_as_video(root / "notes.MP4")
-    for name in ("truncated.mp4", "empty.mp4", "notes.MP4"):
+    os.symlink(root / "deleted-meanwhile.mp4", root / "dangling.mp4")
+    for name in ("truncated.mp4", "empty.mp4", "notes.MP4", "dangling.mp4"):
         expected[name] = "error"
     if os.geteuid() != 0:  # root reads everything, so the case only exists for other users
         locked = root / "sub" / "locked.mp4"

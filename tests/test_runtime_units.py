@@ -32,6 +32,13 @@ def test_discovery_recursive_sorted_extensions_and_symlink_loop(tmp_path):
     assert discover(tmp_path, normalize_extensions(["MP4"])) == ["b.mp4", "dangling.mp4"]
 
 
+def test_discovery_picks_the_same_alias_of_a_doubly_linked_directory(tmp_path):
+    _touch(tmp_path / "real" / "v.mp4")
+    for name in ("b_link", "a_link", "c_link"):
+        os.symlink(tmp_path / "real", tmp_path / name)
+    assert discover(tmp_path) == ["a_link/v.mp4"]
+
+
 def test_discovery_rejects_missing_root(tmp_path):
     with pytest.raises(FileNotFoundError):
         discover(tmp_path / "nope")

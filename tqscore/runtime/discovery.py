@@ -2,7 +2,7 @@
 
 Discovery walks with ``os.scandir`` and follows directory symlinks (a mounted dataset is often
 a tree of links), remembering each directory's (device, inode) so a link loop or a second link
-to the same directory is entered once. Files are returned in sorted relative-path order, so two
+to the same directory is entered once, through the first path in name order. Files are returned in sorted relative-path order, so two
 runs over the same tree see the same list.
 
 Sharding hashes the relative path (BLAKE2b, stable across Python versions and processes, unlike
@@ -95,10 +95,11 @@ def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard
             continue
         seen_dirs.add(key)
         try:
-            entries = list(os.scandir(directory))
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
         except OSError as exc:
             log.warning("skipping unreadable directory %s: %s", directory, exc)
             continue
+        subdirs = []
         for entry in entries:
             rel = prefix + entry.name
             try:
@@ -108,7 +109,9 @@ def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard
                     found.append(rel)  # dangling link named like a video: it gets an error row
                 continue
             if stat.S_ISDIR(mode):
-                stack.append((Path(entry.path), rel + "/"))
+                subdirs.append((Path(entry.path), rel + "/"))
             elif stat.S_ISREG(mode) and entry.name.lower().endswith(extensions):
                 found.append(rel)
+        # Depth-first in name order, so when two links reach one directory the same one wins every run.
+        stack.extend(reversed(subdirs))
     return sorted(rel for rel in found if shard.owns(rel))
