@@ -229,3 +229,22 @@ def test_gradnorm_weights_change_and_stay_normalised():
         assert weighting.weights.sum().item() == pytest.approx(len(LABELS), rel=1e-5)
     assert not torch.allclose(weighting.weights.detach(), torch.ones(len(LABELS)), atol=1e-2)
     assert (weighting.weights > 0).all()
+
+
+# ----- ablations ------------------------------------------------------------------------------------
+
+
+def test_each_ablation_changes_one_thing():
+    from tqscore.training.ablation import EXPERIMENTS, experiment_configs
+    from tqscore.training.config import load_configs
+
+    base, std = load_configs("optimized"), load_configs("standard")
+    cfgs = {e.key: experiment_configs(e.key, base, std, {"epochs": 3}) for e in EXPERIMENTS}
+    assert list(cfgs) == [f"E{i}" for i in range(9)]
+    assert all(t.epochs == 3 for _, t in cfgs.values())
+    assert cfgs["E0"][0] == base[0]
+    assert [cfgs[f"E{i}"][0].drop_modalities for i in range(1, 5)] == [("visual",), ("audio",), ("landmarks",), ("aus",)]
+    assert cfgs["E5"][0].fusion == "concat_mlp"
+    assert all(v is None for v in cfgs["E6"][1].pca_components.values()) and cfgs["E6"][0] == base[0]
+    assert cfgs["E7"][1].weighting == "fixed" and set(cfgs["E7"][1].fixed_weights.values()) == {1.0}
+    assert cfgs["E8"][0].d_model == 256 and cfgs["E8"][0].n_layers == 3
