@@ -69,6 +69,33 @@ def test_audio_graph_matches_pytorch_at_other_batches_and_lengths(exported, tiny
         assert relative_error(found, reference) <= REL_TOL
 
 
+def test_visual_graph_on_real_frames(exported, tiny_resnet_dir, media_dir):
+    """Centre crops of a real clip's frames, normalised as the runtime does, through both paths."""
+    from tqscore.features.backbones import VisualBackbone
+    from tqscore.features.crops import centre_box, crop_square, normalize
+    from tqscore.media import open_clip
+
+    with open_clip(media_dir / "real" / "WDA_KatieHill_000.mp4") as clip:
+        frames = next(clip.iter_frames(chunk=4))
+    crops = normalize(np.stack([crop_square(f, centre_box(f.shape[1], f.shape[0])) for f in frames]))
+    found = ort_run(exported[1] / GRAPHS["visual"].file, {"pixel_values": crops})
+    assert relative_error(found, VisualBackbone(str(tiny_resnet_dir))(crops)) <= REL_TOL
+
+
+def test_audio_graph_on_real_speech(exported, tiny_hubert_dir, media_dir):
+    """Real speech (the SadTalker driving audio, 8 s) through the graph and through PyTorch."""
+    from tqscore.features.backbones import AudioBackbone
+    from tqscore.media import load_audio
+
+    wave, has_audio = load_audio(media_dir / "audio" / "RD_Radio31_000.wav")
+    assert has_audio and len(wave) > 7 * 16_000
+    wave = wave[None].astype(np.float32)
+    found = ort_run(exported[1] / GRAPHS["audio"].file, {"input_values": wave})
+    with torch.no_grad():
+        reference = AudioBackbone(str(tiny_hubert_dir)).model(input_values=torch.from_numpy(wave)).last_hidden_state.numpy()
+    assert relative_error(found, reference) <= REL_TOL
+
+
 def test_fusion_graph_matches_bundle_predict(exported):
     """The folded graph against the training-side path: preprocessing + PyTorch model, NaNs included."""
     from tqscore.export.parity import fusion_inputs
