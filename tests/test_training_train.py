@@ -176,3 +176,18 @@ def test_bundle_roundtrip_predicts_the_same_and_refuses_other_layout(small_set, 
     (tmp_path / "bundle" / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(LayoutVersionError, match="feature-layout version 999"):
         load_bundle(tmp_path / "bundle")
+
+
+def test_one_dimension_dataset_trains_with_the_others_masked(small_set, tmp_path):
+    # THQA-NTIRE style: only `overall` is labelled.
+    from tqscore.training.data import FeatureSet
+
+    labels = np.full_like(small_set.labels, -1.0)
+    k = LABELS.index("overall")
+    labels[:, k] = small_set.labels[:, k]
+    data = FeatureSet(small_set.keys, small_set.streams, small_set.frame_mask, labels)
+    report = run_training(data, tiny_model(), tiny_train(epochs=2), tmp_path / "bundle")
+    dims = report["test"]["dimensions"]
+    assert dims["overall"]["n"] > 0 and all(dims[o]["n"] == 0 for o in LABELS if o != "overall")
+    assert "no labelled samples" in dims["expression"]["metrics"]["pearson"]["reason"]
+    assert all(f"train_mse_{o}" not in report["history"][0] for o in LABELS if o != "overall")
