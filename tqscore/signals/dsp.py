@@ -122,8 +122,9 @@ def _mel_to_hz_slaney(mel):
 
 
 def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """librosa.filters.mel defaults: Slaney mel scale, Slaney area normalisation."""
-    fft_freqs = np.linspace(0, sample_rate / 2, 1 + n_fft // 2)
+    """librosa.filters.mel defaults: Slaney mel scale, Slaney area normalisation; bin frequencies
+    as librosa >= 0.10 (``rfftfreq``, which differs from 0.8's ``linspace`` for odd n_fft)."""
+    fft_freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
     mel_f = _mel_to_hz_slaney(np.linspace(_hz_to_mel_slaney(0), _hz_to_mel_slaney(sample_rate / 2), n_mels + 2))
     fdiff = np.diff(mel_f)
     ramps = mel_f[:, None] - fft_freqs[None, :]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tqscore.layout import SAMPLE_RATE
 from tqscore.signals.dsp import SYNC_BANDS_HZ, band_energy_track, sample_track
 from tqscore.signals.geometry import mouth_features
 
@@ -40,7 +41,8 @@ class SyncConfig:
     hop_s: float = 1.0
     energy_window_s: float = 0.04  # one frame of audio per feature
     ridge: float = 0.1  # added to the standardised covariance diagonals
-    min_pairs: float = 0.6  # share of a window's frames that must have a face and audio at offset L
+    min_pairs: float = 0.5  # share of a window's frames that must have a face
+    min_frames: int = 25  # and at least this many (1 s at 25 fps)
     score_scale: float = 0.30  # confidence that maps to c_norm = 1 (sync_score = 5 * sigmoid(5))
 
 
@@ -71,22 +73,25 @@ def _windows(times: np.ndarray, cfg: SyncConfig) -> list[np.ndarray]:
 
 
 def sync_curve(mouth: np.ndarray, times: np.ndarray, audio: np.ndarray, fps: float, cfg: SyncConfig) -> np.ndarray:
-    """Mean canonical correlation per offset (2 * max_offset + 1,); NaN where no window qualifies."""
-    track_t, energy = band_energy_track(audio, SYNC_BANDS_HZ, window_s=cfg.energy_window_s)
+    """Mean canonical correlation per offset (2 * max_offset + 1,); NaN where no window qualifies.
+
+    Audio beyond the clip's ends counts as silence, so every offset is scored on the same frames:
+    CCA's optimism grows as the sample shrinks, and letting frames near the ends drop out at
+    large offsets only would favour those offsets on short clips.
+    """
+    pad = int(np.ceil((cfg.max_offset + 1) / fps * SAMPLE_RATE))
+    track_t, energy = band_energy_track(np.pad(audio, pad), SYNC_BANDS_HZ, window_s=cfg.energy_window_s)
     log_energy = np.log(energy + 1e-8)
-    centres = times + 0.5 / fps
-    windows = _windows(times, cfg)
-    curve = np.full(2 * cfg.max_offset + 1, np.nan)
-    for i, lag in enumerate(range(-cfg.max_offset, cfg.max_offset + 1)):
-        feats = sample_track(track_t, log_energy, centres + lag / fps)
-        valid = np.isfinite(mouth).all(1) & np.isfinite(feats).all(1)
-        rs = [
-            first_canonical_correlation(mouth[w & valid], feats[w & valid], cfg.ridge)
-            for w in windows
-            if (w & valid).sum() >= max(8, cfg.min_pairs * w.sum())
-        ]
-        if rs:
-            curve[i] = np.mean(rs)
+    centres = times + 0.5 / fps + pad / SAMPLE_RATE
+    lags = range(-cfg.max_offset, cfg.max_offset + 1)
+    feats = np.stack([sample_track(track_t, log_energy, centres + lag / fps) for lag in lags])
+    valid = np.isfinite(mouth).all(1) & np.isfinite(feats).all(axis=(0, 2))
+    usable = [w & valid for w in _windows(times, cfg)
+              if (w & valid).sum() >= max(cfg.min_frames, cfg.min_pairs * w.sum())]
+    curve = np.full(len(lags), np.nan)
+    if usable:
+        for i in range(len(lags)):
+            curve[i] = np.mean([first_canonical_correlation(mouth[w], feats[i, w], cfg.ridge) for w in usable])
     return curve
 
 

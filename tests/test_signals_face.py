@@ -1,0 +1,115 @@
+"""Face and motion facts on hand-built inputs, a clip made frozen, and a clip without audio."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from tqscore.features.frontend import run_frontend
+from tqscore.media import load_audio
+from tqscore.signals import SIGNAL_COLUMNS, SIGNAL_NAMES, compute_signals
+from tqscore.signals.face import (
+    face_present_ratio,
+    frozen_frame_ratio,
+    landmark_jitter,
+    longest_gap_s,
+    mouth_motion_while_speaking,
+)
+
+from conftest import MEDIA
+
+
+def test_present_ratio_and_longest_gap_on_hand_built_masks():
+    found = np.array([1, 1, 0, 0, 0, 1, 0, 1, 1, 0], bool)
+    times = np.arange(10) / 25.0
+    assert face_present_ratio(found) == pytest.approx(0.5)
+    assert longest_gap_s(found, times, 25.0) == pytest.approx(3 / 25)
+    # irregular frame times (the standard clip of a long video): the gap is the time it covers
+    uneven = np.array([0, 0.04, 0.12, 0.16, 0.24, 0.28, 0.36, 0.40, 0.48, 0.52])
+    assert longest_gap_s(found, uneven, 25.0) == pytest.approx(0.28 - 0.12)  # from frame 2 to frame 5
+    assert longest_gap_s(np.ones(5, bool), times[:5], 25.0) == 0.0
+    assert longest_gap_s(np.zeros(5, bool), times[:5], 25.0) == pytest.approx(5 / 25)
+    assert face_present_ratio(np.zeros(0, bool)) is None
+
+
+def _face(n: int) -> np.ndarray:
+    """n frames of a flat 'face': eye corners 0.2 apart, lips 0.01 apart."""
+    lm = np.zeros((n, 468, 3), np.float32)
+    lm[:, :, :2] = 0.5
+    lm[:, 33, 0], lm[:, 263, 0] = 0.4, 0.6
+    return lm
+
+
+def test_landmark_jitter_is_acceleration_in_inter_ocular_units():
+    lm = _face(20)
+    d = 0.002
+    lm[:, :, 0] += d * (-1.0) ** np.arange(20)[:, None]  # whole face shakes by +/- d every frame
+    jitter = landmark_jitter(lm, np.ones(20, bool), np.arange(20) / 25.0, 25.0, 1.0)
+    assert jitter == pytest.approx(4 * d / 0.2, rel=1e-4)
+    assert landmark_jitter(_face(20), np.ones(20, bool), np.arange(20) / 25.0, 25.0, 1.0) == 0.0
+
+
+def test_mouth_motion_is_zero_for_a_frozen_mouth_while_speaking():
+    speech, _ = load_audio(MEDIA / "audio" / "RD_Radio31_000.wav")
+    n = 200
+    times = np.arange(n) / 25.0
+    still = _face(n)
+    ratio, motion = mouth_motion_while_speaking(still, np.ones(n, bool), times, speech, 25.0, 1.0)
+    assert ratio > 0.5 and motion == 0.0
+    moving = _face(n)
+    moving[:, 14, 1] += 0.02 * np.sin(2 * np.pi * 4 * times)  # lower lip bobs at 4 Hz
+    _, motion = mouth_motion_while_speaking(moving, np.ones(n, bool), times, speech, 25.0, 1.0)
+    assert motion > 0.1
+    assert mouth_motion_while_speaking(moving, np.ones(n, bool), times, np.zeros(0, np.float32), 25.0, 1.0) == (
+        None, None)
+
+
+@pytest.fixture(scope="module")
+def frozen_clip(tmp_path_factory):
+    """latentsync_demo1_out's frames with frames 40-79 replaced by frame 40, x264, no audio."""
+    src = MEDIA / "generated" / "latentsync_demo1_out.mp4"
+    out = tmp_path_factory.mktemp("frozen") / "frozen_no_audio.mp4"
+    with av.open(str(src)) as inp:
+        frames = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)]
+    frames[40:80] = [frames[40]] * 40
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    return out, len(frames)
+
+
+def test_frozen_frame_ratio_on_a_clip_made_frozen(frozen_clip):
+    path, n = frozen_clip
+    fe = run_frontend(path)
+    ratio = frozen_frame_ratio(fe.crops)
+    # 39 identical pairs of n - 1; the crop box may take a frame or two to settle on the still face
+    assert 36 / (n - 1) <= ratio <= 40 / (n - 1)
+    original = run_frontend(MEDIA / "generated" / "latentsync_demo1_out.mp4")
+    assert frozen_frame_ratio(original.crops) == 0.0
+
+
+def test_null_columns_without_audio_and_without_syncnet(frozen_clip):
+    from tqscore.signals.dnsmos import Dnsmos
+
+    fe = run_frontend(frozen_clip[0])
+    assert not fe.clip.info.has_audio
+    row = compute_signals(fe, dnsmos=Dnsmos(), syncnet=None)
+    assert set(row) == set(SIGNAL_NAMES)
+    audio_based = {"sync_offset_frames", "sync_confidence", "sync_score", "syncnet_offset_frames",
+                   "syncnet_lse_c", "syncnet_lse_d", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808",
+                   "speech_ratio", "mouth_motion_speech"}
+    assert all(row[k] is None for k in audio_based)
+    assert row["face_present_ratio"] == 1.0 and row["face_longest_gap_s"] == 0.0
+    assert row["frozen_frame_ratio"] > 0.3 and row["landmark_jitter"] > 0.0
+
+
+def test_columns_table_is_complete():
+    for col in SIGNAL_COLUMNS:
+        assert col.dtype in ("float32", "int32") and col.unit and col.range and col.description
+        assert col.better in ("higher", "lower", "closer to 0", "context")
+    assert len(SIGNAL_NAMES) == len(set(SIGNAL_NAMES))
