@@ -177,3 +177,13 @@ def test_worker_pool_reports_a_worker_that_cannot_start():
     with pytest.raises(WorkerInitError, match="OSError: model file missing"):
         with WorkerPool(2, _square, _failing_init):
             pass
+
+
+def test_docs_list_every_output_column():
+    from pathlib import Path
+
+    from tqscore.runtime.schema import output_schema
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "runtime.md").read_text()
+    missing = [name for name in output_schema() if f"`{name}`" not in docs]
+    assert not missing, f"docs/runtime.md lacks columns {missing}: paste schema_table() into it"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -98,16 +99,24 @@ def execute(cfg) -> int:
     """Run and print the closing summary; map the outcome to the exit code."""
     from tqscore.runtime.pipeline import run_batch
 
+    # SIGTERM (a pod being stopped) ends the run like Ctrl-C: finished rows are saved first.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         summary = run_batch(cfg)
     except KeyboardInterrupt:
-        print("tqscore batch: interrupted; rows written so far are kept, run again to resume", file=sys.stderr)
+        print("tqscore batch: interrupted; finished rows are kept, run again to resume", file=sys.stderr)
         return EXIT_RUN_FAILED
     except Exception as exc:
         log.debug("run failed", exc_info=True)
         print(f"tqscore batch: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     print(f"tqscore batch: wrote {cfg.out}")
     for line in summary.lines():
         print(f"  {line}")
     return EXIT_OK if summary.all_ok else EXIT_SOME_FAILED
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")

@@ -88,11 +88,22 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
                 bar.update(1)
         summary.processed = len(tasks) + len(pre_failed)
         table = store.finalize(files)
+    except BaseException:
+        _save_pending(store)
+        raise
     finally:
         store.release()
     summary.status_counts = Counter(table["status"].to_list())
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _save_pending(store: ResultStore) -> None:
+    """On the way out of a failed or interrupted run, keep the finished rows not yet in a part."""
+    try:
+        store.flush()
+    except Exception as exc:
+        log.error("could not save the last %d finished rows: %s", store.pending, exc)
 
 
 def _plan(cfg, files, done, engine_id, need_inputs):

@@ -104,6 +104,10 @@ class ResultStore:
         if len(self._pending) >= self.part_rows:
             self.flush()
 
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
     def flush(self) -> None:
         if not self._pending:
             return

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -44,6 +45,8 @@ class WorkerInitError(RuntimeError):
 
 
 def _worker_main(conn: Connection, init: Callable[[], Any] | None, func: Callable[[Any, Any], Any]) -> None:
+    # Ctrl-C reaches the whole process group; the parent decides how the pool stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         state = init() if init is not None else None
     except Exception as exc:
