@@ -5,7 +5,8 @@
 #   runtime       CUDA 12 + cuDNN 9 runtime, Python 3.11, tqscore[gpu] (onnxruntime-gpu + tensorrt),
 #                 the CUDA decord wheel, a non-root user, ENTRYPOINT tqscore.
 # torch / transformers are NOT installed: the serving path runs engines only (tested in
-# tests/test_runtime_pipeline.py::test_engine_path_never_imports_torch).
+# tests/test_runtime_engines.py::test_serving_path_never_imports_torch_or_transformers).
+# The image is for GPU nodes: the CUDA decord links the driver's libcuda / libnvcuvid.
 #
 # Not built on the project's machines (no Docker engine there): kept correct by reading.
 # Build:  docker build -t tqscore:0.1.0 .
@@ -71,9 +72,14 @@ RUN pip install /tmp/wheels/decord-*.whl && rm -rf /tmp/wheels
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY tqscore ./tqscore
+# Checks that need no GPU (a build has no driver: the CUDA decord and tensorrt load libcuda when
+# imported, so they are only located here): the CUDA provider is packaged, torch is absent.
 RUN pip install "onnxruntime-gpu==${ORT_VERSION}" "tensorrt==${TRT_VERSION}" ".[gpu]" \
-    && python -c "import decord, onnxruntime, tensorrt, tqscore; assert 'CUDAExecutionProvider' in onnxruntime.get_available_providers()" \
+    && python -c "import importlib.util as u, onnxruntime, tqscore.cli; \
+assert all(u.find_spec(m) for m in ('decord', 'tensorrt')); \
+assert 'CUDAExecutionProvider' in onnxruntime.get_available_providers()" \
     && ! python -c "import torch" 2>/dev/null \
+    && ! python -c "import transformers" 2>/dev/null \
     && rm -rf /src
 RUN useradd --create-home --uid 10001 --shell /usr/sbin/nologin tqscore \
     && mkdir -p /engines /videos /results && chown tqscore /engines /results
