@@ -52,6 +52,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--clip-batch-sizes", type=_batch_list, default=DEFAULT_CLIP_BATCHES, metavar="N,N",
                    help="clips per audio/fusion-engine call to tune TensorRT profiles for (default: 1,8)")
     p.add_argument("--force", action="store_true", help="rebuild everything, even files that are up to date")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run)
 
 
@@ -65,7 +66,8 @@ def run(args) -> int:
 
     try:
         formats = select_formats(args.formats)
-        job = ExportJob(args.model, args.out, args.resnet, args.hubert, args.batch_sizes, args.clip_batch_sizes, args.force)
+        job = ExportJob(args.model, args.out, args.resnet, args.hubert, args.batch_sizes, args.clip_batch_sizes,
+                        args.force, args.progress)
         written = run_export(job, formats)
     except (FormatError, BundleError, BackboneLoadError, ManifestError, LayoutVersionError, FileNotFoundError, ValueError) as exc:
         print(f"tqscore export: error: {exc}", file=sys.stderr)

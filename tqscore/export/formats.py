@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqdm import tqdm
+
 from tqscore.export.graphs import GRAPHS, OPSET, example_inputs, export_onnx
 from tqscore.export.job import ExportJob
 from tqscore.export.manifest import GraphEntry, ManifestError, check_graph_file, sha256_file, utc_now
@@ -28,7 +30,7 @@ class FormatError(ValueError):
 def format_onnx(job: ExportJob) -> list[Path]:
     """FP32 ONNX graphs (opset 17) of ResNet101, HuBERT and the folded fusion model."""
     written = []
-    for name, spec in GRAPHS.items():
+    for name, spec in tqdm(GRAPHS.items(), desc="ONNX graphs", unit="graph", disable=not job.progress):
         path = job.out / spec.file
         source, source_sha = job.source(name)
         old = job.manifest.graphs.get(name)
@@ -76,7 +78,7 @@ def format_engine(job: ExportJob) -> list[Path]:
 
     trt, target = load_tensorrt(), detect_target()
     written = []
-    for name, spec in GRAPHS.items():
+    for name, spec in tqdm(GRAPHS.items(), desc="TensorRT engines", unit="engine", disable=not job.progress):
         problem = engine_problem(job.manifest, job.out, name, target)
         profiles = profiles_for(name, job.image_batches, job.clip_batches)
         entry = job.manifest.engines.get(engine_filename(spec, target))

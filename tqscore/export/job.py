@@ -33,6 +33,7 @@ class ExportJob:
     image_batches: tuple[int, ...] = DEFAULT_IMAGE_BATCHES
     clip_batches: tuple[int, ...] = DEFAULT_CLIP_BATCHES
     force: bool = False
+    progress: bool = False  # tqdm bars per format (the CLI turns them on)
     _bundle: object = field(default=None, repr=False)
     _modules: dict = field(default_factory=dict, repr=False)
     manifest: Manifest | None = field(default=None, repr=False)
