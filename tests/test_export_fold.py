@@ -78,6 +78,17 @@ def test_no_pca_modalities_fold_too():
     assert np.abs(folded_scores(folded, inputs) - reference).max() <= FOLD_TOL
 
 
+@pytest.mark.parametrize("changes", [{"dual_path": True}, {"fusion": "concat_mlp"}, {"drop_modalities": ("aus",)}],
+                         ids=["dual-path", "E5-concat-mlp", "E4-no-aus"])
+def test_model_variants_fold(changes):
+    """The fold touches only embed[m][0], so the config options and ablations fold unchanged."""
+    preprocessing = random_preprocessing(seed=5)
+    model, _ = tiny_fusion(preprocessing, seed=5, **changes)
+    inputs = fusion_inputs(preprocessing, batch=3, seed=8)
+    reference = unfolded_scores(model, preprocessing, inputs["features"], inputs["frame_mask"])
+    assert np.abs(folded_scores(FoldedFusion(model, preprocessing).eval(), inputs) - reference).max() <= FOLD_TOL
+
+
 def test_wrong_fold_is_caught(setup):
     """Control: dropping the PCA mean from the fold moves scores far beyond the tolerance."""
     model, preprocessing, _ = setup
