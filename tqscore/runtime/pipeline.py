@@ -2,10 +2,10 @@
 
 Worker processes (``tqscore.runtime.analyse``) decode each clip and run Face Mesh, crops and the
 training-free signals; a feeder thread collects their results into a bounded queue while the
-main thread scores groups of clips with the engines (frames of several clips share a visual
-batch) and hands rows to the one writer (``ResultStore``). Memory is bounded by the number of
-workers plus ``group_clips`` analysed clips waiting for the engines, however many files there
-are.
+main thread streams them through the engines (``tqscore.runtime.scoring``: frames of several
+clips share a visual batch) and hands rows to the one writer (``ResultStore``). Memory is
+bounded by the number of workers, ``group_clips`` analysed clips waiting for the engines and
+one visual batch, however many files there are.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import partial
 from datetime import datetime, timedelta, timezone
+from functools import partial
 
 from tqdm import tqdm
 
