@@ -36,7 +36,7 @@ import numpy as np
 from tqscore.features.frontend import run_frontend
 from tqscore.layout import FPS, SAMPLE_RATE
 from tqscore.media import load_audio
-from tqscore.signals import compute_signals
+from tqscore.signals import SIGNAL_NAMES, compute_signals
 from tqscore.signals.dnsmos import Dnsmos
 from tqscore.signals.dsp import SPEECH_BAND_HZ, band_energy_track, sample_track
 from tqscore.signals.geometry import mouth_features
@@ -180,19 +180,27 @@ def random_syncnet(folder: Path):
     return SyncNetScorer.load(folder / "random.onnx", threads=1)
 
 
-def timings(frontends: dict, dnsmos, syncnet, frontend_s: dict[str, float]) -> None:
+def timings_and_values(frontends: dict, dnsmos, syncnet, frontend_s: dict[str, float]) -> None:
     print("\n## Seconds per clip (this machine; frontend = decode + Face Mesh + crops, for scale)\n")
     groups = ("face", "sync", "dnsmos", "syncnet")
     print(f"{'clip':26s} {'dur s':>6s} {'frontend':>9s} " + " ".join(f"{g:>8s}" for g in groups))
-    rows = []
+    rows, values = [], {}
     for name, fe in frontends.items():
         ms: dict[str, float] = {}
-        compute_signals(fe, dnsmos=dnsmos, syncnet=syncnet, timings_ms=ms)
+        values[name] = compute_signals(fe, dnsmos=dnsmos, syncnet=syncnet, timings_ms=ms)
         rows.append([ms.get(g, np.nan) / 1000 for g in groups])
         print(f"{name[:25]:26s} {fe.clip.info.duration_s:6.2f} {frontend_s[name]:9.2f} "
               + " ".join(f"{v:8.3f}" for v in rows[-1]))
     print(f"{'mean':26s} {'':6s} {np.mean(list(frontend_s.values())):9.2f} "
           + " ".join(f"{v:8.3f}" for v in np.nanmean(rows, axis=0)))
+    print("\n## Signal values on the shared clips (syncnet_* from RANDOM weights: timing only, meaningless)\n")
+    names = list(values)
+    print("| column | " + " | ".join(n[:22] for n in names) + " |")
+    print("|---|" + "---|" * len(names))
+    for col in SIGNAL_NAMES:
+        cells = [values[n][col] for n in names]
+        print(f"| `{col}` | " + " | ".join("null" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v)
+                                          for v in cells) + " |")
 
 
 def main() -> int:
@@ -226,7 +234,7 @@ def main() -> int:
         dnsmos_noise(frontends, dnsmos)
     with tempfile.TemporaryDirectory() as tmp:
         syncnet = None if args.skip_syncnet else random_syncnet(Path(tmp))
-        timings(frontends, dnsmos, syncnet, frontend_s)
+        timings_and_values(frontends, dnsmos, syncnet, frontend_s)
     return 0
 
 

@@ -12,6 +12,7 @@ Imported only by the export command and by the PyTorch scoring path (torch is th
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -93,7 +94,8 @@ def export_onnx(model: SyncNet, path: Path) -> None:
     """One graph, inputs ``lip`` and ``mfcc`` with a dynamic batch, outputs both embeddings."""
     lip = torch.zeros(2, 3, 5, 224, 224)
     mfcc = torch.zeros(2, 1, 13, 20)
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter, as tqscore.export.graphs
         torch.onnx.export(
             model.eval(),
             (lip, mfcc),
