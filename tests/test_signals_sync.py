@@ -58,6 +58,10 @@ def test_no_basis_gives_none(frontends):
     assert estimate_sync(fe.landmarks, fe.face_found, clip.frame_times, np.zeros_like(clip.audio)) is None
     no_face = np.zeros_like(fe.face_found)
     assert estimate_sync(fe.landmarks, no_face, clip.frame_times, clip.audio) is None
+    # under 3 s of face: another utterance scores as well as the clip's own audio, so no estimate
+    short = clip.frame_times < 2.5
+    assert estimate_sync(fe.landmarks[short], fe.face_found[short], clip.frame_times[short],
+                         clip.audio[: int(2.5 * 16000)]) is None
 
 
 def test_sync_score_is_the_spec_sigmoid():

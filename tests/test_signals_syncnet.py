@@ -89,8 +89,10 @@ def test_export_and_score_onnx_matches_safetensors(weights, tmp_path):
     assert a["syncnet_offset_frames"] == b["syncnet_offset_frames"]
     assert a["syncnet_lse_d"] == pytest.approx(b["syncnet_lse_d"], rel=1e-4)
     assert a["syncnet_lse_c"] == pytest.approx(b["syncnet_lse_c"], rel=1e-3, abs=1e-5)
-    too_short = SyncNetScorer.load(tmp_path / "s.onnx").score(crops[:4], times[:4], audio[: 4 * 640])
-    assert too_short == dict.fromkeys(("syncnet_offset_frames", "syncnet_lse_c", "syncnet_lse_d"))
+    scorer = SyncNetScorer.load(tmp_path / "s.onnx")
+    nulls = dict.fromkeys(("syncnet_offset_frames", "syncnet_lse_c", "syncnet_lse_d"))
+    assert scorer.score(crops[:4], times[:4], audio[: 4 * 640]) == nulls  # shorter than one window
+    assert scorer.score(crops, times, audio, np.zeros(12, bool)) == nulls  # no face in any window
 
 
 def test_converter_refuses_pickled_objects_and_wrong_weights(tmp_path, caplog):

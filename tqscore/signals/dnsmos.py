@@ -10,15 +10,12 @@ the published polynomials, P.808 fed a 120-band mel spectrogram of the segment m
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from tqscore.layout import SAMPLE_RATE
 from tqscore.signals.dsp import melspectrogram_db
-
-log = logging.getLogger(__name__)
 
 INPUT_LENGTH_S = 9.01
 # Non-personalised P.835 polynomials from dnsmos_local.py (highest power first).

@@ -58,7 +58,7 @@ def speech_frames(audio: np.ndarray, times: np.ndarray, fps: float) -> np.ndarra
     percentile) and above -55 dBFS: a level detector, enough to tell talking from pauses in
     talking-head clips, not a general voice-activity detector.
     """
-    if len(audio) == 0:
+    if len(audio) == 0 or len(times) == 0:
         return np.zeros(len(times), bool)
     track_t, energy = band_energy_track(audio, (SPEECH_BAND_HZ,), window_s=1.0 / fps)
     level = 10 * np.log10(sample_track(track_t, energy, times + 0.5 / fps)[:, 0] + ENERGY_FLOOR)

@@ -26,14 +26,11 @@ clips are not comparable with syncnet_python's on the full frame sequence.
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from tqscore.signals.dsp import mfcc
-
-log = logging.getLogger(__name__)
 
 VSHIFT = 15
 WINDOW = 5  # frames per lip window
@@ -62,12 +59,19 @@ def lse_from_distances(dists: np.ndarray, vshift: int = VSHIFT) -> dict[str, flo
     }
 
 
-def windows(crops: np.ndarray, frame_times: np.ndarray, audio: np.ndarray):
-    """Yield (lip (B, 3, 5, 224, 224), mfcc (B, 1, 13, 20)) float32 batches, syncnet_python's inputs."""
+def windows(crops: np.ndarray, frame_times: np.ndarray, audio: np.ndarray, face_found: np.ndarray | None = None):
+    """Yield (lip (B, 3, 5, 224, 224), mfcc (B, 1, 13, 20)) float32 batches, syncnet_python's inputs.
+
+    With ``face_found``, only windows whose 5 frames all show a face are used: syncnet_python
+    scores face tracks, and a crop without a face would only add noise to the mean distance.
+    """
     coeffs = mfcc(np.asarray(audio, np.float64) * 32768.0).T.astype(np.float32)  # (13, M)
     starts = np.round(np.asarray(frame_times) * MFCC_PER_S).astype(int)
     last = min(len(crops), int(np.floor(len(audio) / 640)))  # syncnet_python's min_length
-    usable = [i for i in range(max(0, last - WINDOW)) if starts[i] + MFCC_STEPS <= coeffs.shape[1]]
+    usable = [
+        i for i in range(max(0, last - WINDOW))
+        if starts[i] + MFCC_STEPS <= coeffs.shape[1] and (face_found is None or face_found[i : i + WINDOW].all())
+    ]
     bgr = crops[..., ::-1]
     for b in range(0, len(usable), BATCH):
         idx = usable[b : b + BATCH]
@@ -93,14 +97,15 @@ class SyncNetScorer:
         if path.suffix == ".onnx":
             return cls(_onnx_embed(path, threads), str(path))
         if path.suffix == ".safetensors":
-            return cls(_torch_embed(path, threads), str(path))
+            return cls(_torch_embed(path), str(path))
         raise ValueError(f"{path}: SyncNet weights must be .onnx or .safetensors written by "
                          "`tqscore export-syncnet`; other files are not loaded (no unpickling at scoring time)")
 
-    def score(self, crops: np.ndarray, frame_times: np.ndarray, audio: np.ndarray) -> dict:
-        """LSE columns for one clip; all None when it has fewer than 6 frames of video and audio."""
+    def score(self, crops: np.ndarray, frame_times: np.ndarray, audio: np.ndarray,
+              face_found: np.ndarray | None = None) -> dict:
+        """LSE columns for one clip; all None without a single 5-frame window of face and audio."""
         lips, auds = [], []
-        for lip, aud in windows(crops, frame_times, audio):
+        for lip, aud in windows(crops, frame_times, audio, face_found):
             lip_emb, aud_emb = self._embed(lip, aud)
             lips.append(lip_emb)
             auds.append(aud_emb)
@@ -111,7 +116,7 @@ class SyncNetScorer:
     def score_frontend(self, frontend) -> dict:
         clip = frontend.clip
         n = clip.n_valid
-        return self.score(frontend.crops[:n], clip.frame_times[:n], clip.audio)
+        return self.score(frontend.crops[:n], clip.frame_times[:n], clip.audio, frontend.face_found[:n])
 
 
 def _onnx_embed(path: Path, threads: int):
@@ -127,7 +132,7 @@ def _onnx_embed(path: Path, threads: int):
     return embed
 
 
-def _torch_embed(path: Path, threads: int):  # noqa: ARG001  (torch's own thread setting is left to the process)
+def _torch_embed(path: Path):
     try:
         import torch
     except ImportError as exc:
