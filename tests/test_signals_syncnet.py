@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 
@@ -22,6 +24,15 @@ def weights(tmp_path_factory):
     folder = tmp_path_factory.mktemp("syncnet")
     torch.save(model.state_dict(), folder / "syncnet_v2.model")
     return model, folder
+
+
+@pytest.fixture(scope="module")
+def onnx_weights(weights):
+    """The random weights converted by the command line, as a user would."""
+    _, folder = weights
+    out = folder / "syncnet.onnx"
+    assert cli_main(["export-syncnet", str(folder / "syncnet_v2.model"), "--out", str(out)]) == 0
+    return out
 
 
 def test_architecture_shapes_and_parameter_names(weights):
@@ -76,20 +87,19 @@ def test_windows_are_syncnet_python_inputs():
     assert lip[0, 2].max() == 200 and lip[0, 0].max() == 0
 
 
-def test_export_and_score_onnx_matches_safetensors(weights, tmp_path):
-    model, folder = weights
-    assert cli_main(["export-syncnet", str(folder / "syncnet_v2.model"), "--out", str(tmp_path / "s.onnx")]) == 0
+def test_export_and_score_onnx_matches_safetensors(weights, onnx_weights, tmp_path):
+    _, folder = weights
     assert cli_main(["export-syncnet", str(folder / "syncnet_v2.model"), "--out", str(tmp_path / "s.safetensors")]) == 0
     rng = np.random.default_rng(0)
     crops = rng.integers(0, 255, (12, 224, 224, 3), dtype=np.uint8)
     times = np.arange(12) / 25.0
     audio = rng.standard_normal(12 * 640).astype(np.float32) * 0.1
-    a = SyncNetScorer.load(tmp_path / "s.onnx").score(crops, times, audio)
+    a = SyncNetScorer.load(onnx_weights).score(crops, times, audio)
     b = SyncNetScorer.load(tmp_path / "s.safetensors").score(crops, times, audio)
     assert a["syncnet_offset_frames"] == b["syncnet_offset_frames"]
     assert a["syncnet_lse_d"] == pytest.approx(b["syncnet_lse_d"], rel=1e-4)
     assert a["syncnet_lse_c"] == pytest.approx(b["syncnet_lse_c"], rel=1e-3, abs=1e-5)
-    scorer = SyncNetScorer.load(tmp_path / "s.onnx")
+    scorer = SyncNetScorer.load(onnx_weights)
     nulls = dict.fromkeys(("syncnet_offset_frames", "syncnet_lse_c", "syncnet_lse_d"))
     assert scorer.score(crops[:4], times[:4], audio[: 4 * 640]) == nulls  # shorter than one window
     assert scorer.score(crops, times, audio, np.zeros(12, bool)) == nulls  # no face in any window
@@ -111,3 +121,25 @@ def test_scorer_refuses_other_files(tmp_path):
         SyncNetScorer.load(tmp_path / "syncnet_v2.model")
     with pytest.raises(FileNotFoundError, match="export-syncnet"):
         SyncNetScorer.load(tmp_path / "missing.onnx")
+
+
+def test_compute_signals_fills_syncnet_columns_when_weights_are_configured(onnx_weights):
+    from tqscore.features.frontend import run_frontend
+    from tqscore.signals import compute_signals, load_signal_models
+
+    from conftest import MEDIA
+
+    models = load_signal_models(syncnet_weights=onnx_weights)
+    fe = run_frontend(MEDIA / "generated" / "latentsync_demo1_out.mp4")
+    row = compute_signals(fe, syncnet=models["syncnet"])
+    assert -15 <= row["syncnet_offset_frames"] <= 15
+    assert row["syncnet_lse_d"] > 0 and row["syncnet_lse_c"] >= 0
+    assert row["dnsmos_ovrl"] is None  # not requested
+
+
+def test_safetensors_weights_without_torch_say_what_to_do(weights, tmp_path, monkeypatch):
+    model, _ = weights
+    save_file(model.state_dict(), str(tmp_path / "s.safetensors"))
+    monkeypatch.setitem(sys.modules, "torch", None)
+    with pytest.raises(ImportError, match="export-syncnet"):
+        SyncNetScorer.load(tmp_path / "s.safetensors")
