@@ -217,16 +217,23 @@ def main() -> int:
         frontends[path.stem] = run_frontend(path)
         frontend_s[path.stem] = time.perf_counter() - tick
 
-    results = {}
+    results, spent = {}, {"baseline": 0.0, "cca": 0.0}
     for name, fe in frontends.items():
         per = {"baseline": {}, "cca": {}}
         for k in SHIFTS:
             audio = shift_audio(fe.clip.audio, k)
+            tick = time.perf_counter()
             per["baseline"][k] = baseline_offset(fe, audio)
+            spent["baseline"] += time.perf_counter() - tick
+            tick = time.perf_counter()
             result = new_offset(fe, audio)
+            spent["cca"] += time.perf_counter() - tick
             per["cca"][k] = None if result is None else result.offset_frames
         results[name] = per
     print_sync_tables(results)
+    calls = len(results) * len(SHIFTS)
+    print(f"\nestimator time per clip: baseline {1000 * spent['baseline'] / calls:.0f} ms, "
+          f"cca {1000 * spent['cca'] / calls:.0f} ms (ratio {spent['cca'] / spent['baseline']:.2f})")
     swapped_confidence(frontends)
 
     dnsmos = None if args.skip_dnsmos else Dnsmos()

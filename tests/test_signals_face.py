@@ -63,6 +63,8 @@ def test_mouth_motion_is_zero_for_a_frozen_mouth_while_speaking():
     assert motion > 0.1
     assert mouth_motion_while_speaking(moving, np.ones(n, bool), times, np.zeros(0, np.float32), 25.0, 1.0) == (
         None, None)
+    silent = np.zeros_like(speech)
+    assert mouth_motion_while_speaking(moving, np.ones(n, bool), times, silent, 25.0, 1.0) == (0.0, None)
 
 
 @pytest.fixture(scope="module")

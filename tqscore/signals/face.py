@@ -74,8 +74,11 @@ def landmark_jitter(landmarks: np.ndarray, face_found: np.ndarray, frame_times: 
 
 def mouth_motion_while_speaking(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
                                 audio: np.ndarray, fps: float, aspect: float) -> tuple[float | None, float | None]:
-    """(speech_ratio, RMS speed of the lip opening in IOD/s over speech frames with a face)."""
-    if len(audio) == 0 or not np.any(audio):
+    """(speech_ratio, RMS speed of the lip opening in IOD/s over speech frames with a face).
+
+    Without audio both are None; silent audio has a speech ratio of 0 and no motion figure.
+    """
+    if len(audio) == 0:
         return None, None
     speech = speech_frames(audio, frame_times, fps)
     ratio = float(speech.mean()) if len(speech) else None
