@@ -143,3 +143,16 @@ def test_safetensors_weights_without_torch_say_what_to_do(weights, tmp_path, mon
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match="export-syncnet"):
         SyncNetScorer.load(tmp_path / "s.safetensors")
+
+
+def test_syncnet_frames_are_a_25fps_run_even_when_the_standard_clip_samples():
+    from tqscore.signals.syncnet_frames import consecutive_crops, grid_indices, is_25fps_run
+
+    from conftest import MEDIA
+
+    # 30 fps: every 6th frame dropped; 15 fps: frames repeated (as ffmpeg -r 25)
+    np.testing.assert_array_equal(grid_indices(np.arange(60) / 30.0, 2.0)[0][:8], [0, 1, 2, 3, 4, 6, 7, 8])
+    np.testing.assert_array_equal(grid_indices(np.arange(30) / 15.0, 2.0)[0][:8], [0, 0, 1, 1, 2, 3, 3, 4])
+    assert not is_25fps_run(np.array([0, 0.04, 0.12, 0.16]))  # the standard clip of an 8-s video
+    crops, times, found = consecutive_crops(MEDIA / "real" / "WDA_AlexandriaOcasioCortez_000.mp4")
+    assert crops.shape == (150, 224, 224, 3) and is_25fps_run(times) and found.all()

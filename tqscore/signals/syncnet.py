@@ -18,19 +18,22 @@ uses tqscore's sign (positive = audio lags the video): it is syncnet_python's
 ``vshift - argmin`` negated.
 
 The audio block of a window starts at its first frame's own time (100 MFCC steps per second),
-which is syncnet_python's ``4 * frame`` at 25 fps. Clips longer than 6 s reach this module as
-the standard clip's 150 frames sampled from the whole clip, so a window's 5 frames span more
-than 0.2 s there and SyncNet sees motion faster than it was trained on; its numbers on such
-clips are not comparable with syncnet_python's on the full frame sequence.
+which is syncnet_python's ``4 * frame`` at 25 fps. When the standard clip's frames are not a
+25-fps run (videos over 6 s, or not at 25 fps), SyncNet decodes its own 25-fps run of the first
+6 s (``syncnet_frames``), since its 5-frame windows must span exactly 0.2 s; that costs one
+more decode and Face Mesh pass over 150 frames.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
 
 from tqscore.signals.dsp import mfcc
+
+log = logging.getLogger(__name__)
 
 VSHIFT = 15
 WINDOW = 5  # frames per lip window
@@ -114,9 +117,21 @@ class SyncNetScorer:
         return lse_from_distances(shift_distances(np.concatenate(lips), np.concatenate(auds)))
 
     def score_frontend(self, frontend) -> dict:
+        """Score the frontend's crops when they are a 25-fps run; otherwise (sampled frames of a
+        longer or faster video) decode SyncNet's own run of frames (``syncnet_frames``)."""
+        from tqscore.media import MediaError
+        from tqscore.signals.syncnet_frames import consecutive_crops, is_25fps_run
+
         clip = frontend.clip
         n = clip.n_valid
-        return self.score(frontend.crops[:n], clip.frame_times[:n], clip.audio, frontend.face_found[:n])
+        if is_25fps_run(clip.frame_times[:n]):
+            return self.score(frontend.crops[:n], clip.frame_times[:n], clip.audio, frontend.face_found[:n])
+        try:
+            crops, times, found = consecutive_crops(clip.info.path)
+        except MediaError as exc:
+            log.warning("%s: SyncNet could not decode its 25-fps frames (%s); syncnet_* left null", exc.path, exc.cause)
+            return dict.fromkeys(("syncnet_offset_frames", "syncnet_lse_c", "syncnet_lse_d"))
+        return self.score(crops, times, clip.audio, found)
 
 
 def _onnx_embed(path: Path, threads: int):
