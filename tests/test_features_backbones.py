@@ -11,6 +11,7 @@ from tqscore.features.backbones import (
     AudioBackbone,
     BackboneLoadError,
     VisualBackbone,
+    hubert_windows,
     interpolate_steps,
     step_times,
 )
@@ -51,6 +52,18 @@ def test_hubert_windows_keep_the_20ms_grid(tiny_hubert_dir, speech):
     assert len(whole) == (len(speech) - HUBERT_FIELD) // HUBERT_STRIDE + 1 == len(windowed)
     # Away from window edges the two agree closely (the tiny model sees +-8 steps of context).
     np.testing.assert_allclose(windowed[15:35], whole[15:35], atol=5e-2)
+
+
+def test_long_audio_windows_tile_the_track_on_one_grid():
+    audio = np.arange(65 * SAMPLE_RATE, dtype=np.float32)
+    windows = hubert_windows(audio, np.array([0.0, 70.0]), normalize=False, window_s=30.0)
+    window = 30 * SAMPLE_RATE
+    assert [len(w) for w in windows] == [window + 80, window + 80, int(np.ceil(70.04 * SAMPLE_RATE)) - 2 * window]
+    assert windows[1][0] == window and windows[2][0] == 2 * window  # each starts on the 320-sample grid
+    assert windows[2][-1] == 0  # silence appended up to the last frame time
+    steps = sum((len(w) - HUBERT_FIELD) // HUBERT_STRIDE + 1 for w in windows)
+    padded = len(np.concatenate([windows[0][:window], windows[1][:window], windows[2]]))
+    assert steps == (padded - HUBERT_FIELD) // HUBERT_STRIDE + 1
 
 
 def test_interpolation_is_linear_between_step_centres():

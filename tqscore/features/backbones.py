@@ -131,8 +131,7 @@ class AudioBackbone:
         self.name = name_or_path
         self.device = _device(device)
         self.batch_size = batch_size
-        # Attention cost grows with the square of the length; long clips run in windows.
-        self.window = int(window_s * SAMPLE_RATE) // HUBERT_STRIDE * HUBERT_STRIDE
+        self.window_s = window_s
         self.model = load_pretrained(HubertModel, name_or_path, "HuBERT", "--hubert", DEFAULT_HUBERT).to(self.device).eval()
         self.normalize = _wants_normalized_input(name_or_path)
         width = self.model.config.hidden_size
@@ -141,40 +140,49 @@ class AudioBackbone:
 
     def hidden_states(self, audio: np.ndarray) -> np.ndarray:
         """float32 (samples,) -> (steps, 768), one step per 20 ms."""
-        import torch
-
-        audio = np.asarray(audio, np.float32)
-        if len(audio) < HUBERT_FIELD:
-            audio = np.pad(audio, (0, HUBERT_FIELD - len(audio)))
-        if self.normalize:
-            audio = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
-        # Windows overlap by (field - stride) samples so each yields exactly window / stride steps
-        # and the concatenated steps stay on the global 20-ms grid.
-        overlap = HUBERT_FIELD - HUBERT_STRIDE
-        starts = range(0, max(len(audio) - overlap, 1), self.window)
-        windows = [audio[s : s + self.window + overlap] for s in starts]
-        windows[-1] = np.pad(windows[-1], (0, max(0, HUBERT_FIELD - len(windows[-1]))))
-        parts = []
-        with torch.inference_mode():
-            for start in range(0, len(windows), self.batch_size):
-                group = windows[start : start + self.batch_size]
-                # Full windows share one length and batch; a shorter last window runs alone.
-                for same in _runs_of_equal_length(group):
-                    batch = torch.from_numpy(np.stack(same)).to(self.device)
-                    hidden = self.model(input_values=batch).last_hidden_state.float().cpu().numpy()
-                    parts.extend(hidden)
-        return np.concatenate(parts, axis=0)
+        return self._run(hubert_windows(audio, (), self.normalize, self.window_s))
 
     def at_times(self, audio: np.ndarray, times: np.ndarray) -> np.ndarray:
         """Hidden states linearly interpolated at ``times`` (seconds): (len(times), 768) float32."""
-        times = np.asarray(times, np.float64)
-        if len(times):
-            # Pad with silence so frames after the end of a short audio track see silence, not
-            # a copy of the last step.
-            needed = int(np.ceil((times.max() + 0.04) * SAMPLE_RATE))
-            audio = np.pad(np.asarray(audio, np.float32), (0, max(0, needed - len(audio))))
-        hidden = self.hidden_states(audio)
-        return interpolate_steps(hidden, times)
+        return interpolate_steps(self._run(hubert_windows(audio, times, self.normalize, self.window_s)), times)
+
+    def _run(self, windows: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        parts = []
+        with torch.inference_mode():
+            for start in range(0, len(windows), self.batch_size):
+                # Full windows share one length and batch; a shorter last window runs alone
+                # (HuBERT-Base has no attention mask, so zero padding would change the result).
+                for same in _runs_of_equal_length(windows[start : start + self.batch_size]):
+                    batch = torch.from_numpy(np.stack(same)).to(self.device)
+                    parts.extend(self.model(input_values=batch).last_hidden_state.float().cpu().numpy())
+        return np.concatenate(parts, axis=0)
+
+
+def hubert_windows(audio: np.ndarray, times, normalize: bool, window_s: float = 30.0) -> list[np.ndarray]:
+    """The audio windows HuBERT runs on for one clip, in order (the one definition of them).
+
+    Silence is appended to cover the last frame time (+40 ms), so frames after the end of a
+    short audio track see silence rather than a copy of the last step; at least one receptive
+    field; zero-mean / unit-variance when the model wants it. Attention cost grows with the
+    square of the length, so long clips run in ``window_s`` windows, overlapping by
+    (field - stride) samples so each yields exactly window / stride steps and the concatenated
+    steps stay on one 20-ms grid.
+    """
+    audio = np.asarray(audio, np.float32)
+    if len(times):
+        needed = int(np.ceil((np.max(times) + 0.04) * SAMPLE_RATE))
+        audio = np.pad(audio, (0, max(0, needed - len(audio))))
+    if len(audio) < HUBERT_FIELD:
+        audio = np.pad(audio, (0, HUBERT_FIELD - len(audio)))
+    if normalize:
+        audio = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
+    window = int(window_s * SAMPLE_RATE) // HUBERT_STRIDE * HUBERT_STRIDE
+    overlap = HUBERT_FIELD - HUBERT_STRIDE
+    windows = [audio[s : s + window + overlap] for s in range(0, max(len(audio) - overlap, 1), window)]
+    windows[-1] = np.pad(windows[-1], (0, max(0, HUBERT_FIELD - len(windows[-1]))))
+    return windows
 
 
 def step_times(n_steps: int) -> np.ndarray:
