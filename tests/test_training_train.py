@@ -110,6 +110,8 @@ def test_resume_continues_identically(prepared, tmp_path, weighting):
 
 def test_resume_refuses_another_config(prepared, tmp_path):
     _trainer(prepared, tmp_path, epochs=1).fit()
+    with pytest.raises(FileExistsError, match="--resume"):  # a fresh run never overwrites a checkpoint
+        _trainer(prepared, tmp_path, epochs=1).fit()
     with pytest.raises(ValueError, match="another model/train config"):
         _trainer(prepared, tmp_path, epochs=1, lr=1.0).fit(resume=True)
 

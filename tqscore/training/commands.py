@@ -63,7 +63,7 @@ def run_guarded(fn, args: argparse.Namespace) -> int:
 
     try:
         return fn(args)
-    except (LabelError, RecordError, BundleError, LayoutVersionError, FileNotFoundError, ValueError) as exc:
+    except (LabelError, RecordError, BundleError, LayoutVersionError, FileNotFoundError, FileExistsError, ValueError) as exc:
         log.debug("command failed", exc_info=True)
         print(f"tqscore {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

@@ -285,6 +285,9 @@ class Trainer:
         if resume:
             self.resume()
         else:
+            if (self.work_dir / f"{LAST}.json").exists():
+                raise FileExistsError(f"{self.work_dir} already holds a training checkpoint; continue it with --resume "
+                                      "or train into another folder")
             self._choose_cpu_precision()
         cfg = self.cfg
         ran = 0
