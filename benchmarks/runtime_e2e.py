@@ -93,7 +93,9 @@ def clip_folder(folder: Path, n: int, names: list[Path]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         src = names[i % len(names)]
-        os.symlink(src, folder / f"{i:04d}_{src.name}")
+        link = folder / f"{i:04d}_{src.name}"
+        if not link.is_symlink():
+            os.symlink(src, link)
     return folder
 
 
@@ -180,6 +182,19 @@ def run_runtime(folder: Path, out: Path, engine_dir: Path | None, workers: int, 
     return time.perf_counter() - tick
 
 
+def startup_seconds(engine_dir: Path | None, workers: int) -> float:
+    """What a run pays once before its first clip: loading the engines, starting the workers."""
+    from tqscore.runtime.analyse import analyse_clip, worker_init
+    from tqscore.runtime.scoring import load_scorer
+    from tqscore.runtime.workers import WorkerPool
+
+    tick = time.perf_counter()
+    load_scorer(engine_dir, "cpu")
+    with WorkerPool(workers, analyse_clip, worker_init):
+        ready = time.perf_counter()
+    return ready - tick
+
+
 def speed(args, work: Path) -> None:
     resnet, hubert = backbones(work, full=True)
     bundle = random_bundle(work, args.config)
@@ -192,10 +207,12 @@ def speed(args, work: Path) -> None:
     n = len(paths)
 
     ref = reference_pipeline(paths, bundle, resnet, hubert)
-    e2e = run_runtime(folder, work / "e2e.parquet", engine_dir, args.workers, args.batch_size)
-    worker_alone = run_runtime(folder, work / "front.parquet", None, args.workers, args.batch_size)
+    e2e_wall = run_runtime(folder, work / "e2e.parquet", engine_dir, args.workers, args.batch_size)
+    e2e_start = startup_seconds(engine_dir, args.workers)
+    worker_wall = run_runtime(folder, work / "front.parquet", None, args.workers, args.batch_size)
+    worker_start = startup_seconds(None, args.workers)
     alone = engine_stages_alone(paths, engine_dir, args.batch_size)
-    alone["workers (front end + signals)"] = worker_alone
+    alone["workers (front end + signals)"] = worker_wall - worker_start
 
     ref_total = sum(ref.values())
     print(f"\n{n} clips ({', '.join(sorted({p.resolve().name for p in paths}))}); {os.cpu_count()} CPUs; "
@@ -210,10 +227,14 @@ def speed(args, work: Path) -> None:
     for k, v in alone.items():
         print(f"| {k} | {v:.1f} | {n / v:.3f} |")
     slowest_name, slowest = max(alone.items(), key=lambda kv: kv[1])
-    print(f"\nruntime end to end: {e2e:.1f} s, {n / e2e:.3f} clips/s")
-    print(f"runtime / PyTorch eager reference: {ref_total / e2e:.2f}x  (target >= 2x)")
+    e2e = e2e_wall - e2e_start
+    print(f"(workers: `batch` without engines, minus its measured start-up of {worker_start:.1f} s)")
+    print(f"\nruntime end to end: {e2e_wall:.1f} s wall ({n / e2e_wall:.3f} clips/s); start-up (engine load + "
+          f"worker start) {e2e_start:.1f} s; without it {e2e:.1f} s ({n / e2e:.3f} clips/s)")
+    print(f"runtime / PyTorch eager reference: {ref_total / e2e:.2f}x without start-up, "
+          f"{ref_total / e2e_wall:.2f}x with it  (target >= 2x)")
     print(f"runtime / slowest stage alone ({slowest_name}, {n / slowest:.3f} clips/s): "
-          f"{slowest / e2e * 100:.0f} %  (target >= 80 %)")
+          f"{slowest / e2e * 100:.0f} % without start-up, {slowest / e2e_wall * 100:.0f} % with it  (target >= 80 %)")
 
 
 # ----------------------------------------------------------------------------------- memory
