@@ -16,6 +16,7 @@ from tqscore.cli import main
 from tqscore.features.manifest import MANIFEST_NAME, ok_records
 from tqscore.features.record import load_record, load_records
 from tqscore.layout import FACE_MASK, FRAME_MASK, LAYOUT_VERSION, STREAM_NAMES, stream_shape
+from tqscore.signals import SIGNAL_NAMES
 
 BAD = ("bad/zero.mp4", "bad/notes.mp4", "bad/truncated.mp4")
 NO_AUDIO = "generated/no_audio/sadtalker_camera_radio31.mp4"  # same name as a clip one folder up
@@ -104,9 +105,13 @@ def test_records_hold_the_layout_and_metadata(folders, first_run, tiny_resnet_di
     assert meta["backbones"]["visual"] == str(tiny_resnet_dir.resolve())
     assert meta["clip"]["width"] == 512 and meta["clip"]["has_audio"] is True
     assert meta["source"]["size_bytes"] == (videos / "real" / "WDA_KatieHill_000.mp4").stat().st_size
-    assert meta["signals"] == {} and meta["timings_ms"]["resnet"] > 0
+    assert meta["timings_ms"]["resnet"] > 0
+    assert set(meta["signals"]) == set(SIGNAL_NAMES)
+    assert meta["signals"]["dnsmos_ovrl"] > 1 and meta["signals"]["face_present_ratio"] >= 0.95
+    assert meta["signals"]["syncnet_lse_c"] is None  # no SyncNet weights configured
     silent = load_record(out / "records" / f"{NO_AUDIO}.safetensors")
     assert silent.meta["clip"]["has_audio"] is False
+    assert silent.meta["signals"]["dnsmos_ovrl"] is None and silent.meta["signals"]["sync_offset_frames"] is None
 
 
 def test_second_run_does_no_work(folders, first_run, capsys):

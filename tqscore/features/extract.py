@@ -206,6 +206,11 @@ def add_parser(subparsers) -> None:
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"), help="where the backbones run")
     parser.add_argument("--extensions", nargs="+", default=list(DEFAULT_EXTENSIONS), metavar="EXT",
                         help="video file extensions, case-insensitive (default: %(default)s)")
+    parser.add_argument("--syncnet", type=Path, default=os.environ.get("TQSCORE_SYNCNET") or None,
+                        help="SyncNet weights converted by `tqscore export-syncnet` (default: $TQSCORE_SYNCNET); "
+                        "without them the record's syncnet_* signals are null")
+    parser.add_argument("--no-signals", action="store_true",
+                        help="skip the training-free signals (sync, DNSMOS, face facts) in the records")
     parser.add_argument("--overwrite", action="store_true", help="redo every file, ignoring the manifest")
     parser.add_argument("--retry-errors", action="store_true", help="re-try files whose last attempt failed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -218,6 +223,14 @@ def _absolute_if_folder(name_or_path: str) -> str:
     return str(path.resolve()) if path.is_dir() else name_or_path
 
 
+def signals_hook(syncnet_weights: Path | None) -> SignalsHook:
+    """The training-free signals of ``tqscore.signals``, models loaded once for the whole run."""
+    from tqscore.signals import compute_signals, load_signal_models
+
+    models = load_signal_models(syncnet_weights)
+    return lambda frontend: compute_signals(frontend, **models)
+
+
 def run(args: argparse.Namespace) -> int:
     from tqscore.features.backbones import BackboneLoadError
 
@@ -226,7 +239,7 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite, retry_errors=args.retry_errors, progress=not args.no_progress,
     )
     try:
-        summary = extract_folder(args.video_dir, args.out, options)
+        summary = extract_folder(args.video_dir, args.out, options, None if args.no_signals else signals_hook(args.syncnet))
     except (BackboneLoadError, FileNotFoundError, NotADirectoryError, ValueError) as error:
         print(f"tqscore extract: error: {error}", file=sys.stderr)
         return 2
