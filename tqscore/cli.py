@@ -25,7 +25,11 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tqscore", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="tqscore",
+        description="Score AI-generated talking-face videos on lip sync, expression, audio quality, "
+        "cross-modal consistency and overall quality.",
+    )
     parser.add_argument("--version", action="version", version=f"tqscore {__version__}")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
