@@ -16,11 +16,13 @@ from tqscore import __version__
 
 # Order here is the order of `tqscore --help`.
 COMMAND_MODULES: tuple[str, ...] = (
+    "tqscore.runtime.command",
     "tqscore.features.extract",
+    "tqscore.training.train_command",
+    "tqscore.training.evaluate_command",
+    "tqscore.training.ablate_command",
     "tqscore.export.command",
     "tqscore.signals.export_syncnet",
-    "tqscore.runtime.command",
-    "tqscore.training.train_command", "tqscore.training.evaluate_command", "tqscore.training.ablate_command",
 )
 
 
