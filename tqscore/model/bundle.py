@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 import yaml
-from safetensors.numpy import load_file as load_numpy, save_file as save_numpy
+from safetensors.numpy import load_file as load_numpy
+from safetensors.numpy import save_file as save_numpy
 
 from tqscore import __version__
 from tqscore.layout import LABELS, LAYOUT_VERSION, STREAM_NAMES, check_layout_version
