@@ -29,7 +29,7 @@ from tqscore.runtime.discovery import discover
 from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
 from tqscore.runtime.scoring import load_scorer
 from tqscore.runtime.store import FileKey, ResultStore
-from tqscore.runtime.workers import TaskFailure, WorkerPool
+from tqscore.runtime.workers import TaskFailure, WorkerPool, release_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -150,6 +150,8 @@ def _scored(cfg: BatchConfig, tasks: list[ClipTask], scorer):
                     analyses.append(item)
             if analyses:
                 yield from scorer.add(analyses)
+                del analyses, group
+                release_freed_memory()
         yield from scorer.flush()
     finally:
         stop.set()
