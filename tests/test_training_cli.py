@@ -60,6 +60,26 @@ def workspace(tmp_path_factory):
     return root, label_map
 
 
+def test_records_stream_from_disk_like_arrays_in_memory(workspace):
+    """Fitting on frames gathered record by record equals fitting on the stacked arrays."""
+    from tqscore.training.config import TrainConfig
+    from tqscore.training.data import load_feature_set
+    from tqscore.training.pipeline import fit_on_train, split_features
+
+    root, label_map = workspace
+    on_disk = load_feature_set(root / "features", root / "labels.csv", label_map)
+    memory = synthetic_feature_set(N_CLIPS, real_frames=(90, 150), seed=7)
+    memory = memory.subset([memory.keys.index(k.split("/")[-1]) for k in on_disk.keys])
+    np.testing.assert_array_equal(on_disk.frame_mask, memory.frame_mask)
+    cfg = TrainConfig(max_fit_frames=500, pca_components={"visual": 4, "audio": 4, "landmarks": 4})
+    splits = split_features(on_disk, cfg.seed)
+    a, b = fit_on_train(on_disk, splits, cfg).to_arrays(), fit_on_train(memory, splits, cfg).to_arrays()
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    prep = fit_on_train(memory, splits, cfg)
+    x, y = on_disk.preprocessed(prep, chunk=7), memory.preprocessed(prep)
+    assert all(np.array_equal(x.streams[m], y.streams[m]) for m in STREAM_NAMES)
+
+
 def _data_args(root, label_map):
     return ["--features", str(root / "features"), "--labels", str(root / "labels.csv"), "--label-map", label_map]
 

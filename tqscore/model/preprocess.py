@@ -23,6 +23,7 @@ still transformed at apply time (the model ignores them through the frame mask).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -151,21 +152,8 @@ def _fit_modality(x: np.ndarray, k: int | None, seed: int) -> ModalityTransform:
     )
 
 
-def fit_preprocessing(
-    features: dict[str, np.ndarray],
-    frame_mask: np.ndarray,
-    components: dict[str, int | None] | None = None,
-    clips: np.ndarray | None = None,
-    max_fit_frames: int = MAX_FIT_FRAMES,
-    seed: int = 42,
-) -> Preprocessing:
-    """Fit on the real frames of the clips ``clips`` (the training split) of ``{name: (N, T, d)}``.
-
-    ``components`` maps a modality to its PCA width; ``None`` (or the full width) means no PCA.
-    The default is the layout's widths (100/200/50/17). Only the sampled frames are copied, so
-    the full feature arrays can be passed without first cutting out the training clips.
-    """
-    components = {s.name: s.pca_components for s in STREAMS} | (components or {})
+def fit_rows(frame_mask: np.ndarray, clips: np.ndarray | None, max_fit_frames: int, seed: int) -> np.ndarray:
+    """Flat frame indices (clip * T + frame) to fit on: real frames of ``clips``, subsampled with ``seed``."""
     real = np.asarray(frame_mask).astype(bool)
     if clips is not None:
         keep = np.zeros(len(real), bool)
@@ -176,11 +164,48 @@ def fit_preprocessing(
     rows = np.flatnonzero(real.reshape(-1))
     if len(rows) > max_fit_frames:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_fit_frames, replace=False))
+    return rows
+
+
+def fit_from_frames(
+    gather: Callable[[str, np.ndarray], np.ndarray],
+    rows: np.ndarray,
+    components: dict[str, int | None] | None = None,
+    seed: int = 42,
+) -> Preprocessing:
+    """Fit each modality on ``gather(name, rows)`` -> (len(rows), width) frames, one modality at a time.
+
+    ``components`` maps a modality to its PCA width; ``None`` (or the full width) means no PCA.
+    The default is the layout's widths (100/200/50/17).
+    """
+    components = {s.name: s.pca_components for s in STREAMS} | (components or {})
     transforms = {}
     for stream in STREAMS:
-        x = features[stream.name]
-        flat = x.reshape(-1, x.shape[-1])[rows].astype(np.float32)
-        transforms[stream.name] = t = _fit_modality(flat, components.get(stream.name), seed)
+        frames = np.asarray(gather(stream.name, rows), np.float32)
+        transforms[stream.name] = t = _fit_modality(frames, components.get(stream.name), seed)
+        del frames
         log.info("preprocessing %s: %d -> %d, variance kept %.1f %% (fit on %d frames)",
                  stream.name, t.in_width, t.out_width, 100 * t.variance_kept, len(rows))
     return Preprocessing(transforms)
+
+
+def fit_preprocessing(
+    features: dict[str, np.ndarray],
+    frame_mask: np.ndarray,
+    components: dict[str, int | None] | None = None,
+    clips: np.ndarray | None = None,
+    max_fit_frames: int = MAX_FIT_FRAMES,
+    seed: int = 42,
+) -> Preprocessing:
+    """Fit on the real frames of the clips ``clips`` (the training split) of in-memory ``{name: (N, T, d)}``.
+
+    Only the sampled frames are copied, so the full arrays can be passed without first cutting
+    out the training clips.
+    """
+    rows = fit_rows(frame_mask, clips, max_fit_frames, seed)
+
+    def gather(name: str, idx: np.ndarray) -> np.ndarray:
+        x = features[name]
+        return x.reshape(-1, x.shape[-1])[idx]
+
+    return fit_from_frames(gather, rows, components, seed)

@@ -15,7 +15,7 @@ from pathlib import Path
 from tqscore.layout import STREAM_NAMES
 from tqscore.model.config import ModelConfig
 from tqscore.training.config import TrainConfig, load_configs
-from tqscore.training.data import FeatureSet
+from tqscore.training.data import FeatureSet, RecordSet
 from tqscore.training.pipeline import fit_on_train, split_features, train_model
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ def experiment_configs(
 
 
 def run_ablation(
-    data: FeatureSet, out: str | Path, config: str | Path = "optimized", standard: str | Path = "standard",
+    data: FeatureSet | RecordSet, out: str | Path, config: str | Path = "optimized", standard: str | Path = "standard",
     train_overrides: dict | None = None, experiments: list[str] | None = None, device: str = "cpu",
     model_overrides: dict | None = None,
 ) -> dict:

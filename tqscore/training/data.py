@@ -1,8 +1,10 @@
-"""In-memory feature sets: the (N, T, width) streams of many clips, their frame masks and labels.
+"""Labelled feature sets: raw records on disk (``RecordSet``) and in-memory arrays (``FeatureSet``).
 
 Records come from ``tqscore extract`` (``tqscore.features.record``); labels from
-``tqscore.training.labels``. Training keeps everything in memory: after PCA the seed's 1985
-clips take 1985 x 150 x 367 float32 = 440 MB.
+``tqscore.training.labels``. Raw records are 2.5 MB per clip (31 GB for THQA-NTIRE's 12 247
+clips), so they stay on disk: the preprocessing is fitted on frames gathered record by record,
+then each record is read once more and reduced to the PCA widths (0.22 MB per clip) for
+training, which keeps its data in memory.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
-from tqscore.layout import FRAME_MASK, LABELS, MISSING_LABEL
+from tqscore.layout import FRAME_MASK, LABELS, MISSING_LABEL, STREAM_WIDTHS
 from tqscore.model.preprocess import Preprocessing
 from tqscore.training.labels import LabelTable, load_labels, match_labels
 
@@ -42,9 +45,58 @@ class FeatureSet:
     def preprocessed(self, prep: Preprocessing) -> FeatureSet:
         return FeatureSet(self.keys, prep.apply(self.streams), self.frame_mask, self.labels)
 
+    def gather(self, name: str, rows: np.ndarray) -> np.ndarray:
+        """Frames ``rows`` (clip * T + frame) of one stream, as (len(rows), width)."""
+        x = self.streams[name]
+        return x.reshape(-1, x.shape[-1])[rows]
+
     @property
     def present(self) -> np.ndarray:
         return self.labels != MISSING_LABEL
+
+
+@dataclass
+class RecordSet:
+    """Labelled records on disk; streams are read on demand."""
+
+    keys: list[str]
+    paths: list[Path]
+    frame_mask: np.ndarray  # (N, T) float32, read up front (150 bytes per record)
+    labels: np.ndarray  # (N, len(LABELS)) float32
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def present(self) -> np.ndarray:
+        return self.labels != MISSING_LABEL
+
+    def gather(self, name: str, rows: np.ndarray) -> np.ndarray:
+        from tqscore.features.record import load_record
+
+        t = self.frame_mask.shape[1]
+        clips, frames = np.divmod(np.asarray(rows), t)
+        out = np.empty((len(rows), STREAM_WIDTHS[name]), np.float32)
+        starts = np.flatnonzero(np.r_[True, clips[1:] != clips[:-1]])  # rows are sorted: one run per clip
+        for a, b in zip(starts, np.r_[starts[1:], len(rows)]):
+            out[a:b] = load_record(self.paths[clips[a]], (name,)).arrays[name][frames[a:b]]
+        return out
+
+    def load(self, idx: np.ndarray) -> FeatureSet:
+        """The raw streams of clips ``idx`` in memory."""
+        from tqscore.features.record import load_records
+
+        idx = np.asarray(idx)
+        batch = load_records([self.paths[i] for i in idx])
+        return FeatureSet([self.keys[i] for i in idx], batch.streams, self.frame_mask[idx], self.labels[idx])
+
+    def preprocessed(self, prep: Preprocessing, chunk: int = 64) -> FeatureSet:
+        streams = {m: np.empty((len(self), self.frame_mask.shape[1], w), np.float32) for m, w in prep.out_widths.items()}
+        for start in tqdm(range(0, len(self), chunk), desc="preprocessing records", unit="chunk", disable=None):
+            part = self.load(np.arange(start, min(start + chunk, len(self)))).preprocessed(prep)
+            for m in streams:
+                streams[m][start : start + chunk] = part.streams[m]
+        return FeatureSet(self.keys, streams, self.frame_mask, self.labels)
 
 
 def find_records(root: Path) -> dict[str, Path]:
@@ -75,9 +127,9 @@ def find_records(root: Path) -> dict[str, Path]:
     return found
 
 
-def load_feature_set(features_dir: str | Path, labels: str | Path | LabelTable, label_map: str | None = None) -> FeatureSet:
-    """Records under ``features_dir`` that have a label row, stacked in key order."""
-    from tqscore.features.record import load_records
+def load_feature_set(features_dir: str | Path, labels: str | Path | LabelTable, label_map: str | None = None) -> RecordSet:
+    """Records under ``features_dir`` that have a label row, in key order (streams stay on disk)."""
+    from tqscore.features.record import load_record
 
     table = labels if isinstance(labels, LabelTable) else load_labels(labels, label_map)
     root = Path(features_dir)
@@ -88,7 +140,8 @@ def load_feature_set(features_dir: str | Path, labels: str | Path | LabelTable, 
         raise FileNotFoundError(f"{root}: no feature records found (run `tqscore extract` first)")
     keys = list(records)
     chosen, values = match_labels(keys, table)
-    batch = load_records([records[keys[i]] for i in chosen])
+    paths = [records[keys[i]] for i in chosen]
+    masks = np.stack([load_record(p, ()).arrays[FRAME_MASK] for p in paths]).astype(np.float32)
     log.info("%d labelled clips with features; labels per dimension: %s", len(chosen),
              dict(zip(LABELS, (values != MISSING_LABEL).sum(0).tolist())))
-    return FeatureSet([keys[i] for i in chosen], batch.streams, batch.masks[FRAME_MASK].astype(np.float32), values)
+    return RecordSet([keys[i] for i in chosen], paths, masks, values)

@@ -10,7 +10,11 @@ import argparse
 import json
 from pathlib import Path
 
+import numpy as np
+
 from tqscore.training.commands import add_data_arguments, resolve_device, run_guarded
+
+CHUNK_CLIPS = 256  # raw records are 2.5 MB each: hold this many in memory at a time
 
 
 def add_parser(subparsers) -> None:
@@ -36,7 +40,11 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     bundle = load_bundle(args.model, resolve_device(args.device))
     data = load_feature_set(args.features, args.labels, args.label_map)
-    preds = bundle.predict(data.streams, data.frame_mask)
+    preds = []
+    for idx in np.array_split(np.arange(len(data)), max(1, -(-len(data) // CHUNK_CLIPS))):
+        part = data.load(idx)
+        preds.append(bundle.predict(part.streams, part.frame_mask))
+    preds = np.concatenate(preds)
     report = evaluate_predictions(data.labels, preds) | {"model": str(args.model), "features": str(args.features),
                                                          "labels": str(args.labels)}
     json_path, md_path = report_paths(args.out)

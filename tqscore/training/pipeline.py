@@ -11,9 +11,9 @@ import numpy as np
 from tqscore.layout import LABELS
 from tqscore.model.bundle import save_bundle
 from tqscore.model.config import ModelConfig
-from tqscore.model.preprocess import Preprocessing, fit_preprocessing
+from tqscore.model.preprocess import Preprocessing, fit_from_frames, fit_rows
 from tqscore.training.config import TrainConfig
-from tqscore.training.data import FeatureSet
+from tqscore.training.data import FeatureSet, RecordSet
 from tqscore.training.evaluate import evaluate_predictions, json_safe
 from tqscore.training.metrics import N_BOOTSTRAP
 from tqscore.training.split import stratified_split
@@ -31,7 +31,7 @@ class Splits:
     test: np.ndarray
 
 
-def split_features(data: FeatureSet, seed: int) -> Splits:
+def split_features(data: FeatureSet | RecordSet, seed: int) -> Splits:
     if len(data) < 10:
         raise ValueError(f"{len(data)} labelled clips are too few for an 80/10/10 split; need at least 10")
     splits = Splits(*stratified_split(data.labels, data.present, seed=seed))
@@ -40,8 +40,9 @@ def split_features(data: FeatureSet, seed: int) -> Splits:
     return splits
 
 
-def fit_on_train(data: FeatureSet, splits: Splits, cfg: TrainConfig) -> Preprocessing:
-    return fit_preprocessing(data.streams, data.frame_mask, cfg.pca_components, splits.train, cfg.max_fit_frames, cfg.seed)
+def fit_on_train(data: FeatureSet | RecordSet, splits: Splits, cfg: TrainConfig) -> Preprocessing:
+    rows = fit_rows(data.frame_mask, splits.train, cfg.max_fit_frames, cfg.seed)
+    return fit_from_frames(data.gather, rows, cfg.pca_components, cfg.seed)
 
 
 def train_model(
@@ -60,7 +61,7 @@ def train_model(
 
 
 def run_training(
-    data: FeatureSet, model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, device: str = "cpu",
+    data: FeatureSet | RecordSet, model_cfg: ModelConfig, cfg: TrainConfig, out: str | Path, device: str = "cpu",
     resume: bool = False, stop_after: int | None = None,
 ) -> dict | None:
     """The ``tqscore train`` pipeline; writes the bundle to ``out`` (checkpoints in ``out/checkpoints``).
