@@ -161,6 +161,12 @@ def test_rerun_keeps_current_files_and_reexports_a_changed_bundle(exported, back
     args = ["export", "--model", str(bundle), "--out", str(out), "--formats", "onnx", *backbones]
     assert main(args) == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.onnx")} == before
+    (bundle / "checkpoints").mkdir(exist_ok=True)
+    (bundle / "checkpoints" / "resumed-later.safetensors").write_bytes(b"not part of the model")
+    model_id = read_manifest(out).model_id
+    assert main(args) == 0  # checkpoints do not define the model: nothing is re-exported
+    assert {p.name: p.stat().st_mtime_ns for p in out.glob("*.onnx")} == before
+    assert read_manifest(out).model_id == model_id
     retrained = make_bundle(tmp_path / "bundle2", seed=9)
     old_fusion = read_manifest(out).graphs["fusion"].sha256
     assert main(["export", "--model", str(retrained), "--out", str(out), "--formats", "onnx", *backbones]) == 0

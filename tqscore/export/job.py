@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tqscore import __version__
 from tqscore.export.graphs import audio_module, visual_module, weights_sha256
-from tqscore.export.manifest import Manifest, ManifestError, SourceBundle, read_manifest, sha256_tree, write_manifest
+from tqscore.export.manifest import Manifest, ManifestError, SourceBundle, read_manifest, sha256_files, write_manifest
 from tqscore.export.trt import DEFAULT_CLIP_BATCHES, DEFAULT_IMAGE_BATCHES, batch_ranges
 from tqscore.features.backbones import DEFAULT_HUBERT, DEFAULT_RESNET
 from tqscore.layout import LAYOUT_VERSION
@@ -45,11 +45,11 @@ class ExportJob:
 
     def open(self) -> Manifest:
         """Read the folder's manifest (or start one) and bind it to the bundle being exported."""
-        from tqscore.model.bundle import read_meta
+        from tqscore.model.bundle import MODEL_FILES, read_meta
 
         meta = read_meta(self.bundle_path)  # checks layout version and labels
         self.out.mkdir(parents=True, exist_ok=True)
-        bundle = SourceBundle(path=str(self.bundle_path.resolve()), sha256=sha256_tree(self.bundle_path))
+        bundle = SourceBundle(path=str(self.bundle_path.resolve()), sha256=sha256_files(self.bundle_path, MODEL_FILES))
         model_id = str(meta.get("model_id") or f"bundle-{bundle.sha256[:12]}")
         old = self._previous_manifest()
         if old is not None and old.bundle.sha256 != bundle.sha256 and not self.force:

@@ -121,14 +121,13 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
     return h.hexdigest()
 
 
-def sha256_tree(path: str | Path) -> str:
-    """Digest of a file, or of every file under a folder (relative names and contents, sorted)."""
-    path = Path(path)
-    if path.is_file():
-        return sha256_file(path)
+def sha256_files(root: str | Path, names: tuple[str, ...]) -> str:
+    """Digest of the named files under ``root`` (names and contents, in the given order)."""
     h = hashlib.sha256()
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        h.update(f"{file.relative_to(path).as_posix()}:{sha256_file(file)};".encode())
+    for name in names:
+        file = Path(root) / name
+        if file.is_file():
+            h.update(f"{name}:{sha256_file(file)};".encode())
     return h.hexdigest()
 
 

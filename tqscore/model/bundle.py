@@ -36,6 +36,9 @@ PREPROCESSING_FILE = "preprocessing.safetensors"
 CONFIG_FILE = "config.yaml"
 META_FILE = "meta.json"
 REPORT_FILE = "training_report.json"
+# The files that define what a bundle scores: its id hashes these, not the (large, resumable)
+# checkpoints or the report.
+MODEL_FILES = (MODEL_FILE, PREPROCESSING_FILE, CONFIG_FILE, META_FILE)
 
 
 class BundleError(ValueError):
