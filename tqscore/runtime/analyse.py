@@ -72,13 +72,12 @@ def error_analysis(task: ClipTask, message: str) -> Analysis:
 
 
 def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
-    from tqscore.features.frontend import run_frontend
     from tqscore.media import MediaError
     from tqscore.signals import compute_signals
 
     started = time.perf_counter()
     try:
-        frontend = run_frontend(task.path, decode_device=task.decode_device)
+        frontend = _frontend(task)
     except MediaError as exc:
         return error_analysis(task, f"{exc.path}: {exc.cause}")
     tick = time.perf_counter()
@@ -120,3 +119,17 @@ def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
         )
     analysis.ms["total"] = (time.perf_counter() - started) * 1000
     return analysis
+
+
+def _frontend(task: ClipTask):
+    """The front end; with ``decode_device="auto"`` a file NVDEC cannot decode is tried on the CPU."""
+    from tqscore.features.frontend import run_frontend
+    from tqscore.media import MediaError, decord_cuda_available
+
+    try:
+        return run_frontend(task.path, decode_device=task.decode_device)
+    except MediaError as exc:
+        if task.decode_device != "auto" or not decord_cuda_available():
+            raise
+        log.warning("%s: GPU decoding failed (%s); decoding on the CPU", task.path, exc.cause)
+        return run_frontend(task.path, decode_device="cpu")
