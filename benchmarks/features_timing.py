@@ -29,7 +29,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "media"
-STAGES = ("open", "decode", "facemesh", "crops", "thumbs", "aus", "resnet", "hubert")
+STAGES = ("open", "decode", "facemesh", "crops", "aus", "resnet", "hubert")
 
 
 def build_models(folder: Path) -> tuple[Path, Path]:

@@ -1,4 +1,4 @@
-"""Face crop boxes, hold-over of lost faces, crop cutting, thumbnails and ImageNet normalisation."""
+"""Face crop boxes, hold-over of lost faces, crop cutting and ImageNet normalisation."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from tqscore.features.crops import (
     crop_square,
     landmark_box,
     normalize,
-    thumbnails,
 )
 from tqscore.layout import N_LANDMARKS
 
@@ -74,16 +73,6 @@ def test_crop_of_frames_gives_uint8_224():
     faces = np.stack([face_at(0.3, 0.3, 0.6, 0.7)] * 3)
     crops = CropTracker(160, 120).crop(frames, faces, np.array([True, False, True]))
     assert crops.shape == (3, 224, 224, 3) and crops.dtype == np.uint8
-
-
-def test_thumbnails_are_grey_64():
-    frames = np.zeros((2, 1080, 1920, 3), np.uint8)
-    frames[0] = (255, 0, 0)
-    frames[1, :, :960] = 255
-    thumbs = thumbnails(frames)
-    assert thumbs.shape == (2, 64, 64) and thumbs.dtype == np.uint8
-    assert abs(int(thumbs[0, 10, 10]) - 76) <= 1  # ITU-R 601 luma of pure red
-    assert (thumbs[1, :, :31] == 255).all() and (thumbs[1, :, 33:] == 0).all()
 
 
 def test_normalize_uses_imagenet_mean_and_std_channels_first():

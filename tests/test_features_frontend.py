@@ -1,4 +1,4 @@
-"""The per-clip front end (decode + Face Mesh + AUs + crops + thumbnails).
+"""The per-clip front end (decode + Face Mesh + AUs + crops).
 
 Two clips keep this fast: a square 256x256 one and a short non-square one (102 frames, so the
 streams need padding). Every shared clip goes through the same code in test_extract_cli.py,
@@ -35,7 +35,6 @@ def test_frontend_products(path):
     assert fe.landmarks.shape == (n, 468, 3) and fe.landmarks.dtype == np.float32
     assert fe.face_found.shape == (n,) and fe.face_found.dtype == bool
     assert fe.crops.shape == (n, 224, 224, 3) and fe.crops.dtype == np.uint8
-    assert fe.thumbs.shape == (n, 64, 64) and fe.thumbs.dtype == np.uint8
     assert fe.crop_kinds.shape == (n,)
     assert {"decode", "facemesh", "crops", "aus"} <= fe.timings_ms.keys()
     # Landmarks inside the frame where a face was found, exact zeros where not.
@@ -47,8 +46,8 @@ def test_frontend_products(path):
     assert fe.aus.min() >= 0.0 and fe.aus.max() <= 1.0
     assert not fe.aus[~fe.face_found].any()
     assert np.allclose(fe.aus[fe.face_found].max(axis=1), 1.0, atol=1e-5)
-    # The thumbnails follow the picture: a talking face is never one frozen image.
-    assert np.abs(np.diff(fe.thumbs.astype(np.int16), axis=0)).max() > 0
+    # The crops follow the picture: a talking face is never one frozen image.
+    assert np.abs(np.diff(fe.crops.astype(np.int16), axis=0)).max() > 0
 
 
 @pytest.mark.parametrize("path", CLIPS, ids=lambda p: p.name)

@@ -1,4 +1,4 @@
-"""Face crops (224 x 224) from the Face Mesh box, grey thumbnails, and ImageNet normalisation.
+"""Face crops (224 x 224) from the Face Mesh box, and ImageNet normalisation.
 
 The seed located the face with RetinaFace; Face Mesh already gives every point of the face, so
 its bounding box (made square, with a margin) is the crop and no second detector runs. OpenCV
@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 
 CROP_SIZE = 224
-THUMB_SIZE = 64
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], np.float32)
 
@@ -97,18 +96,6 @@ class CropTracker:
         for i, frame in enumerate(frames):
             out[i] = crop_square(frame, self.next_box(landmarks[i], bool(found[i])))
         return out
-
-
-def thumbnails(frames: np.ndarray, size: int = THUMB_SIZE) -> np.ndarray:
-    """Grey whole-frame thumbnails uint8 (k, size, size), e.g. for frozen-frame detection."""
-    out = np.empty((len(frames), size, size), np.uint8)
-    # Striding big frames down to ~4x the thumbnail first keeps a 1080p frame under a millisecond;
-    # the area average afterwards still smooths out single-pixel noise.
-    stride = max(1, min(frames.shape[1:3]) // (4 * size))
-    for i, frame in enumerate(frames):
-        grey = cv2.cvtColor(np.ascontiguousarray(frame[::stride, ::stride]), cv2.COLOR_RGB2GRAY)
-        out[i] = cv2.resize(grey, (size, size), interpolation=cv2.INTER_AREA)
-    return out
 
 
 def normalize(crops: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""The CPU front end of one clip: decode, Face Mesh, AUs, crops and thumbnails in ONE pass.
+"""The CPU front end of one clip: decode, Face Mesh, AUs and crops in ONE pass.
 
 Frames are decoded once, chunk by chunk, and every per-frame product is made from the chunk
 while it is in memory, so a clip never holds all its frames at once. The result carries no
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from tqscore.features.aus import compute_aus
-from tqscore.features.crops import CROP_SIZE, THUMB_SIZE, CropConfig, CropTracker, normalize, thumbnails
+from tqscore.features.crops import CROP_SIZE, CropConfig, CropTracker, normalize
 from tqscore.features.landmarks import FaceMeshConfig, FaceMeshTracker
 from tqscore.layout import FACE_MASK, FEATURE_DTYPE, FRAME_MASK, MASK_DTYPE, N_LANDMARKS, T
 from tqscore.media import StandardClip, open_clip
@@ -33,8 +33,7 @@ class Frontend:
     aus: np.ndarray  # float32 (n, 17)
     crops: np.ndarray  # uint8 (n, 224, 224, 3) RGB
     crop_kinds: np.ndarray  # uint8 (n,): crops.CROP_FACE / CROP_HELD / CROP_CENTRE
-    thumbs: np.ndarray  # uint8 (n, 64, 64) grey whole-frame thumbnails
-    timings_ms: dict[str, float] = field(default_factory=dict)  # decode, facemesh, aus, crops, thumbs
+    timings_ms: dict[str, float] = field(default_factory=dict)  # open, decode, facemesh, crops, aus
 
 
 def run_frontend(
@@ -46,14 +45,13 @@ def run_frontend(
     crop: CropConfig = CropConfig(),
 ) -> Frontend:
     """Decode ``path`` and compute its per-frame features. Raises MediaError for bad files."""
-    timings = dict.fromkeys(("open", "decode", "facemesh", "crops", "thumbs", "aus"), 0.0)
+    timings = dict.fromkeys(("open", "decode", "facemesh", "crops", "aus"), 0.0)
     with _timed(timings, "open"):
         clip = open_clip(path, decode_device=decode_device)
     n = clip.n_valid
     landmarks = np.zeros((n, N_LANDMARKS, 3), np.float32)
     found = np.zeros(n, bool)
     crops = np.zeros((n, CROP_SIZE, CROP_SIZE, 3), np.uint8)
-    thumbs = np.zeros((n, THUMB_SIZE, THUMB_SIZE), np.uint8)
     cropper = CropTracker(clip.info.width, clip.info.height, crop)
     with clip, FaceMeshTracker(face_mesh) as tracker:
         frames_iter = clip.iter_frames(chunk=chunk)
@@ -68,8 +66,6 @@ def run_frontend(
                 landmarks[rows], found[rows] = tracker.process(frames)
             with _timed(timings, "crops"):
                 crops[rows] = cropper.crop(frames, landmarks[rows], found[rows])
-            with _timed(timings, "thumbs"):
-                thumbs[rows] = thumbnails(frames)
             row += len(frames)
     with _timed(timings, "aus"):
         aus = compute_aus(landmarks, found, aspect=clip.info.width / clip.info.height)
@@ -80,7 +76,6 @@ def run_frontend(
         aus=aus,
         crops=crops,
         crop_kinds=np.asarray(cropper.kinds, np.uint8),
-        thumbs=thumbs,
         timings_ms={k: round(v * 1000, 3) for k, v in timings.items()},
     )
 

@@ -104,7 +104,7 @@ def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
         ms={
             "decode": t.get("open", 0.0) + t.get("decode", 0.0),
             "face_mesh": t.get("facemesh", 0.0) + t.get("aus", 0.0),
-            "crops": t.get("crops", 0.0) + t.get("thumbs", 0.0),
+            "crops": t.get("crops", 0.0),
             "signals": signals_ms,
         },
     )

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tqscore.layout import LABELS, SAMPLE_RATE, STREAM_NAMES, STREAM_WIDTHS
+from tqscore.layout import LABELS, STREAM_NAMES, STREAM_WIDTHS
 from tqscore.runtime.analyse import Analysis, ModelInputs
 
 log = logging.getLogger(__name__)
@@ -153,7 +153,7 @@ class EngineScorer:
 
     def _audio(self, inputs: list[ModelInputs]) -> tuple[list[np.ndarray], list[float]]:
         """(n_i, 768) per clip: HuBERT steps at the clip's frame times."""
-        from tqscore.features.backbones import interpolate_steps
+        from tqscore.features.backbones import hubert_windows, interpolate_steps
 
         windows = [hubert_windows(x.audio, x.frame_times, self.audio_normalize) for x in inputs]
         by_length: dict[int, list[tuple[int, int]]] = defaultdict(list)
@@ -174,30 +174,6 @@ class EngineScorer:
                     ms[k] += share
         out = [interpolate_steps(np.concatenate(h), x.frame_times) for h, x in zip(hidden, inputs)]
         return out, ms
-
-
-def hubert_windows(audio: np.ndarray, times: np.ndarray, normalize: bool, window_s: float = 30.0) -> list[np.ndarray]:
-    """The windows ``AudioBackbone.at_times`` feeds HuBERT for this clip, in order.
-
-    Same rules as the PyTorch path: silence appended to cover the last frame time (+40 ms), at
-    least one receptive field, optional zero-mean/unit-variance, 30-s windows overlapping by
-    (field - stride) samples so every window yields window / stride steps on one 20-ms grid.
-    """
-    from tqscore.features.backbones import HUBERT_FIELD, HUBERT_STRIDE
-
-    audio = np.asarray(audio, np.float32)
-    if len(times):
-        needed = int(np.ceil((np.max(times) + 0.04) * SAMPLE_RATE))
-        audio = np.pad(audio, (0, max(0, needed - len(audio))))
-    if len(audio) < HUBERT_FIELD:
-        audio = np.pad(audio, (0, HUBERT_FIELD - len(audio)))
-    if normalize:
-        audio = (audio - audio.mean()) / np.sqrt(audio.var() + 1e-7)
-    window = int(window_s * SAMPLE_RATE) // HUBERT_STRIDE * HUBERT_STRIDE
-    overlap = HUBERT_FIELD - HUBERT_STRIDE
-    windows = [audio[s : s + window + overlap] for s in range(0, max(len(audio) - overlap, 1), window)]
-    windows[-1] = np.pad(windows[-1], (0, max(0, HUBERT_FIELD - len(windows[-1]))))
-    return windows
 
 
 def _features(x: ModelInputs, visual: np.ndarray, audio: np.ndarray) -> np.ndarray:
