@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
-from tqscore.runtime.discovery import Shard, discover, normalize_extensions, shard_of
+from tqscore.media.discovery import Shard, discover, normalize_extensions, shard_of
 from tqscore.runtime.store import ResultStore, parts_dir_for
 from tqscore.runtime.workers import TaskFailure, WorkerInitError, WorkerPool
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 from tqscore.features.backbones import DEFAULT_HUBERT, DEFAULT_RESNET
 from tqscore.features.manifest import MANIFEST_NAME, ManifestEntry, append_entry, read_manifest
 from tqscore.features.record import RECORD_SUFFIX, FeatureRecord, save_record
-from tqscore.runtime.discovery import DEFAULT_EXTENSIONS, discover, normalize_extensions
+from tqscore.media.discovery import DEFAULT_EXTENSIONS, discover, normalize_extensions
 
 if TYPE_CHECKING:
     from tqscore.features.frontend import Frontend

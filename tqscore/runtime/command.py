@@ -22,7 +22,7 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_RUN_FAILED = 0, 1, 2
 
 def add_parser(subparsers) -> None:
     from tqscore.runtime.config import DECODE_DEVICES, DEVICES, default_workers
-    from tqscore.runtime.discovery import DEFAULT_EXTENSIONS
+    from tqscore.media.discovery import DEFAULT_EXTENSIONS
 
     p = subparsers.add_parser(
         "batch",
@@ -69,7 +69,7 @@ def add_parser(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tqscore.runtime.config import BatchConfig
-    from tqscore.runtime.discovery import Shard, normalize_extensions
+    from tqscore.media.discovery import Shard, normalize_extensions
 
     try:
         cfg = BatchConfig(

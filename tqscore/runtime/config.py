@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tqscore.runtime.discovery import DEFAULT_EXTENSIONS, Shard
+from tqscore.media.discovery import DEFAULT_EXTENSIONS, Shard
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # tensorrt: the FP16 engines or nothing
 DECODE_DEVICES = ("auto", "cpu", "cuda")
