@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 import yaml
 
 from tqscore.cli import main
@@ -19,16 +18,7 @@ from tqscore.training.synthetic import synthetic_feature_set
 N_CLIPS = 30
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One BLAS / torch thread (see test_training_train.py: 6x faster on a busy 2-core machine)."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -32,17 +32,7 @@ def tiny_train(**changes) -> TrainConfig:
     return cfg.replace(**changes)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One BLAS / torch thread: on a busy 2-core machine two spinning threads per process ran these
-    trainings 6x slower (97 s vs 17 s measured). Restored afterwards."""
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

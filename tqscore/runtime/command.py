@@ -68,8 +68,8 @@ def add_parser(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqscore.runtime.config import BatchConfig
     from tqscore.media.discovery import Shard, normalize_extensions
+    from tqscore.runtime.config import BatchConfig
 
     try:
         cfg = BatchConfig(
