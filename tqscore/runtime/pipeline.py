@@ -23,9 +23,9 @@ from functools import partial
 from tqdm import tqdm
 
 from tqscore import __version__
+from tqscore.media.discovery import discover
 from tqscore.runtime.analyse import Analysis, ClipTask, analyse_clip, error_analysis, worker_init
 from tqscore.runtime.config import BatchConfig
-from tqscore.media.discovery import discover
 from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
 from tqscore.runtime.scoring import load_scorer
 from tqscore.runtime.store import FileKey, ResultStore
