@@ -243,22 +243,25 @@ def test_variable_frame_rate(variants, suffix, backend):
     assert shown == clip.frame_indices.tolist()
 
 
-@pytest.mark.parametrize("backend", media_frames.BACKENDS)
-def test_downsampled_frames_are_the_right_ones(variants, backend):
+@pytest.fixture(scope="module")
+def numbered50(variants):
+    """400 frames at 50 fps, each showing its own index."""
     path = variants / "numbered50.mp4"
     if not path.exists():
         mv.numbered_clip(path, 400, 50)
-    clip = open_clip(path, backend=backend)
+    return path
+
+
+@pytest.mark.parametrize("backend", media_frames.BACKENDS)
+def test_downsampled_frames_are_the_right_ones(numbered50, backend):
+    clip = open_clip(numbered50, backend=backend)
     shown = [mv.read_number(f) for batch in clip.iter_frames(chunk=7) for f in batch]
     assert shown == sample_indices(400, 50.0).tolist()
 
 
 @pytest.mark.parametrize("backend", media_frames.BACKENDS)
-def test_iterating_again_gives_the_same_frames(variants, backend):
-    path = variants / "numbered50.mp4"
-    if not path.exists():
-        mv.numbered_clip(path, 400, 50)
-    clip = open_clip(path, backend=backend)
+def test_iterating_again_gives_the_same_frames(numbered50, backend):
+    clip = open_clip(numbered50, backend=backend)
     first = [mv.read_number(f) for batch in clip.iter_frames(chunk=40) for f in batch]
     partial = next(clip.iter_frames(chunk=3))
     again = [mv.read_number(f) for batch in clip.iter_frames(chunk=40) for f in batch]
