@@ -304,12 +304,27 @@ def test_build_sets_fp16_profiles_precision_constraints_and_timing_cache(onnx_fo
 def test_build_fails_loudly(onnx_folder, tmp_path, monkeypatch):
     plan = trt_mod.BuildPlan("audio", onnx_folder.out / "hubert.onnx", tmp_path / "x.engine", tmp_path / "t.cache",
                              trt_mod.profiles_for("audio"), (r"^/no/such/scope/",))
-    with pytest.raises(RuntimeError, match="no layer matched the FP32 patterns"):
+    with pytest.raises(trt_mod.ExportError, match="no layer matched the FP32 patterns"):
         trt_mod.build_engine(plan, FakeTRT)
     monkeypatch.setattr(FakeParser, "parse_from_file", lambda self, path: self.errors.append("Unsupported op Foo") or False)
-    with pytest.raises(RuntimeError, match="hubert.onnx: TensorRT could not parse the graph: Unsupported op Foo"):
+    with pytest.raises(trt_mod.ExportError, match="hubert.onnx: TensorRT could not parse the graph: Unsupported op Foo"):
         trt_mod.build_engine(plan, FakeTRT)
     assert not (tmp_path / "x.engine").exists()
+
+
+def test_export_command_reports_an_engine_it_cannot_build(onnx_folder, gpu_here, tmp_path, monkeypatch, capsys):
+    """TensorRT giving no engine is the machine's problem, not a bug: one line naming the graph, exit 2."""
+    from tqscore.cli import main
+
+    monkeypatch.setattr(FakeBuilder, "build_serialized_network", lambda self, network, config: None)
+    out = shutil.copytree(onnx_folder.out, tmp_path / "engines")
+    code = main(["export", "--model", str(onnx_folder.bundle_path), "--out", str(out), "--formats", "engine",
+                 "--resnet", onnx_folder.resnet, "--hubert", onnx_folder.hubert, "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.splitlines()[-1] == "tqscore export: error: visual: TensorRT engine build failed (see the TensorRT log above)"
+    assert "Traceback" not in err
+    assert read_manifest(out).engines == {}  # nothing half-built is recorded
 
 
 # --- format, manifest, staleness, serving ---------------------------------------------------------

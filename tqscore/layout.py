@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tqscore.errors import FeatureError
+
 LAYOUT_VERSION = 1
 
 T = 150  # frames per standard clip (SPEC item 1)
@@ -57,7 +59,7 @@ def stream_shape(name: str) -> tuple[int, int]:
     return (T, STREAM_WIDTHS[name])
 
 
-class LayoutVersionError(ValueError):
+class LayoutVersionError(FeatureError):
     """A record or bundle was made for another feature-layout version."""
 
 

@@ -13,11 +13,13 @@ import ctypes
 import ctypes.util
 from functools import lru_cache
 
+from tqscore.errors import ExportError
+
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR = 76
 
 
-class CudaUnavailable(RuntimeError):
+class CudaUnavailable(ExportError):
     """No usable CUDA driver or device; the message says which."""
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from tqscore.errors import ExportError
 from tqscore.export.graphs import GRAPHS, OPSET, example_inputs, export_onnx
 from tqscore.export.job import ExportJob
 from tqscore.export.manifest import GraphEntry, ManifestError, check_graph_file, sha256_file, utc_now
@@ -23,7 +24,7 @@ from tqscore.export.parity import engine_parity, onnx_parity
 log = logging.getLogger(__name__)
 
 
-class FormatError(ValueError):
+class FormatError(ExportError):
     """A format name is unknown or cannot be built on this machine."""
 
 

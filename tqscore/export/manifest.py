@@ -24,13 +24,15 @@ from typing import Union
 
 from pydantic import BaseModel, Field, ValidationError
 
+from tqscore.errors import ExportError
+
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 
 Dim = Union[int, str]  # a fixed size, or the name of a dynamic axis
 
 
-class ManifestError(ValueError):
+class ManifestError(ExportError):
     """An engine folder's manifest is missing, unreadable or does not describe the files beside it."""
 
 

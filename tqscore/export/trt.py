@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tqscore.errors import ExportError
 from tqscore.export.graphs import GRAPHS, GraphSpec
 from tqscore.export.manifest import EngineEntry, Manifest, ShapeRange, Target, sha256_file
 from tqscore.features.backbones import HUBERT_FIELD, HUBERT_STRIDE
@@ -47,7 +48,7 @@ DEFAULT_CLIP_BATCHES = (1, 8)  # clips per audio / fusion call: a single clip an
 SUPPORTED_TRT_MAJOR = 10
 
 
-class TensorRTUnavailable(RuntimeError):
+class TensorRTUnavailable(ExportError):
     """TensorRT engines cannot be built or run here; the message says why."""
 
 
@@ -207,7 +208,7 @@ def build_engine(plan: BuildPlan, trt) -> BuildResult:
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(plan.onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise RuntimeError(f"{plan.onnx_path}: TensorRT could not parse the graph: {errors}")
+        raise ExportError(f"{plan.onnx_path}: TensorRT could not parse the graph: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(plan.workspace_gb * (1 << 30)))
     config.set_flag(trt.BuilderFlag.FP16)
@@ -223,10 +224,10 @@ def build_engine(plan: BuildPlan, trt) -> BuildResult:
     config.set_timing_cache(cache, ignore_mismatch=False)
     pinned = pin_fp32_layers(trt, network, plan.fp32_patterns)
     if plan.fp32_patterns and not pinned:
-        raise RuntimeError(f"{plan.graph}: no layer matched the FP32 patterns {plan.fp32_patterns}; the graph's layer names changed")
+        raise ExportError(f"{plan.graph}: no layer matched the FP32 patterns {plan.fp32_patterns}; the graph's layer names changed")
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise RuntimeError(f"{plan.graph}: TensorRT engine build failed (see the TensorRT log above)")
+        raise ExportError(f"{plan.graph}: TensorRT engine build failed (see the TensorRT log above)")
     _write_atomic(plan.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
     return BuildResult(bytes(memoryview(serialized)), pinned, time.perf_counter() - started)
 

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tqscore.errors import FeatureError
 from tqscore.layout import SAMPLE_RATE, STREAM_WIDTHS
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ HUBERT_STRIDE = 320
 HUBERT_FIELD = 400
 
 
-class BackboneLoadError(RuntimeError):
+class BackboneLoadError(FeatureError):
     """A backbone's weights could not be loaded; the message says what to pass instead."""
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tqscore.errors import FeatureError
 from tqscore.layout import (
     FEATURE_DTYPE,
     LAYOUT_VERSION,
@@ -40,7 +41,7 @@ META_KEY = "tqscore"
 RECORD_SUFFIX = ".safetensors"
 
 
-class RecordError(ValueError):
+class RecordError(FeatureError):
     """A record file that is missing arrays, has wrong shapes, or is not a record at all."""
 
 

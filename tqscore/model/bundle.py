@@ -26,6 +26,7 @@ from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
 
 from tqscore import __version__
+from tqscore.errors import ModelError
 from tqscore.layout import LABELS, LAYOUT_VERSION, STREAM_NAMES, check_layout_version
 from tqscore.model.config import ModelConfig
 from tqscore.model.preprocess import Preprocessing
@@ -41,7 +42,7 @@ REPORT_FILE = "training_report.json"
 MODEL_FILES = (MODEL_FILE, PREPROCESSING_FILE, CONFIG_FILE, META_FILE)
 
 
-class BundleError(ValueError):
+class BundleError(ModelError):
     """A bundle folder is incomplete or inconsistent; the message names the file."""
 
 

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tqscore.errors import RunError
 from tqscore.export.graphs import CROP, GRAPHS
 from tqscore.export.manifest import Manifest, ManifestError, check_graph_file, read_manifest
 from tqscore.export.trt import TensorRTUnavailable, detect_target, engine_filename, engine_problem, target_tag
@@ -35,7 +36,7 @@ DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 ORT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
-class EngineError(RuntimeError):
+class EngineError(RunError):
     """The engine folder cannot serve on this machine with the requested device; says why."""
 
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
+from tqscore.errors import RunError
+
 log = logging.getLogger(__name__)
 
 
@@ -63,7 +65,7 @@ def release_freed_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
-class WorkerInitError(RuntimeError):
+class WorkerInitError(RunError):
     """A worker could not start (its ``init`` raised): the run cannot go on, whatever the file."""
 
 

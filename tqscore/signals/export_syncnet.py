@@ -21,6 +21,8 @@ import logging
 import os
 from pathlib import Path
 
+from tqscore.errors import SignalError
+
 log = logging.getLogger(__name__)
 
 
@@ -36,8 +38,8 @@ def add_parser(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-class ConversionError(Exception):
-    pass
+class ConversionError(SignalError):
+    """A SyncNet checkpoint that cannot be converted; the message names the file."""
 
 
 def read_state(path: Path) -> dict:

@@ -14,6 +14,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import polars as pl
 
+from tqscore.errors import TrainingError
 from tqscore.layout import LABELS, MISSING_LABEL
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,7 @@ VIDEO_COLUMN = "video"
 SCORE_RANGE = (1.0, 5.0)
 
 
-class LabelError(ValueError):
+class LabelError(TrainingError):
     """A label table cannot be used; the message names the file and the problem."""
 
 
