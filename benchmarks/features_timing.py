@@ -11,12 +11,12 @@ Ratios are against the decode time measured in the same run, and against the cli
 (real-time factor: seconds of work per second of video).
 
     python benchmarks/features_timing.py                    # the shared clips
+    python benchmarks/features_timing.py --smoke            # tiny backbones, one clip
     python benchmarks/features_timing.py --videos DIR --device cuda
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import resource
 import subprocess
@@ -27,21 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "media"
+import common
+
 STAGES = ("open", "decode", "facemesh", "crops", "aus", "resnet", "hubert")
-
-
-def build_models(folder: Path) -> tuple[Path, Path]:
-    import torch
-    from transformers import HubertConfig, HubertModel, ResNetConfig, ResNetModel
-
-    torch.manual_seed(0)
-    resnet, hubert = folder / "resnet101-random", folder / "hubert-base-random"
-    config = ResNetConfig(depths=[3, 4, 23, 3], hidden_sizes=[256, 512, 1024, 2048], layer_type="bottleneck")
-    ResNetModel(config).eval().save_pretrained(resnet)
-    HubertModel(HubertConfig()).eval().save_pretrained(hubert)
-    return resnet, hubert
 
 
 def link_clips(sources: list[Path], folder: Path) -> None:
@@ -56,7 +44,7 @@ def run_extract(videos: Path, out: Path, resnet: Path, hubert: Path, device: str
     command = [sys.executable, "-m", "tqscore.cli", "extract", str(videos), "--out", str(out),
                "--resnet", str(resnet), "--hubert", str(hubert), "--device", device, "--no-progress"]
     start = time.perf_counter()
-    proc = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    proc = subprocess.run(command, cwd=common.REPO, capture_output=True, text=True)
     wall = time.perf_counter() - start
     sys.stderr.write(proc.stderr[-2000:] if proc.returncode else "")
     print(proc.stdout.strip())
@@ -93,7 +81,7 @@ def report(out: Path) -> None:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--videos", type=Path, help="folder of videos (default: the shared real + generated clips)")
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--keep", type=Path, help="keep models and records here instead of a temporary folder")
@@ -102,12 +90,13 @@ def main() -> int:
         work = args.keep or Path(scratch)
         work.mkdir(parents=True, exist_ok=True)
         tick = time.perf_counter()
-        resnet, hubert = build_models(work)
-        print(f"built random ResNet101 + HuBERT-Base in {time.perf_counter() - tick:.1f} s")
+        resnet, hubert = common.random_backbones(work, full=not args.smoke)
+        print(f"built random {'tiny' if args.smoke else 'ResNet101 + HuBERT-Base'} backbones in {time.perf_counter() - tick:.1f} s")
         videos = args.videos
         if videos is None:
             videos = work / "videos"
-            link_clips(sorted(SHARED.glob("real/*.mp4")) + sorted(SHARED.glob("generated/*.mp4")), videos)
+            clips = common.media_clips()
+            link_clips(clips[:1] if args.smoke else clips, videos)
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
         wall, peak_mib, rc = run_extract(videos, work / "features", resnet, hubert, args.device)
         print(f"tqscore extract: {wall:.1f} s wall, peak RSS {peak_mib:.0f} MiB, exit code {rc}")

@@ -6,12 +6,11 @@ same selected frames, the same audio decode) without the probe. Wall time and CP
 threads of this process) are both reported: on a shared machine the wall time mostly measures
 the neighbours.
 
-    python benchmarks/media_decode.py [--repeats 3] [--chunk 32] [CLIP ...]
+    python benchmarks/media_decode.py [--repeats 3] [--chunk 32] [--smoke] [CLIP ...]
 """
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 from pathlib import Path
@@ -19,9 +18,9 @@ from pathlib import Path
 import av
 import numpy as np
 
+import common
 from tqscore.media import load_audio, open_clip
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "media"
 
 
 def timed(fn, *args) -> tuple[float, float]:
@@ -51,12 +50,14 @@ def median_times(runs: list[tuple[float, float]]) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("clips", nargs="*", type=Path)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--chunk", type=int, default=32)
     args = parser.parse_args()
-    clips = args.clips or sorted(SHARED.glob("*/*.mp4"))
+    clips = args.clips or common.media_clips()
+    if args.smoke:
+        clips, args.repeats = clips[:1], 1
     columns = ("decord", "pyav", "bare pyav")
     print(f"{'clip':36s} {'codec':6s} {'size':>9s} {'open s':>6s} "
           + " ".join(f"{name + ' wall/cpu s':>20s}" for name in columns) + f" {'decord/pyav cpu':>15s}")

@@ -17,11 +17,11 @@ real command with tiny engines; resident memory (main process, and main + worker
     python benchmarks/runtime_e2e.py                       # both parts
     python benchmarks/runtime_e2e.py --long-run 0          # speed only
     python benchmarks/runtime_e2e.py --clips 0             # memory only
+    python benchmarks/runtime_e2e.py --smoke               # tiny models, one clip, three files
 """
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import subprocess
@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
+import common
 from tqscore.layout import FRAME_MASK, STREAM_NAMES, STREAMS
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "media"
 log = logging.getLogger("runtime_e2e")
 
 
@@ -61,26 +61,6 @@ def random_bundle(folder: Path, config: str, seed: int = 0) -> Path:
     return save_bundle(folder / f"bundle-{config}", FusionModel(cfg).eval(), prep, cfg)
 
 
-def backbones(folder: Path, full: bool) -> tuple[Path, Path]:
-    """ResNet101 / HuBERT-Base shapes with random weights (full), or the tests' tiny ones."""
-    import torch
-    from transformers import HubertConfig, HubertModel, ResNetConfig, ResNetModel
-
-    torch.manual_seed(0)
-    if full:
-        resnet = ResNetConfig(depths=[3, 4, 23, 3], hidden_sizes=[256, 512, 1024, 2048], layer_type="bottleneck")
-        hubert = HubertConfig()  # defaults = HuBERT-Base
-    else:
-        resnet = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 2048], depths=[1, 1, 1, 1], layer_type="bottleneck")
-        hubert = HubertConfig(hidden_size=768, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
-                              conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
-    tag = "full" if full else "tiny"
-    paths = folder / f"resnet-{tag}", folder / f"hubert-{tag}"
-    ResNetModel(resnet).eval().save_pretrained(paths[0])
-    HubertModel(hubert).eval().save_pretrained(paths[1])
-    return paths
-
-
 def export(bundle: Path, resnet: Path, hubert: Path, out: Path) -> Path:
     from tqscore.export.formats import run_export, select_formats
     from tqscore.export.job import ExportJob
@@ -97,10 +77,6 @@ def clip_folder(folder: Path, n: int, names: list[Path]) -> Path:
         if not link.is_symlink():
             os.symlink(src, link)
     return folder
-
-
-def shared_clips() -> list[Path]:
-    return sorted(SHARED.glob("real/*.mp4")) + sorted(SHARED.glob("generated/*.mp4"))
 
 
 # ----------------------------------------------------------------------------------- speed
@@ -146,7 +122,8 @@ def engine_stages_alone(paths, engine_dir, batch_size) -> dict[str, float]:
     from tqscore.features.frontend import run_frontend
     from tqscore.runtime.analyse import ModelInputs
     from tqscore.runtime.engines import EngineSet
-    from tqscore.runtime.scoring import _features, hubert_windows
+    from tqscore.features.backbones import hubert_windows
+    from tqscore.runtime.scoring import _features
 
     engines = EngineSet.load(engine_dir, "cpu")
     fronts = [run_frontend(p) for p in paths]
@@ -196,12 +173,12 @@ def startup_seconds(engine_dir: Path | None, workers: int) -> float:
 
 
 def speed(args, work: Path) -> None:
-    resnet, hubert = backbones(work, full=True)
+    resnet, hubert = common.random_backbones(work, full=not args.smoke)
     bundle = random_bundle(work, args.config)
     tick = time.perf_counter()
     engine_dir = export(bundle, resnet, hubert, work / "engines-full")
-    print(f"export of full-size ONNX graphs: {time.perf_counter() - tick:.0f} s")
-    frontal = [p for p in shared_clips() if p.name != "demo1_video.mp4"]
+    print(f"export of {'tiny' if args.smoke else 'full-size'} ONNX graphs: {time.perf_counter() - tick:.0f} s")
+    frontal = [p for p in common.media_clips() if p.name != "demo1_video.mp4"]
     folder = clip_folder(work / "speed-clips", args.clips, frontal)
     paths = sorted(folder.iterdir())
     n = len(paths)
@@ -268,10 +245,10 @@ def tree_rss_mb(pid: int) -> tuple[float, float]:
 
 
 def memory(args, work: Path) -> None:
-    resnet, hubert = backbones(work, full=False)
+    resnet, hubert = common.random_backbones(work, full=False)
     bundle = random_bundle(work, "standard")
     engine_dir = export(bundle, resnet, hubert, work / "engines-tiny")
-    folder = clip_folder(work / "long-run", args.long_run, shared_clips())
+    folder = clip_folder(work / "long-run", args.long_run, common.media_clips())
     out = work / "long.parquet"
     parts = out.with_name(out.name + ".parts")
     window_start: dict[int, float] = {}
@@ -288,17 +265,17 @@ def memory(args, work: Path) -> None:
     while proc.poll() is None:
         done = len(list(parts.glob("part-*.parquet"))) if parts.exists() else 0
         for m in marks:
-            if done >= m and (m not in seen or time.monotonic() - window_start[m] < 15.0):
+            if done >= m and (m not in seen or time.monotonic() - window_start[m] < args.window_s):
                 if m not in seen:
                     seen[m], window_start[m] = [], time.monotonic()
                 seen[m].append(tree_rss_mb(proc.pid))
-        if len(seen) == len(marks) and time.monotonic() - window_start[marks[-1]] >= 15.0:
+        if len(seen) == len(marks) and time.monotonic() - window_start[marks[-1]] >= args.window_s:
             break
         time.sleep(0.1)
     for m in marks:
         if m in seen:
             mains, totals = zip(*seen[m])
-            print(f"file {m} (+15 s): main {min(mains):.0f}-{max(mains):.0f} MB, "
+            print(f"file {m} (+{args.window_s:.0f} s): main {min(mains):.0f}-{max(mains):.0f} MB, "
                   f"main + workers {min(totals):.0f}-{max(totals):.0f} MB (floor-peak over {len(mains)} samples)")
     stdout, _ = proc.communicate()
     print(stdout.strip())
@@ -311,14 +288,17 @@ def memory(args, work: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--clips", type=int, default=4, help="clips for the speed comparison (0: skip)")
     parser.add_argument("--long-run", type=int, default=210, help="files in the memory run (0: skip)")
     parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) - 1))
     parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--window-s", type=float, default=15.0, help="seconds of RSS samples after each mark")
     parser.add_argument("--config", default="optimized", choices=("standard", "optimized"))
     parser.add_argument("--work", type=Path, help="folder for models and outputs (default: a temp folder)")
     args = parser.parse_args()
+    if args.smoke:  # tiny backbones and the standard fusion config, one clip, a three-file memory run
+        args.clips, args.long_run, args.config, args.window_s = 1, 3, "standard", 1.0
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="tqscore-bench-") as tmp:
         work = args.work or Path(tmp)

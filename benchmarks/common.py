@@ -1,0 +1,80 @@
+"""What every benchmark script shares: its command line, the shared clips, the machine it ran on.
+
+Every script in this folder takes ``--smoke``: tiny models, one or two shared clips, seconds of
+work, so that ``tests/test_benchmarks.py`` runs it in CI and a refactor that breaks a benchmark
+breaks the build. The full mode (no ``--smoke``) is what ``benchmarks/run_all.py`` runs to write
+``docs/benchmarks.md``. Scripts are run as ``python benchmarks/NAME.py``, which puts this folder on
+``sys.path``, so ``import common`` needs no package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MEDIA = SHARED / "media"
+CORPUS = SHARED / "corpus"
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """An argument parser with the ``--smoke`` flag every benchmark takes."""
+    p = argparse.ArgumentParser(description=(doc or "").strip().splitlines()[0] if doc else None)
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny models and one or two clips: checks the script runs, measures nothing worth quoting")
+    return p
+
+
+def media_clips() -> list[Path]:
+    """The suite's fixed clips: real first, then generated (../shared/media)."""
+    return sorted((MEDIA / "real").glob("*.mp4")) + sorted((MEDIA / "generated").glob("*.mp4"))
+
+
+def machine() -> dict[str, str]:
+    """CPU model, cores, memory, GPU and load: the line each benchmark page starts with."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        pages = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+        memory = f"{pages / 2**30:.0f} GiB"
+    except (ValueError, OSError):
+        memory = "unknown"
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10).stdout.strip() or "none"
+    except (OSError, subprocess.SubprocessError):
+        gpu = "none"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    return {"cpu": cpu, "cores": str(os.cpu_count()), "memory": memory, "gpu": gpu, "load": load}
+
+
+def random_backbones(folder: Path, full: bool = True) -> tuple[Path, Path]:
+    """ResNet101 and HuBERT-Base with random weights (full: the real shapes, which cost what
+    trained weights cost), or the tests' tiny ones for ``--smoke``; saved and loaded by path, as
+    a user without hub access would."""
+    import torch
+    from transformers import HubertConfig, HubertModel, ResNetConfig, ResNetModel
+
+    torch.manual_seed(0)
+    if full:
+        resnet = ResNetConfig(depths=[3, 4, 23, 3], hidden_sizes=[256, 512, 1024, 2048], layer_type="bottleneck")
+        hubert = HubertConfig()  # defaults = HuBERT-Base
+    else:
+        resnet = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 2048], depths=[1, 1, 1, 1], layer_type="bottleneck")
+        hubert = HubertConfig(hidden_size=768, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                              conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    tag = "full" if full else "tiny"
+    paths = folder / f"resnet-{tag}", folder / f"hubert-{tag}"
+    ResNetModel(resnet).eval().save_pretrained(paths[0])
+    HubertModel(hubert).eval().save_pretrained(paths[1])
+    return paths

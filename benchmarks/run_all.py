@@ -1,0 +1,114 @@
+"""Run every benchmark in its full mode and write docs/benchmarks.md: one page of measured figures.
+
+Each benchmark prints its own tables, with the ratio against the baseline it measures in the same
+run (the machine may be shared and noisy, so absolute seconds drift between runs; the ratios are
+what to compare). This script runs them one after another, so no two compete for the cores, and
+writes each one's command, wall time and output under the machine it ran on and the date. A
+benchmark that needs a GPU prints "not measured: no GPU" for those figures on a CPU machine.
+
+    python benchmarks/run_all.py                      # all, writes docs/benchmarks.md
+    python benchmarks/run_all.py --only media_decode,signals_sync --out /tmp/bench.md
+    python benchmarks/run_all.py --smoke              # every script's smoke mode, to a temp file
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import common
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    script: str
+    args: tuple[str, ...]  # the full mode's arguments
+    measures: str
+
+
+# The order is the data flow's; a full run of all takes about an hour on a 2-core machine.
+BENCHMARKS: tuple[Benchmark, ...] = (
+    Benchmark("media_decode.py", ("--repeats", "3"), "seconds per clip to decode the standard clip, decord and PyAV vs a bare PyAV loop"),
+    Benchmark("features_timing.py", (), "seconds per clip of each extract stage (full-size random-weight backbones) and peak RSS"),
+    Benchmark("signals_sync.py", (), "sync equivariance vs SOURCES.md's simple estimator, own vs swapped audio, DNSMOS under noise, cost per signal"),
+    Benchmark("training_epoch.py", ("--batches", "3", "--val-clips", "32"), "seconds per training epoch at the seed's size, both configs"),
+    Benchmark("training_ablation.py", (), "the E0-E8 ablation table on synthetic data"),
+    Benchmark("export_parity.py", (), "folded fusion graph vs the float64 reference"),
+    Benchmark("export_throughput.py", ("--image-batches", "8", "--audio-batch", "1", "--threads", "1"),
+              "ResNet101 / HuBERT throughput, ONNX Runtime vs PyTorch eager (TensorRT on a GPU)"),
+    Benchmark("runtime_e2e.py", (), "end-to-end `tqscore batch` vs the PyTorch-eager reference; memory over a long run"),
+)
+
+
+def known() -> tuple[Benchmark, ...]:
+    """The table above plus any script added to the folder since (run with no arguments)."""
+    listed = {b.script for b in BENCHMARKS}
+    here = Path(__file__).resolve().parent
+    extra = sorted(p.name for p in here.glob("*.py")
+                   if p.name not in listed | {Path(__file__).name, "common.py"}
+                   and 'if __name__ == "__main__":' in p.read_text())
+    return BENCHMARKS + tuple(Benchmark(name, (), "(see the script's docstring)") for name in extra)
+
+
+def run(bench: Benchmark, smoke: bool) -> tuple[str, int, float, str]:
+    args = ("--smoke",) if smoke else bench.args
+    command = " ".join(["python", f"benchmarks/{bench.script}", *args])
+    tick = time.perf_counter()
+    done = subprocess.run([sys.executable, str(common.REPO / "benchmarks" / bench.script), *args],
+                          cwd=common.REPO, capture_output=True, text=True)
+    output = done.stdout if done.returncode == 0 else done.stdout + "\n" + done.stderr[-4000:]
+    return command, done.returncode, time.perf_counter() - tick, output.strip()
+
+
+def page(results: list[tuple[Benchmark, str, int, float, str]], machine: dict[str, str], smoke: bool) -> str:
+    lines = [
+        "# Measured figures",
+        "",
+        "Written by `python benchmarks/run_all.py`; do not edit by hand, rerun it. Every figure below",
+        "comes from the command above it, on this machine, on this date; ratios are against a baseline",
+        "measured in the same run. The per-stage docs point here instead of keeping their own copies.",
+        "",
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC",
+        f"- machine: {machine['cpu']}, {machine['cores']} cores, {machine['memory']} memory, GPU: {machine['gpu']}",
+        f"- load average when the run started: {machine['load']}",
+    ]
+    if smoke:
+        lines.append("- SMOKE MODE: tiny models, one or two clips; these numbers measure nothing worth quoting")
+    lines += ["", "| benchmark | measures | wall s | status |", "|---|---|---|---|"]
+    lines += [f"| [{b.script}](#{b.script.replace('.', '')}) | {b.measures} | {wall:.0f} | {'ok' if rc == 0 else f'FAILED ({rc})'} |"
+              for b, _, rc, wall, _ in results]
+    for b, command, rc, wall, output in results:
+        lines += ["", f"## {b.script}", "", f"`{command}` ({wall:.0f} s, exit {rc})", "", "```", output, "```"]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = common.parser(__doc__)
+    p.add_argument("--only", default="", help="comma-separated script names (without .py)")
+    p.add_argument("--out", type=Path, help="page to write [docs/benchmarks.md; a temp file with --smoke]")
+    args = p.parse_args()
+    wanted = {name.strip().removesuffix(".py") for name in args.only.split(",") if name.strip()}
+    benches = [b for b in known() if not wanted or b.script.removesuffix(".py") in wanted]
+    if args.smoke and not wanted:
+        benches = benches[:1]  # the smoke test covers every script on its own; here only the page writer
+    machine = common.machine()
+    results = []
+    for bench in benches:
+        command, rc, wall, output = run(bench, args.smoke)
+        print(f"{bench.script}: exit {rc} in {wall:.0f} s", flush=True)
+        results.append((bench, command, rc, wall, output))
+    out = args.out
+    if out is None:
+        out = Path(tempfile.mkdtemp(prefix="tqscore-bench-")) / "benchmarks.md" if args.smoke else common.REPO / "docs" / "benchmarks.md"
+    out.write_text(page(results, machine, args.smoke))
+    print(f"wrote {out}")
+    return 0 if all(rc == 0 for *_, rc, _, _ in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
