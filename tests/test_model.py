@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from tqscore.errors import ConfigError
 from tqscore.layout import LABELS, STREAM_NAMES, T
 from tqscore.model.config import ModelConfig, load_config
 from tqscore.model.fusion import FusionModel
@@ -27,7 +28,7 @@ def test_named_configs_match_the_seed():
 
 
 def test_unknown_config_name_lists_choices():
-    with pytest.raises(FileNotFoundError, match="optimized"):
+    with pytest.raises(ConfigError, match="optimized"):
         load_config("no-such-config")
 
 

@@ -26,9 +26,10 @@ from safetensors.numpy import load_file as load_numpy
 from safetensors.numpy import save_file as save_numpy
 
 from tqscore import __version__
+from tqscore.config import load_yaml
 from tqscore.errors import ModelError
 from tqscore.layout import LABELS, LAYOUT_VERSION, STREAM_NAMES, check_layout_version
-from tqscore.model.config import ModelConfig
+from tqscore.model.config import ModelConfig, ModelSections
 from tqscore.model.preprocess import Preprocessing
 
 BUNDLE_FORMAT = 1
@@ -138,8 +139,8 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     for name in (MODEL_FILE, PREPROCESSING_FILE, CONFIG_FILE):
         if not (path / name).is_file():
             raise BundleError(f"{path}: bundle is missing {name}")
-    sections = yaml.safe_load((path / CONFIG_FILE).read_text()) or {}
-    config = ModelConfig.from_dict(sections.get("model", {}))
+    sections = load_yaml(path / CONFIG_FILE, ModelSections)
+    config = sections.model
     preprocessing = Preprocessing.from_arrays(load_numpy(str(path / PREPROCESSING_FILE)), str(path / PREPROCESSING_FILE))
     if config.input_dims != preprocessing.out_widths:
         raise BundleError(f"{path}: config input widths {config.input_dims} differ from the preprocessing {preprocessing.out_widths}")
@@ -149,5 +150,5 @@ def load_bundle(path: str | Path, device: str = "cpu") -> Bundle:
     except RuntimeError as exc:
         raise BundleError(f"{path / MODEL_FILE}: weights do not match {CONFIG_FILE}: {exc}") from exc
     model.to(torch.device(device)).eval()
-    meta["train_config"] = sections.get("train")
+    meta["train_config"] = sections.train or None
     return Bundle(model, preprocessing, config, meta, path)

@@ -2,19 +2,19 @@
 
 A config file holds a ``model:`` section (read here) and a ``train:`` section (read by
 ``tqscore.training``); a config is chosen by name (``standard``, ``optimized``) or by path.
-Dataclasses rather than pydantic: the config is a flat bag of numbers that the bundle stores
-as plain YAML, and every field has a default taken from the seed.
+Both are read through :func:`tqscore.config.load_yaml`, so a misspelt or mistyped field is a
+ConfigError naming the file and the field; every field has a default taken from the seed.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
+from pydantic import Field, model_validator
 
+from tqscore.config import ConfigModel, load_yaml, validate
+from tqscore.errors import ConfigError
 from tqscore.layout import STREAMS, T
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -28,27 +28,26 @@ def _default_input_dims() -> dict[str, int]:
     return {s.name: s.pca_components for s in STREAMS}
 
 
-@dataclass
-class ModelConfig:
+class ModelConfig(ConfigModel):
     name: str = "optimized"
-    d_model: int = 512
-    n_layers: int = 6
-    n_heads: int = 16
-    ffn: int = 2048
-    dropout: float = 0.1  # inside the Transformer blocks
-    embed_hidden: dict[str, int] = field(default_factory=_default_embed_hidden)
-    embed_dropout: float = 0.3
-    head_dropout: float = 0.3
+    d_model: int = Field(512, ge=1)
+    n_layers: int = Field(6, ge=1)
+    n_heads: int = Field(16, ge=1)
+    ffn: int = Field(2048, ge=1)
+    dropout: float = Field(0.1, ge=0.0, lt=1.0)  # inside the Transformer blocks
+    embed_hidden: dict[str, int] = Field(default_factory=_default_embed_hidden)
+    embed_dropout: float = Field(0.3, ge=0.0, lt=1.0)
+    head_dropout: float = Field(0.3, ge=0.0, lt=1.0)
     # Width of each modality after preprocessing: the PCA widths, or the raw widths without PCA (E6).
-    input_dims: dict[str, int] = field(default_factory=_default_input_dims)
-    n_frames: int = T
+    input_dims: dict[str, int] = Field(default_factory=_default_input_dims)
+    n_frames: int = Field(T, ge=1)
     fusion: Literal["transformer", "concat_mlp"] = "transformer"  # concat_mlp is ablation E5
     dual_path: bool = False  # second seed's Path A (statistics concatenation) beside the Transformer
     drop_modalities: tuple[str, ...] = ()  # ablations E1-E4: these embeddings are replaced by zeros
     gradient_checkpointing: bool = False
 
-    def __post_init__(self) -> None:
-        self.drop_modalities = tuple(self.drop_modalities)
+    @model_validator(mode="after")
+    def _consistent(self) -> ModelConfig:
         names = {s.name for s in STREAMS}
         for what, keys in (("embed_hidden", self.embed_hidden), ("input_dims", self.input_dims)):
             if set(keys) != names:
@@ -58,24 +57,18 @@ class ModelConfig:
             raise ValueError(f"model config {self.name!r}: unknown modalities to drop: {sorted(unknown)}")
         if self.d_model % self.n_heads:
             raise ValueError(f"model config {self.name!r}: d_model {self.d_model} is not divisible by n_heads {self.n_heads}")
-        if self.fusion not in ("transformer", "concat_mlp"):
-            raise ValueError(f"model config {self.name!r}: fusion must be 'transformer' or 'concat_mlp', got {self.fusion!r}")
+        return self
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], source: str = "model config") -> ModelConfig:
+        return validate(data, cls, source)
 
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["drop_modalities"] = list(self.drop_modalities)
-        return data
 
-    def replace(self, **changes: Any) -> ModelConfig:
-        return dataclasses.replace(self, **changes)
+class ModelSections(ConfigModel):
+    """A config file as the model reads it: its ``model:`` section checked, ``train:`` left to training."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: dict[str, Any] = Field(default_factory=dict)
 
 
 def config_path(name_or_path: str | Path) -> Path:
@@ -83,22 +76,14 @@ def config_path(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
         if not path.is_file():
-            raise FileNotFoundError(f"config file not found: {path}")
+            raise ConfigError("config file not found", path)
         return path
     packaged = CONFIG_DIR / f"{name_or_path}.yaml"
     if not packaged.is_file():
         choices = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
-        raise FileNotFoundError(f"unknown config {name_or_path!r}: choose one of {choices} or give a YAML path")
+        raise ConfigError(f"unknown config {name_or_path!r}: choose one of {choices} or give a YAML path")
     return packaged
 
 
-def read_config_file(name_or_path: str | Path) -> dict[str, Any]:
-    path = config_path(name_or_path)
-    data = yaml.safe_load(path.read_text()) or {}
-    if not isinstance(data, dict):
-        raise ValueError(f"{path}: a config file must be a mapping with 'model:' and 'train:' sections")
-    return data
-
-
 def load_config(name_or_path: str | Path = "optimized") -> ModelConfig:
-    return ModelConfig.from_dict(read_config_file(name_or_path).get("model", {}))
+    return load_yaml(config_path(name_or_path), ModelSections).model

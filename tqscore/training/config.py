@@ -1,21 +1,20 @@
 """The training hyper-parameters: the ``train:`` section of a config YAML (``tqscore/configs``).
 
-One dataclass, read from the same file as the model's ``model:`` section so that a config name
-(``standard`` / ``optimized``) fixes both; CLI flags override a few fields.
+One pydantic model, read with the model's ``model:`` section from the same file through
+:func:`tqscore.config.load_yaml`, so that a config name (``standard`` / ``optimized``) fixes
+both and a bad field is a ConfigError naming the file; CLI flags override a few fields.
 """
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field, field_validator
+
+from tqscore.config import ConfigModel, load_yaml, validate
 from tqscore.layout import LABELS, STREAMS
-from tqscore.model.config import ModelConfig, read_config_file
-
-WEIGHTINGS = ("fixed", "uncertainty", "gradnorm")
-
+from tqscore.model.config import ModelConfig, config_path
 
 def _seed_fixed_weights() -> dict[str, float]:
     # SPEC item 9, the seed's hand-set weights.
@@ -26,69 +25,68 @@ def _layout_pca() -> dict[str, int | None]:
     return {s.name: s.pca_components for s in STREAMS}
 
 
-@dataclass
-class TrainConfig:
-    epochs: int = 150
-    batch_size: int = 32
-    lr: float = 1e-4  # AdamW, shared layers
-    head_lr: dict[str, float] = field(default_factory=dict)  # per-task head learning rates; missing -> lr
-    weighting_lr: float = 1e-2  # uncertainty log-sigmas (no weight decay)
-    weight_decay: float = 0.01
-    warmup_epochs: float = 5.0  # linear warm-up, then cosine annealing to min_lr_ratio * lr
-    min_lr_ratio: float = 0.01
-    accumulation_steps: int = 1  # optimizer step every N batches (effective batch N x batch_size)
-    grad_clip: float = 1.0  # max global gradient norm; 0 = off
+class TrainConfig(ConfigModel):
+    epochs: int = Field(150, ge=1)
+    batch_size: int = Field(32, ge=1)
+    lr: float = Field(1e-4, ge=0.0)  # AdamW, shared layers
+    head_lr: dict[str, float] = Field(default_factory=dict)  # per-task head learning rates; missing -> lr
+    weighting_lr: float = Field(1e-2, ge=0.0)  # uncertainty log-sigmas (no weight decay)
+    weight_decay: float = Field(0.01, ge=0.0)
+    warmup_epochs: float = Field(5.0, ge=0.0)  # linear warm-up, then cosine annealing to min_lr_ratio * lr
+    min_lr_ratio: float = Field(0.01, ge=0.0, le=1.0)
+    accumulation_steps: int = Field(1, ge=1)  # optimizer step every N batches (effective batch N x batch_size)
+    grad_clip: float = Field(1.0, ge=0.0)  # max global gradient norm; 0 = off
     # Regression label smoothing: train on (1 - eps) * y + eps * mean_k(train labels of task k).
-    label_smoothing: float = 0.05
+    label_smoothing: float = Field(0.05, ge=0.0, lt=1.0)
     weighting: Literal["fixed", "uncertainty", "gradnorm"] = "uncertainty"
-    fixed_weights: dict[str, float] = field(default_factory=_seed_fixed_weights)
+    fixed_weights: dict[str, float] = Field(default_factory=_seed_fixed_weights)
     gradnorm_alpha: float = 1.5
-    gradnorm_lr: float = 0.025
-    early_stopping_patience: int = 20  # epochs without a better validation loss
+    gradnorm_lr: float = Field(0.025, ge=0.0)
+    early_stopping_patience: int = Field(20, ge=1)  # epochs without a better validation loss
     amp: bool = True  # float16 autocast + dynamic loss scaling on CUDA
     cpu_bf16: bool | Literal["auto"] = False  # bf16 autocast on CPU; "auto" times both on the first batch
     seed: int = 42
-    pca_components: dict[str, int | None] = field(default_factory=_layout_pca)  # None: no PCA
-    max_fit_frames: int = 200_000  # frames sampled to fit the preprocessing
-    eval_batch_size: int = 64
+    pca_components: dict[str, int | None] = Field(default_factory=_layout_pca)  # None: no PCA
+    max_fit_frames: int = Field(200_000, ge=1)  # frames sampled to fit the preprocessing
+    eval_batch_size: int = Field(64, ge=1)
 
-    def __post_init__(self) -> None:
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"train.weighting must be one of {WEIGHTINGS}, got {self.weighting!r}")
-        for what, keys in (("head_lr", self.head_lr), ("fixed_weights", self.fixed_weights)):
-            unknown = set(keys) - set(LABELS)
-            if unknown:
-                raise ValueError(f"train.{what}: unknown dimensions {sorted(unknown)}; known: {list(LABELS)}")
-        self.fixed_weights = {k: float(self.fixed_weights.get(k, 1.0)) for k in LABELS}
-        self.pca_components = _layout_pca() | dict(self.pca_components)
-        if set(self.pca_components) != {s.name for s in STREAMS}:
-            raise ValueError(f"train.pca_components: unknown modalities in {sorted(self.pca_components)}")
-        if self.cpu_bf16 not in (True, False, "auto"):
-            raise ValueError(f"train.cpu_bf16 must be true, false or auto, got {self.cpu_bf16!r}")
-        for name in ("epochs", "batch_size", "accumulation_steps", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"train.{name} must be >= 1, got {getattr(self, name)}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"train.label_smoothing must be in [0, 1), got {self.label_smoothing}")
+    @field_validator("head_lr", "fixed_weights")
+    @classmethod
+    def _known_dimensions(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(LABELS)
+        if unknown:
+            raise ValueError(f"unknown dimensions {sorted(unknown)}; known: {list(LABELS)}")
+        return value
+
+    @field_validator("fixed_weights")
+    @classmethod
+    def _every_dimension_weighted(cls, value: dict[str, float]) -> dict[str, float]:
+        return {k: float(value.get(k, 1.0)) for k in LABELS}
+
+    @field_validator("pca_components")
+    @classmethod
+    def _every_modality(cls, value: dict[str, int | None]) -> dict[str, int | None]:
+        unknown = set(value) - {s.name for s in STREAMS}
+        if unknown:
+            raise ValueError(f"unknown modalities {sorted(unknown)}; known: {[s.name for s in STREAMS]}")
+        return _layout_pca() | value
 
     def lr_for_head(self, label: str) -> float:
         return float(self.head_lr.get(label, self.lr))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        unknown = set(data) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(f"unknown train config keys: {sorted(unknown)}")
-        return cls(**data)
+    def from_dict(cls, data: dict[str, Any], source: str = "train config") -> TrainConfig:
+        return validate(data, cls, source)
 
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
-    def replace(self, **changes: Any) -> TrainConfig:
-        return dataclasses.replace(self, **changes)
+class ConfigSections(ConfigModel):
+    """A whole config file: ``model:`` and ``train:``, both checked."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
 
 
 def load_configs(name_or_path: str | Path = "optimized") -> tuple[ModelConfig, TrainConfig]:
     """The ``model:`` and ``train:`` sections of a config (by name or path)."""
-    data = read_config_file(name_or_path)
-    return ModelConfig.from_dict(data.get("model", {})), TrainConfig.from_dict(data.get("train", {}))
+    sections = load_yaml(config_path(name_or_path), ConfigSections)
+    return sections.model, sections.train
