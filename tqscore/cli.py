@@ -29,6 +29,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 # Order here is the order of `tqscore --help`.
 COMMAND_MODULES: tuple[str, ...] = (
     "tqscore.runtime.command",
+    "tqscore.report.command",
     "tqscore.features.extract",
     "tqscore.training.train_command",
     "tqscore.training.evaluate_command",

@@ -1,0 +1,285 @@
+"""Assembling the report: summary, histograms, worst clips and the row table, into one page.
+
+Cost is kept flat in the number of rows: histograms are computed by NumPy and drawn once per
+column, the table travels as compact JSON columns (numbers to 3 significant digits, repeated
+strings as a dictionary plus codes) that the page pages through itself, and pictures are
+decoded for the worst clips only (each clip once, however many dimensions it is worst in).
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+from tqdm import tqdm
+
+from tqscore.layout import LABELS
+from tqscore.report import page, plots
+from tqscore.report.data import REASONS, SYNC_CURVE, VERDICT, load_scores, summarise
+from tqscore.runtime.schema import STATUS_OK
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TOP = 12
+# Signals shown as columns of the row table (the histograms show every signal). Chosen to cover
+# each thing a person checks first: sync, speech, audio quality, face presence, freezes,
+# shakiness, a frozen mouth, head motion and picture sharpness. Absent ones are skipped.
+TABLE_SIGNALS = (
+    "sync_offset_frames", "sync_confidence", "speech_ratio", "dnsmos_ovrl", "face_present_ratio",
+    "frozen_frame_ratio", "landmark_jitter", "mouth_motion_speech", "head_rotation_speed_dps", "face_sharpness",
+)
+SIGNIFICANT_DIGITS = 3  # table values: enough to rank and compare, a third of the bytes of float32 repr
+DICTIONARY_MAX_SHARE = 0.5  # a string column is dictionary-coded when it has at most this share of distinct values
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    scores: Path
+    out: Path
+    videos: Path | None = None
+    top: int = DEFAULT_TOP
+    progress: bool = True
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)  # processes decoding worst clips
+
+
+@dataclass
+class ReportStats:
+    rows: int
+    clips_decoded: int
+    bytes: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Histogram:
+    name: str
+    kind: str  # "score" | "signal"
+    description: str
+    image: str
+    count: int
+    nulls: int
+    band: tuple[float, float] | None
+
+
+@dataclass
+class WorstClip:
+    rank: int
+    path: str
+    href: str | None
+    value: float
+    verdict: str | None
+    reasons: list[str]
+    scores: dict[str, float | None]
+    frames: str | None
+    mouths: str | None
+    placeholder: str | None
+    curve: str | None
+
+
+def write_report(cfg: ReportConfig) -> ReportStats:
+    """Read ``cfg.scores`` and write the page to ``cfg.out`` (atomically)."""
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    frame = load_scores(cfg.scores)
+    summary = summarise(frame)
+    timings["read"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    histograms = _histograms(frame)
+    stage_plot = plots.stage_times([(s.stage, s.median_ms, s.p95_ms) for s in summary.stages if s.stage != "total"]) \
+        if any(s.stage != "total" for s in summary.stages) else None
+    timings["plots"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    link_prefix = _link_prefix(cfg.out, cfg.videos)
+    worst, decoded = _worst(frame, cfg, link_prefix)
+    timings["worst"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    table = _table(frame, link_prefix)
+    timings["table"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    html = page.render(
+        source=cfg.scores, summary=summary, stage_plot=stage_plot, histograms=histograms, worst=worst,
+        table=table, videos=cfg.videos, top=cfg.top,
+    )
+    out = Path(cfg.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
+    tmp.write_text(html, encoding="utf-8")
+    os.replace(tmp, out)
+    timings["page"] = time.perf_counter() - mark
+    stats = ReportStats(frame.height, decoded, out.stat().st_size, time.perf_counter() - start, timings)
+    log.debug("wrote %s: %d rows, %d clips decoded, %.1f MB in %.1f s", out, stats.rows, decoded,
+             stats.bytes / 1e6, stats.seconds)
+    return stats
+
+
+def _signal_meta() -> dict[str, object]:
+    from tqscore.signals import SIGNAL_COLUMNS
+
+    return {c.name: c for c in SIGNAL_COLUMNS}
+
+
+def _band(name: str) -> tuple[float, float] | None:
+    try:  # TEMPORARY until tqscore.signals.reference (signals-core engineer) lands
+        from tqscore.signals.reference import reference_band
+    except ModuleNotFoundError:
+        return None
+    band = reference_band(name)
+    return None if band is None else (float(band.low), float(band.high))
+
+
+def _histograms(frame: pl.DataFrame) -> list[Histogram]:
+    meta = _signal_meta()
+    wanted = [(name, "score") for name in LABELS] + [(name, "signal") for name in meta]
+    out = []
+    for name, kind in wanted:
+        if name not in frame.columns or not frame.schema[name].is_numeric():
+            continue
+        series = frame.get_column(name)
+        values = series.drop_nulls().to_numpy()
+        if len(values) == 0:
+            continue
+        info = meta.get(name)
+        unit = "score (1-5)" if kind == "score" else getattr(info, "unit", "")
+        description = f"{name} score" if kind == "score" else getattr(info, "description", "")
+        band = _band(name)
+        image = plots.histogram(values, name, unit, band, integer=series.dtype.is_integer())
+        out.append(Histogram(name, kind, description, image, len(values), series.null_count(), band))
+    return out
+
+
+def _link_prefix(out: Path, videos: Path | None) -> str | None:
+    """URL prefix from the page's folder to the videos folder (None without --videos)."""
+    if videos is None:
+        return None
+    rel = os.path.relpath(Path(videos).resolve(), Path(out).resolve().parent)
+    return "" if rel == "." else Path(rel).as_posix().rstrip("/") + "/"
+
+
+def _href(prefix: str | None, path: str) -> str | None:
+    from urllib.parse import quote
+
+    return None if prefix is None else prefix + quote(path)
+
+
+def _worst(frame: pl.DataFrame, cfg: ReportConfig, prefix: str | None) -> tuple[dict[str, list[WorstClip]], int]:
+    chosen: dict[str, pl.DataFrame] = {}
+    for label in LABELS:
+        if label not in frame.columns or cfg.top <= 0:
+            continue
+        rows = frame.filter((pl.col("status") == STATUS_OK) & pl.col(label).is_not_null())
+        chosen[label] = rows.sort([label, "path"]).head(cfg.top)
+    paths = sorted({p for rows in chosen.values() for p in rows.get_column("path").to_list()})
+    strips = _decode_all(paths, cfg)
+    decoded = sum(1 for s in strips.values() if not isinstance(s, str))
+    worst, curves = {}, {}
+    for label, rows in chosen.items():
+        cards = []
+        for rank, row in enumerate(rows.iter_rows(named=True), start=1):
+            strip = strips[row["path"]]
+            if row["path"] not in curves:
+                curves[row["path"]] = _curve_image(row)
+            cards.append(WorstClip(
+                rank=rank, path=row["path"], href=_href(prefix, row["path"]), value=float(row[label]),
+                verdict=row.get(VERDICT), reasons=list(row.get(REASONS) or []),
+                scores={name: row.get(name) for name in LABELS if name in row},
+                frames=None if isinstance(strip, str) else strip.frames,
+                mouths=None if isinstance(strip, str) else strip.mouths,
+                placeholder=strip if isinstance(strip, str) else None,
+                curve=curves[row["path"]],
+            ))
+        worst[label] = cards
+    return worst, decoded
+
+
+def _curve_image(row: dict) -> str | None:
+    curve = row.get(SYNC_CURVE)
+    if curve is None or len(curve) < 3 or not all(v is not None and np.isfinite(v) for v in curve):
+        return None
+    return plots.sync_curve(np.asarray(curve, np.float64), row.get("sync_offset_frames"))
+
+
+def _strips_or_reason(videos: Path | None, path: str):
+    """The clip's strips, or the text a placeholder shows instead (runs in a worker process)."""
+    from tqscore.media import MediaError
+    from tqscore.report.thumbs import clip_strips
+
+    if videos is None:
+        return "no frames: run with --videos DIR to show them"
+    file = Path(videos) / path
+    if not file.is_file():
+        return f"video not found: {file}"
+    try:
+        return clip_strips(file)
+    except (MediaError, OSError) as exc:
+        log.warning("report: no frames for %s: %s", file, exc)
+        return f"could not decode: {exc}"
+
+
+def _decode_all(paths: list[str], cfg: ReportConfig) -> dict[str, object]:
+    """Strips per path; several clips at once in spawned processes (MediaPipe is not fork-safe)."""
+    bar = tqdm(total=len(paths), desc="report: worst clips", unit="clip", disable=not cfg.progress)
+    workers = min(cfg.workers, len(paths)) if cfg.videos is not None else 1
+    strips: dict[str, object] = {}
+    with bar:
+        if workers <= 1:
+            for path in paths:
+                strips[path] = _strips_or_reason(cfg.videos, path)
+                bar.update()
+            return strips
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            futures = {pool.submit(_strips_or_reason, cfg.videos, path): path for path in paths}
+            for future in as_completed(futures):
+                strips[futures[future]] = future.result()
+                bar.update()
+    return strips
+
+
+def _table(frame: pl.DataFrame, prefix: str | None) -> dict:
+    """Every row as compact JSON-ready columns for the page's table."""
+    columns = [_string_column(frame, "path", dictionary=False)]
+    for name in ("status", VERDICT):
+        if name in frame.columns:
+            columns.append(_string_column(frame, name, dictionary=True))
+    if REASONS in frame.columns and isinstance(frame.schema[REASONS], pl.List):
+        columns.append(_list_column(frame, REASONS))
+    numeric = [n for n in (*LABELS, *TABLE_SIGNALS, "duration_s") if n in frame.columns and frame.schema[n].is_numeric()]
+    for name in numeric:
+        columns.append(_numeric_column(frame, name))
+    if "error" in frame.columns:
+        errors = frame.select(pl.int_range(pl.len()).alias("i"), "error").filter(pl.col("error").is_not_null())
+        columns.append({"name": "error", "kind": "sparse",
+                        "values": dict(zip(map(str, errors.get_column("i").to_list()), errors.get_column("error").to_list()))})
+    return {"n": frame.height, "link_prefix": prefix, "columns": columns}
+
+
+def _string_column(frame: pl.DataFrame, name: str, dictionary: bool) -> dict:
+    series = frame.get_column(name).cast(pl.String)
+    if dictionary and series.n_unique() <= max(1, DICTIONARY_MAX_SHARE * frame.height):
+        values = sorted(v for v in series.unique().to_list() if v is not None)
+        index = {v: i for i, v in enumerate(values)}
+        return {"name": name, "kind": "cat", "dict": values, "codes": [index.get(v) for v in series.to_list()]}
+    return {"name": name, "kind": "str", "values": series.to_list()}
+
+
+def _list_column(frame: pl.DataFrame, name: str) -> dict:
+    lists = frame.get_column(name).to_list()
+    values = sorted({v for items in lists if items for v in items if v is not None})
+    index = {v: i for i, v in enumerate(values)}
+    return {"name": name, "kind": "list", "dict": values,
+            "codes": [[index[v] for v in items if v is not None] if items else [] for items in lists]}
+
+
+def _numeric_column(frame: pl.DataFrame, name: str) -> dict:
+    series = frame.get_column(name)
+    if series.dtype.is_float():
+        series = series.cast(pl.Float64).round_sig_figs(SIGNIFICANT_DIGITS)
+    return {"name": name, "kind": "num", "values": series.to_list()}
