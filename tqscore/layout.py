@@ -14,7 +14,9 @@ import numpy as np
 
 from tqscore.errors import FeatureError
 
-LAYOUT_VERSION = 1
+# 2: Face Mesh tracks every frame of the dense signal pass, so a standard frame's landmarks (and
+# the AUs and crops made from them) come from tracking over consecutive frames (docs/extract.md).
+LAYOUT_VERSION = 2
 
 T = 150  # frames per standard clip (SPEC item 1)
 FPS = 25.0  # nominal frame rate of the standard clip

@@ -1,26 +1,56 @@
-"""The CPU front end of one clip: decode, Face Mesh, AUs and crops in ONE pass.
+"""The CPU front end of one clip: decode, Face Mesh, AUs and crops in ONE pass, for the model's
+standard clip and the signals' dense frames alike.
 
-Frames are decoded once, chunk by chunk, and every per-frame product is made from the chunk
-while it is in memory, so a clip never holds all its frames at once. The result carries no
-frames, only what later stages need: the extract command and the runtime's worker processes
-both call ``run_frontend`` and then feed its crops and audio to the backbones.
-``streams_from_frontend`` turns that into the layout's four (T, width) streams and masks.
+The model reads the 150-frame standard clip (SPEC item 1); the training-free signals read the
+dense pass, every frame at the step rule's rate over the first ``SIGNAL_SPAN_S`` seconds (a
+blink or a lip movement lasts a few frames, and sync needs consecutive frames). The standard
+frames inside that span are dense frames too, so the front end decodes the sorted union of both
+sets once and runs ONE Face Mesh tracker over it, in order: tracking then sees consecutive
+frames, which is what its video mode is made for (a standard frame's landmarks come from that
+tracking, hence layout version 2). Crops and AUs are made for the standard frames only.
+
+Frames are decoded chunk by chunk, and every per-frame product is made from the chunk while it
+is in memory, so a clip never holds its frames: the dense pass keeps landmarks, a 64 x 64 grey
+face thumbnail per frame (the frozen-frame test) and whatever the frame observers summarise
+(``tqscore.signals.frame_observers``: accumulators that see each chunk of dense frames).
+``streams_from_frontend`` turns the standard products into the layout's four (T, width) streams.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from tqscore.features.aus import compute_aus
-from tqscore.features.crops import CROP_SIZE, CropConfig, CropTracker, normalize
+from tqscore.features.crops import CROP_SIZE, CropConfig, CropTracker, crop_square, normalize
 from tqscore.features.landmarks import FaceMeshConfig, FaceMeshTracker
-from tqscore.layout import FACE_MASK, FEATURE_DTYPE, FRAME_MASK, MASK_DTYPE, N_LANDMARKS, T
+from tqscore.layout import FACE_MASK, FEATURE_DTYPE, FPS, FRAME_MASK, MASK_DTYPE, N_LANDMARKS, T
 from tqscore.media import StandardClip, open_clip
+
+THUMB_SIZE = 64  # side of the grey face thumbnails of the frozen-frame test (tqscore.signals.face)
+SYNCNET_RUN_S = 6.0  # seconds of consecutive 224x224 crops kept for SyncNet (syncnet_frames.MAX_SECONDS)
+
+
+@dataclass
+class SignalFrames:
+    """Per-frame products of the dense pass; m = len(times) rows each."""
+
+    times: np.ndarray  # float64 (m,) seconds from the first frame
+    landmarks: np.ndarray  # float32 (m, 468, 3)
+    face_found: np.ndarray  # bool (m,)
+    thumbs: np.ndarray  # uint8 (m, 64, 64) grey face crops (box tracked over the dense frames)
+    fps: float  # rate of the dense frames
+    span_s: float  # seconds of the clip they cover
+    observers: list = field(default_factory=list)  # frame observers, fed every dense chunk
+    # 224x224 RGB crops of the dense frames of the first SYNCNET_RUN_S seconds when asked for and
+    # the dense rate is 25 fps (SyncNet's 5-frame windows must span 0.2 s); else None.
+    run_crops: np.ndarray | None = None
 
 
 @dataclass
@@ -33,7 +63,8 @@ class Frontend:
     aus: np.ndarray  # float32 (n, 17)
     crops: np.ndarray  # uint8 (n, 224, 224, 3) RGB
     crop_kinds: np.ndarray  # uint8 (n,): crops.CROP_FACE / CROP_HELD / CROP_CENTRE
-    timings_ms: dict[str, float] = field(default_factory=dict)  # open, decode, facemesh, crops, aus
+    signal: SignalFrames  # the dense pass the signals read
+    timings_ms: dict[str, float] = field(default_factory=dict)  # open, decode, facemesh, crops, aus, observers
 
 
 def run_frontend(
@@ -43,30 +74,71 @@ def run_frontend(
     chunk: int = 32,
     face_mesh: FaceMeshConfig = FaceMeshConfig(),
     crop: CropConfig = CropConfig(),
+    observers: Sequence | None = None,
+    syncnet_run: bool = False,
 ) -> Frontend:
-    """Decode ``path`` and compute its per-frame features. Raises MediaError for bad files."""
-    timings = dict.fromkeys(("open", "decode", "facemesh", "crops", "aus"), 0.0)
+    """Decode ``path`` and compute its per-frame features. Raises MediaError for bad files.
+
+    ``observers``: objects with ``update(frames, landmarks, found)`` fed each chunk of dense
+    frames (uint8 (k, H, W, 3) RGB); default ``tqscore.signals.frame_observers()``.
+    ``syncnet_run``: keep the 224x224 crops of the dense frames of the first 6 s when the dense
+    rate is 25 fps, so SyncNet needs no second decode.
+    """
+    if observers is None:
+        from tqscore.signals import frame_observers
+
+        observers = frame_observers()
+    timings = dict.fromkeys(("open", "decode", "facemesh", "crops", "aus", "observers"), 0.0)
     with _timed(timings, "open"):
         clip = open_clip(path, decode_device=decode_device)
     n = clip.n_valid
+    union = np.union1d(clip.frame_indices, clip.signal_indices)
+    is_standard = np.isin(union, clip.frame_indices)
+    is_dense = np.isin(union, clip.signal_indices)
+    m = len(clip.signal_indices)
+    keep_run = syncnet_run and abs(clip.signal_fps - FPS) < 1e-3
+    n_run = int(np.sum(clip.signal_times < SYNCNET_RUN_S - 1e-9)) if keep_run else 0
+
     landmarks = np.zeros((n, N_LANDMARKS, 3), np.float32)
     found = np.zeros(n, bool)
     crops = np.zeros((n, CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    dense_landmarks = np.zeros((m, N_LANDMARKS, 3), np.float32)
+    dense_found = np.zeros(m, bool)
+    thumbs = np.zeros((m, THUMB_SIZE, THUMB_SIZE), np.uint8)
+    run_crops = np.zeros((n_run, CROP_SIZE, CROP_SIZE, 3), np.uint8) if keep_run else None
     cropper = CropTracker(clip.info.width, clip.info.height, crop)
+    dense_boxes = CropTracker(clip.info.width, clip.info.height, crop)
     with clip, FaceMeshTracker(face_mesh) as tracker:
-        frames_iter = clip.iter_frames(chunk=chunk)
-        row = 0
+        frames_iter = clip.iter_frames_at(union, chunk=chunk)
+        pos = row = dense_row = 0
         while True:
             with _timed(timings, "decode"):
                 frames = next(frames_iter, None)
             if frames is None:
                 break
-            rows = slice(row, row + len(frames))
+            k = len(frames)
+            std, dense = is_standard[pos : pos + k], is_dense[pos : pos + k]
             with _timed(timings, "facemesh"):
-                landmarks[rows], found[rows] = tracker.process(frames)
+                chunk_landmarks, chunk_found = tracker.process(frames)
+            rows = slice(row, row + int(std.sum()))
+            landmarks[rows], found[rows] = chunk_landmarks[std], chunk_found[std]
             with _timed(timings, "crops"):
-                crops[rows] = cropper.crop(frames, landmarks[rows], found[rows])
-            row += len(frames)
+                crops[rows] = cropper.crop(frames[std], landmarks[rows], found[rows])
+            if dense.any():
+                drows = slice(dense_row, dense_row + int(dense.sum()))
+                dense_frames = frames if dense.all() else frames[dense]
+                dense_landmarks[drows], dense_found[drows] = chunk_landmarks[dense], chunk_found[dense]
+                with _timed(timings, "crops"):
+                    for i, frame in zip(range(drows.start, drows.stop), dense_frames):
+                        box = dense_boxes.next_box(dense_landmarks[i], bool(dense_found[i]))
+                        thumbs[i] = _thumb(crop_square(frame, box, 2 * THUMB_SIZE))
+                        if i < n_run:
+                            run_crops[i] = crop_square(frame, box)
+                with _timed(timings, "observers"):
+                    for observer in observers:
+                        observer.update(dense_frames, dense_landmarks[drows], dense_found[drows])
+                dense_row = drows.stop
+            row, pos = rows.stop, pos + k
     with _timed(timings, "aus"):
         aus = compute_aus(landmarks, found, aspect=clip.info.width / clip.info.height)
     return Frontend(
@@ -76,8 +148,25 @@ def run_frontend(
         aus=aus,
         crops=crops,
         crop_kinds=np.asarray(cropper.kinds, np.uint8),
+        signal=SignalFrames(
+            times=np.asarray(clip.signal_times, np.float64),
+            landmarks=dense_landmarks,
+            face_found=dense_found,
+            thumbs=thumbs,
+            fps=clip.signal_fps,
+            span_s=clip.signal_span_s,
+            observers=list(observers),
+            run_crops=run_crops,
+        ),
         timings_ms={k: round(v * 1000, 3) for k, v in timings.items()},
     )
+
+
+def _thumb(crop: np.ndarray) -> np.ndarray:
+    """A 128 x 128 face crop (RGB) as the 64 x 64 grey thumbnail the frozen-frame test compares
+    (area-averaged twice, as the 224 -> 64 shrink of the crops it replaced)."""
+    grey = cv2.cvtColor(crop, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, (THUMB_SIZE, THUMB_SIZE), interpolation=cv2.INTER_AREA)
 
 
 @contextmanager

@@ -28,7 +28,7 @@ from tqscore.media import frames
 from tqscore.media.audio import decode_audio, fit_length
 from tqscore.media.errors import MediaError
 from tqscore.media.probe import Probe, probe
-from tqscore.media.sampling import sample_indices
+from tqscore.media.sampling import SIGNAL_SPAN_S, frame_step, sample_indices, signal_indices
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,12 @@ class StandardClip:
     frame_times: np.ndarray  # float64 (n_valid,) seconds from the first frame
     frame_mask: np.ndarray  # uint8 (T,)
     audio: np.ndarray  # float32, 16 kHz mono, round(duration_s * 16000) samples
+    # The dense signal pass (sampling.signal_indices): consecutive frames at the step rule's rate
+    # over the first SIGNAL_SPAN_S seconds; the standard frames inside that span are among them.
+    signal_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    signal_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
+    signal_fps: float = FPS  # rate of the dense frames: fps / frame_step(fps)
+    signal_span_s: float = 0.0  # seconds of the clip the dense pass covers: min(duration, SIGNAL_SPAN_S)
     _frames: frames.DecordFrames | frames.PyAVFrames | None = field(default=None, repr=False, compare=False)
 
     @property
@@ -66,12 +72,17 @@ class StandardClip:
 
     def iter_frames(self, chunk: int = 32) -> Iterator[np.ndarray]:
         """The selected frames in order, uint8 RGB ``(k, H, W, 3)``, at most ``chunk`` at a time."""
+        return self.iter_frames_at(self.frame_indices, chunk)
+
+    def iter_frames_at(self, frame_indices: np.ndarray, chunk: int = 32) -> Iterator[np.ndarray]:
+        """The frames at increasing source ``frame_indices``, uint8 RGB ``(k, H, W, 3)``, at most
+        ``chunk`` at a time (the front end decodes the standard and the dense frames in one go)."""
         if chunk < 1:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         if self._frames is None:
             raise ValueError(f"{self.info.path}: clip is closed")
-        for start in range(0, self.n_valid, chunk):
-            indices = self.frame_indices[start : start + chunk]
+        for start in range(0, len(frame_indices), chunk):
+            indices = frame_indices[start : start + chunk]
             batch = np.empty((len(indices), self.info.height, self.info.width, 3), dtype=np.uint8)
             for j, index in enumerate(indices.tolist()):
                 batch[j] = self._frames.frame(index)
@@ -173,6 +184,7 @@ def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: s
     vfr = _is_vfr(starts)
     fps = pr.average_rate if pr.average_rate > 0 and not vfr and n == pr.n_frames else n / duration
     indices = sample_indices(n, fps)
+    dense = signal_indices(starts, fps)
     mask = np.zeros(T, dtype=np.uint8)
     mask[: len(indices)] = 1
     height, width = _displayed(pr)
@@ -195,5 +207,9 @@ def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: s
         frame_times=starts[indices] - starts[0],
         frame_mask=mask,
         audio=fit_length(audio, int(round(duration * SAMPLE_RATE))),
+        signal_indices=dense,
+        signal_times=starts[dense] - starts[0],
+        signal_fps=fps / frame_step(fps),
+        signal_span_s=min(duration, SIGNAL_SPAN_S),
         _frames=source,
     )

@@ -77,11 +77,12 @@ def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
 
     started = time.perf_counter()
     try:
-        frontend = _frontend(task)
+        frontend = _frontend(task, syncnet_run=state.signal_models.get("syncnet") is not None)
     except MediaError as exc:
         return error_analysis(task, f"{exc.path}: {exc.cause}")
     tick = time.perf_counter()
-    signals = compute_signals(frontend, **state.signal_models)
+    details: dict = {}
+    signals = compute_signals(frontend, **state.signal_models, details=details)
     signals_ms = (time.perf_counter() - tick) * 1000
     clip, found = frontend.clip, frontend.face_found
     n = clip.n_valid
@@ -99,13 +100,14 @@ def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
             "video_codec": clip.info.video_codec,
             "frames_used": n,
             "has_audio": clip.info.has_audio,
+            "sync_curve": details.get("sync_curve"),
         },
         signals=signals,
         ms={
             "decode": t.get("open", 0.0) + t.get("decode", 0.0),
             "face_mesh": t.get("facemesh", 0.0) + t.get("aus", 0.0),
             "crops": t.get("crops", 0.0),
-            "signals": signals_ms,
+            "signals": signals_ms + t.get("observers", 0.0),  # observers: signal accumulators fed in the front end
         },
     )
     if task.need_inputs and status == STATUS_OK:
@@ -121,15 +123,16 @@ def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
     return analysis
 
 
-def _frontend(task: ClipTask):
-    """The front end; with ``decode_device="auto"`` a file NVDEC cannot decode is tried on the CPU."""
+def _frontend(task: ClipTask, syncnet_run: bool):
+    """The front end; with ``decode_device="auto"`` a file NVDEC cannot decode is tried on the CPU.
+    ``syncnet_run``: keep the dense pass's 25-fps crops for SyncNet (only when it is configured)."""
     from tqscore.features.frontend import run_frontend
     from tqscore.media import MediaError, decord_cuda_available
 
     try:
-        return run_frontend(task.path, decode_device=task.decode_device)
+        return run_frontend(task.path, decode_device=task.decode_device, syncnet_run=syncnet_run)
     except MediaError as exc:
         if task.decode_device != "auto" or not decord_cuda_available():
             raise
         log.warning("%s: GPU decoding failed (%s); decoding on the CPU", task.path, exc.cause)
-        return run_frontend(task.path, decode_device="cpu")
+        return run_frontend(task.path, decode_device="cpu", syncnet_run=syncnet_run)

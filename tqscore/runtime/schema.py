@@ -67,6 +67,11 @@ ID_COLUMNS: tuple[Column, ...] = (
     Column("scored_at", pl.Datetime("us", "UTC"), "when the row was made"),
 )
 STAGE_COLUMNS: tuple[Column, ...] = tuple(Column(f"ms_{name}", pl.Float32, text) for name, text in STAGES)
+# Per-clip detail for the report, not a scalar signal (tqscore.signals.compute_signals' details).
+DETAIL_COLUMNS: tuple[Column, ...] = (
+    Column("sync_curve", pl.List(pl.Float32), "sync confidence (mean windowed canonical correlation) per A/V "
+           "offset -15..+15 frames of 40 ms, the curve sync_offset_frames is the peak of; null without a sync estimate"),
+)
 
 
 def signal_columns() -> tuple[Column, ...]:
@@ -76,7 +81,7 @@ def signal_columns() -> tuple[Column, ...]:
 
 
 def columns() -> tuple[Column, ...]:
-    return BASE_COLUMNS + SCORE_COLUMNS + ID_COLUMNS + STAGE_COLUMNS + signal_columns()
+    return BASE_COLUMNS + SCORE_COLUMNS + ID_COLUMNS + STAGE_COLUMNS + signal_columns() + DETAIL_COLUMNS
 
 
 def output_schema() -> dict[str, pl.DataType]:

@@ -1,35 +1,42 @@
 """Training-free signals: facts about a clip that need no trained tqscore model.
 
-A/V sync offset and confidence from Face Mesh mouth shape (``sync``), SyncNet LSE-C/LSE-D from
-user-supplied weights (``syncnet``), DNSMOS speech quality (``dnsmos``), and face/motion facts
-(``face``). ``compute_signals`` fills one row of ``SIGNAL_COLUMNS`` from a
-``tqscore.features.frontend.Frontend``; ``load_signal_models`` builds the ONNX sessions once per
-worker process. Every column is None where the clip gives no basis for it; a normal bad clip
-(no audio, no face, silence, too short) never raises.
+A/V sync offset, confidence and openness/loudness agreement from Face Mesh mouth shape
+(``sync``), SyncNet LSE-C/LSE-D from user-supplied weights (``syncnet``), DNSMOS speech quality
+(``dnsmos``), speech activity from Silero VAD (``vad``) and face/motion facts (``face``).
+``compute_signals`` fills one row of ``SIGNAL_COLUMNS`` from a
+``tqscore.features.frontend.Frontend``, reading its dense pass (consecutive frames over the
+first ``SIGNAL_SPAN_S`` seconds) and the audio of the same span; ``load_signal_models`` builds
+the ONNX sessions once per worker process; ``frame_observers`` gives the accumulators the front
+end feeds with every chunk of dense frames. Every column is None where the clip gives no basis
+for it; a normal bad clip (no audio, no face, silence, too short) never raises, and no column is
+ever NaN or infinite (``finite_row``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from pathlib import Path
 
 import numpy as np
 
-from tqscore.layout import FPS
+from tqscore.layout import FPS, SAMPLE_RATE
 from tqscore.signals.columns import SIGNAL_COLUMNS, SIGNAL_NAMES, SignalColumn, empty_signals
 
-__all__ = ["SIGNAL_COLUMNS", "SIGNAL_NAMES", "SignalColumn", "compute_signals", "load_signal_models"]
+__all__ = ["SIGNAL_COLUMNS", "SIGNAL_NAMES", "SignalColumn", "compute_signals", "frame_observers",
+           "load_signal_models"]
 
 log = logging.getLogger(__name__)
 
 
 def load_signal_models(syncnet_weights: str | Path | None = None, *, threads: int = 1) -> dict:
-    """Keyword arguments for ``compute_signals``: the DNSMOS sessions and, when weights are
-    given (a file written by ``tqscore export-syncnet``), the SyncNet scorer."""
+    """Keyword arguments for ``compute_signals``: the DNSMOS and Silero VAD sessions and, when
+    weights are given (a file written by ``tqscore export-syncnet``), the SyncNet scorer."""
     from tqscore.signals.dnsmos import Dnsmos
+    from tqscore.signals.vad import SileroVad
 
-    models = {"dnsmos": Dnsmos(threads=threads), "syncnet": None}
+    models = {"dnsmos": Dnsmos(threads=threads), "vad": SileroVad(threads=threads), "syncnet": None}
     if syncnet_weights is not None:
         from tqscore.signals.syncnet import SyncNetScorer
 
@@ -40,42 +47,73 @@ def load_signal_models(syncnet_weights: str | Path | None = None, *, threads: in
     return models
 
 
-def compute_signals(frontend, *, syncnet=None, dnsmos=None, timings_ms: dict | None = None) -> dict:
+def frame_observers() -> list:
+    """Fresh per-clip accumulators for the front end's dense frames (``update(frames, landmarks,
+    found)`` per chunk, ``result() -> dict`` of columns afterwards)."""
+    return []
+
+
+def compute_signals(frontend, *, syncnet=None, dnsmos=None, vad=None, timings_ms: dict | None = None,
+                    details: dict | None = None) -> dict:
     """One row of ``SIGNAL_COLUMNS`` for a frontend (``run_frontend`` output).
 
-    ``syncnet`` / ``dnsmos``: scorers from ``load_signal_models``; None leaves their columns
-    null. ``timings_ms``, if given, receives the milliseconds each signal group took.
+    ``syncnet`` / ``dnsmos`` / ``vad``: scorers from ``load_signal_models``; None leaves their
+    columns null (without the VAD every speech-gated column is null). ``timings_ms``, if given,
+    receives the milliseconds each signal group took; ``details``, if given, receives what is
+    not a scalar column: ``sync_curve`` (31 confidences, offsets -15..+15, or None) and
+    ``speech`` (the VAD's bool mask at the dense frame times, or None).
     """
     from tqscore.signals import face
-    from tqscore.signals.sync import estimate_sync, sync_score
+    from tqscore.signals.sync import estimate_sync, open_loudness_corr, sync_score
 
     row = empty_signals()
     timings = {} if timings_ms is None else timings_ms
+    extra = {} if details is None else details
     clip = frontend.clip
-    n = clip.n_valid
-    times = np.asarray(clip.frame_times, np.float64)[:n]
-    found = np.asarray(frontend.face_found, bool)[:n]
-    landmarks = frontend.landmarks[:n]
+    frames = frontend.signal
+    times, found, landmarks = frames.times, frames.face_found, frames.landmarks
     aspect = clip.info.width / clip.info.height
-    audio = clip.audio if clip.info.has_audio else np.zeros(0, np.float32)
+    audio = clip.audio[: int(round(frames.span_s * SAMPLE_RATE))] if clip.info.has_audio else np.zeros(0, np.float32)
+    row["signal_span_s"], row["signal_fps"] = frames.span_s, frames.fps
+
+    speech = None
+    if vad is not None and len(audio):
+        from tqscore.signals.vad import frame_mask, speech_seconds
+
+        tick = time.perf_counter()
+        segments = vad.segments(audio)
+        speech = frame_mask(segments, times, frames.fps)
+        row["speech_ratio"] = float(speech.mean()) if len(speech) else None
+        row["speech_s"] = speech_seconds(segments)
+        timings["vad"] = _ms(tick)
+    extra["speech"] = speech
 
     tick = time.perf_counter()
     row["face_present_ratio"] = face.face_present_ratio(found)
-    row["face_longest_gap_s"] = face.longest_gap_s(found, times, FPS)
-    row["frozen_frame_ratio"] = face.frozen_frame_ratio(frontend.crops[:n])
+    row["face_longest_gap_s"] = face.longest_gap_s(found, times, frames.fps)
+    row["frozen_frame_ratio"] = face.frozen_frame_ratio(frames.thumbs)
     row["landmark_jitter"] = face.landmark_jitter(landmarks, found, times, FPS, aspect)
-    row["speech_ratio"], row["mouth_motion_speech"] = face.mouth_motion_while_speaking(
-        landmarks, found, times, audio, FPS, aspect
-    )
+    if speech is not None:
+        row["mouth_motion_speech"] = face.mouth_motion_speech(landmarks, found, times, speech, aspect)
     timings["face"] = _ms(tick)
 
     tick = time.perf_counter()
     result = estimate_sync(landmarks, found, times, audio, fps=FPS, aspect=aspect)
+    extra["sync_curve"] = None
     if result is not None:
         row["sync_offset_frames"] = result.offset_frames
         row["sync_confidence"] = result.confidence
         row["sync_score"] = sync_score(result.confidence)
+        extra["sync_curve"] = [float(c) if np.isfinite(c) else None for c in result.curve]
+        if speech is not None:
+            row["sync_open_loudness_corr"] = open_loudness_corr(
+                landmarks, found, times, audio, speech, result.offset_frames, fps=FPS, aspect=aspect)
     timings["sync"] = _ms(tick)
+
+    for observer in frames.observers:
+        tick = time.perf_counter()
+        row.update(observer.result())
+        timings[type(observer).__name__] = _ms(tick)
 
     if dnsmos is not None and len(audio):
         tick = time.perf_counter()
@@ -86,6 +124,16 @@ def compute_signals(frontend, *, syncnet=None, dnsmos=None, timings_ms: dict | N
         tick = time.perf_counter()
         row.update(syncnet.score_frontend(frontend))
         timings["syncnet"] = _ms(tick)
+    return finite_row(row)
+
+
+def finite_row(row: dict) -> dict:
+    """The row with every NaN or infinite value replaced by None (logged: it is a bug to fix,
+    but one clip's bad number must not reach the output)."""
+    for name, value in row.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            log.warning("signal %s came out %s; written as null", name, value)
+            row[name] = None
     return row
 
 

@@ -17,11 +17,21 @@ class SignalColumn:
     dtype: str  # "float32" | "int32"
     unit: str
     range: str
-    better: str  # "higher" | "lower" | "closer to 0"
+    better: str  # "higher" | "lower" | "closer to 0" | "context" | "inside the real-footage range"
     description: str
 
 
 SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
+    SignalColumn(
+        "signal_span_s", "float32", "seconds", "0 .. 60", "context",
+        "Seconds of the clip the signals analysed: the whole clip, capped at its first 60 s "
+        "(tqscore.media.sampling.SIGNAL_SPAN_S).",
+    ),
+    SignalColumn(
+        "signal_fps", "float32", "frames / s", "> 0", "context",
+        "Frame rate the signals read: every frame of the span, every step-th above 25 fps "
+        "(step = round(fps / 25), the standard clip's rule).",
+    ),
     SignalColumn(
         "sync_offset_frames", "int32", "frames (40 ms at 25 fps)", "-15 .. 15", "closer to 0",
         "A/V offset from Face Mesh mouth shape vs speech-band energy; positive = audio lags the video "
@@ -36,6 +46,11 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
         "sync_score", "float32", "score", "0 .. 5", "higher",
         "5 / (1 + exp(-10 (c_norm - 0.5))) with c_norm = sync_confidence / 0.30 clipped to [0, 1] "
         "(SPEC item 6).",
+    ),
+    SignalColumn(
+        "sync_open_loudness_corr", "float32", "Spearman rank correlation", "-1 .. 1", "higher",
+        "On speech frames with a face: rank correlation of the inner-lip opening with the 300-3000 Hz "
+        "log energy at the sync estimator's offset; near 0 = the mouth does not follow this voice.",
     ),
     SignalColumn(
         "syncnet_offset_frames", "int32", "frames (40 ms at 25 fps)", "-15 .. 15", "closer to 0",
@@ -57,8 +72,10 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     SignalColumn("dnsmos_p808", "float32", "MOS", "1 .. 5", "higher", "DNSMOS P.808 overall quality."),
     SignalColumn(
         "speech_ratio", "float32", "fraction of frames", "0 .. 1", "context",
-        "Share of frames whose 300-3000 Hz energy marks them as speech (energy voice-activity detector).",
+        "Share of the analysed frames that Silero VAD marks as speech (frame centre inside a speech segment).",
     ),
+    SignalColumn("speech_s", "float32", "seconds", ">= 0", "context",
+                 "Seconds of speech Silero VAD finds in the analysed span."),
     SignalColumn("face_present_ratio", "float32", "fraction of frames", "0 .. 1", "higher",
                  "Share of the clip's frames on which Face Mesh found a face."),
     SignalColumn("face_longest_gap_s", "float32", "seconds", ">= 0", "lower",
@@ -75,8 +92,8 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     ),
     SignalColumn(
         "mouth_motion_speech", "float32", "inter-ocular distances / s", ">= 0", "higher",
-        "RMS speed of the inner-lip opening while speech is present; near 0 = the mouth is frozen "
-        "while someone speaks.",
+        "RMS speed of the inner-lip opening over frame pairs touching speech (Silero VAD); near 0 = the "
+        "mouth is frozen while someone speaks.",
     ),
 )
 

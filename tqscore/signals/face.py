@@ -1,17 +1,14 @@
 """Face and motion facts a user can act on: is there a face, does the picture freeze, do the
 landmarks shake, does the mouth move while someone speaks.
 
-OpenCV (already a MediaPipe dependency) shrinks the crops for the frozen-frame test. All work on
-the frontend's per-frame arrays and the frame times, so they hold for the
-irregularly spaced frames of the standard clip (150 frames sampled from longer videos).
+All work on per-frame arrays and the frames' own times: ``compute_signals`` feeds them the front end's dense
+pass (consecutive frames), and they hold as well for irregularly spaced frames.
 """
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
-from tqscore.signals.dsp import speech_frames
 from tqscore.signals.geometry import inter_ocular, mouth_features, to_plane
 
 # Grey levels (0-255): mean |difference| of consecutive 64x64 grey face crops below this = the same
@@ -44,13 +41,12 @@ def longest_gap_s(face_found: np.ndarray, frame_times: np.ndarray, fps: float) -
     return float(longest)
 
 
-def frozen_frame_ratio(crops: np.ndarray, threshold: float = FROZEN_MAD) -> float | None:
-    """Share of consecutive frame pairs whose face crops (RGB uint8) are the same picture."""
-    if len(crops) < 2:
+def frozen_frame_ratio(thumbs: np.ndarray, threshold: float = FROZEN_MAD) -> float | None:
+    """Share of consecutive frame pairs whose grey face thumbnails (uint8 (n, 64, 64): the front
+    end's dense-pass ``thumbs``) are the same picture."""
+    if len(thumbs) < 2:
         return None
-    grey = np.stack([cv2.resize(cv2.cvtColor(c, cv2.COLOR_RGB2GRAY), (64, 64), interpolation=cv2.INTER_AREA)
-                     for c in crops]).astype(np.int16)
-    mad = np.abs(np.diff(grey, axis=0)).mean(axis=(1, 2))
+    mad = np.abs(np.diff(np.asarray(thumbs, np.int16), axis=0)).mean(axis=(1, 2))
     return float(np.mean(mad < threshold))
 
 
@@ -72,20 +68,15 @@ def landmark_jitter(landmarks: np.ndarray, face_found: np.ndarray, frame_times: 
     return float(np.median(rms[ok]))
 
 
-def mouth_motion_while_speaking(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
-                                audio: np.ndarray, fps: float, aspect: float) -> tuple[float | None, float | None]:
-    """(speech_ratio, RMS speed of the lip opening in IOD/s over speech frames with a face).
-
-    Without audio both are None; silent audio has a speech ratio of 0 and no motion figure.
-    """
-    if len(audio) == 0:
-        return None, None
-    speech = speech_frames(audio, frame_times, fps)
-    ratio = float(speech.mean()) if len(speech) else None
+def mouth_motion_speech(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
+                        speech: np.ndarray, aspect: float) -> float | None:
+    """RMS speed of the lip opening in IOD/s over frame pairs with a face that touch speech
+    (``speech``: the VAD's per-frame mask); None when no such pair exists."""
     opening = mouth_features(landmarks, face_found, aspect)[:, 1]
     t = np.asarray(frame_times, np.float64)
+    speech = np.asarray(speech, bool)
     pair_ok = face_found[1:] & face_found[:-1] & (speech[1:] | speech[:-1])
     if not pair_ok.any():
-        return ratio, None
+        return None
     speed = np.diff(opening) / np.diff(t)
-    return ratio, float(np.sqrt(np.mean(speed[pair_ok] ** 2)))
+    return float(np.sqrt(np.mean(speed[pair_ok] ** 2)))

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from tqscore.layout import SAMPLE_RATE
-from tqscore.signals.dsp import SYNC_BANDS_HZ, band_energy_track, sample_track
+from tqscore.signals.dsp import ENERGY_FLOOR, SPEECH_BAND_HZ, SYNC_BANDS_HZ, band_energy_track, sample_track
 from tqscore.signals.geometry import mouth_features
 
 
@@ -129,3 +129,49 @@ def sync_score(confidence: float, scale: float = SyncConfig.score_scale) -> floa
     """SPEC item 6: 5 / (1 + exp(-10 (c_norm - 0.5))), c_norm = confidence / scale clipped to [0, 1]."""
     c_norm = min(max(confidence / scale, 0.0), 1.0)
     return 5.0 / (1.0 + math.exp(-10.0 * (c_norm - 0.5)))
+
+
+# Fewest speech frames with a face for an openness/loudness correlation: 2 s at 25 fps. Below
+# that a Spearman correlation of two autocorrelated series is mostly chance (its null spread
+# with ~10 independent syllables is about +/-0.3).
+MIN_AGREEMENT_FRAMES = 50
+
+
+def open_loudness_corr(
+    landmarks: np.ndarray,
+    face_found: np.ndarray,
+    frame_times: np.ndarray,
+    audio: np.ndarray,
+    speech: np.ndarray,
+    offset_frames: int,
+    *,
+    fps: float = 25.0,
+    aspect: float = 1.0,
+) -> float | None:
+    """Spearman rank correlation, over speech frames with a face, of the inner-lip opening (mean
+    of the five lip pairs / IOD) and the 300-3000 Hz log energy read ``offset_frames`` frames
+    (of ``fps``) after the frame: an open mouth is a loud one when this is the mouth's audio.
+
+    The offset is the sync estimator's, so the comparison is made where the two line up best;
+    ranks, because the opening/loudness relation is monotonic, not linear (dB against IOD). The
+    signal is the simplest reading of "does the mouth follow this voice": for another
+    utterance's audio it is near 0 at any offset. None with under ``MIN_AGREEMENT_FRAMES`` such
+    frames or a constant series.
+    """
+    opening = mouth_features(landmarks, face_found, aspect)[:, 1]
+    track_t, energy = band_energy_track(audio, (SPEECH_BAND_HZ,), window_s=1.0 / fps)
+    centres = np.asarray(frame_times, np.float64) + (0.5 + offset_frames) / fps
+    loudness = np.log(sample_track(track_t, energy, centres)[:, 0] + ENERGY_FLOOR)
+    ok = np.asarray(speech, bool) & np.isfinite(opening) & np.isfinite(loudness)
+    if ok.sum() < MIN_AGREEMENT_FRAMES or np.ptp(opening[ok]) == 0 or np.ptp(loudness[ok]) == 0:
+        return None
+    rho = float(np.corrcoef(average_ranks(opening[ok]), average_ranks(loudness[ok]))[0, 1])
+    return rho if np.isfinite(rho) else None
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """0-based ranks, ties sharing their mean rank (scipy.stats.rankdata's "average" minus 1;
+    written out because importing scipy.stats costs a worker over a second)."""
+    _, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    first = np.cumsum(counts) - counts
+    return (first + (counts - 1) / 2.0)[inverse]

@@ -19,9 +19,10 @@ uses tqscore's sign (positive = audio lags the video): it is syncnet_python's
 
 The audio block of a window starts at its first frame's own time (100 MFCC steps per second),
 which is syncnet_python's ``4 * frame`` at 25 fps. When the standard clip's frames are not a
-25-fps run (videos over 6 s, or not at 25 fps), SyncNet decodes its own 25-fps run of the first
-6 s (``syncnet_frames``), since its 5-frame windows must span exactly 0.2 s; that costs one
-more decode and Face Mesh pass over 150 frames.
+25-fps run, SyncNet takes the dense pass's crops of the first 6 s, which the front end keeps when
+asked (``run_frontend(syncnet_run=True)``) and the dense rate is 25 fps; only for other rates
+(30 fps, say) does it decode its own 25-fps run (``syncnet_frames``), since its 5-frame windows
+must span exactly 0.2 s: one more decode and Face Mesh pass over 150 frames.
 """
 
 from __future__ import annotations
@@ -117,13 +118,19 @@ class SyncNetScorer:
         return lse_from_distances(shift_distances(np.concatenate(lips), np.concatenate(auds)))
 
     def score_frontend(self, frontend) -> dict:
-        """Score the frontend's crops when they are a 25-fps run; otherwise (sampled frames of a
-        longer or faster video) decode SyncNet's own run of frames (``syncnet_frames``)."""
+        """Score the dense pass's 25-fps run of crops when the front end kept one
+        (``run_frontend(syncnet_run=True)`` on a 25- or 50-fps clip), else the standard crops when
+        they are a 25-fps run; otherwise (a 30-fps clip, say) decode SyncNet's own run of frames
+        (``syncnet_frames``)."""
         from tqscore.media import MediaError
         from tqscore.signals.syncnet_frames import consecutive_crops, is_25fps_run
 
         clip = frontend.clip
         n = clip.n_valid
+        run = frontend.signal.run_crops
+        if run is not None and len(run):
+            sig = frontend.signal
+            return self.score(run, sig.times[: len(run)], clip.audio, sig.face_found[: len(run)])
         if is_25fps_run(clip.frame_times[:n]):
             return self.score(frontend.crops[:n], clip.frame_times[:n], clip.audio, frontend.face_found[:n])
         try:
