@@ -20,7 +20,6 @@ FP16 (torch CPU half), which is why TensorRT engines keep these layers in FP32.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' preprocessing generator
 
+import common  # noqa: E402
 from export_support import random_preprocessing  # noqa: E402
 
 from tqscore.export.fold import FoldedFusion, unfolded_scores  # noqa: E402
@@ -41,15 +41,18 @@ from tqscore.model.fusion import FusionModel  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--batch", type=int, default=8)
     args = parser.parse_args()
+    configs = ("standard",) if args.smoke else ("standard", "optimized")
+    if args.smoke:
+        args.batch = 2
     import onnxruntime as ort
 
     print("| config | NaNs | folded torch fp32 | folded ONNX (ORT CPU) fp32 | unfolded torch fp32 | score std "
           "| first-Linear rel. error, fold fp32 | same, fp16 |")
     print("|---|---|---|---|---|---|---|---|")
-    for name in ("standard", "optimized"):
+    for name in configs:
         preprocessing = random_preprocessing(seed=0)
         torch.manual_seed(0)
         cfg = load_config(name).replace(input_dims=preprocessing.out_widths)

@@ -19,7 +19,6 @@ Outputs: a table on stdout and, with --json PATH, the same numbers as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
@@ -32,32 +31,26 @@ from pathlib import Path
 
 import numpy as np
 
+import common
+
 from tqscore.export.graphs import GRAPHS, audio_module, export_onnx, visual_module
 from tqscore.export.parity import compare
 from tqscore.layout import SAMPLE_RATE
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "media"
 log = logging.getLogger("export_throughput")
 
 
 def build_backbones(args, folder: Path):
-    """Full-size ResNet101 / HuBERT-Base: the named weights, or random ones of the same shapes."""
-    import torch
-    from transformers import HubertConfig, HubertModel, ResNetConfig, ResNetModel
+    """Full-size ResNet101 / HuBERT-Base: the named weights, or random ones of the same shapes
+    (the tests' tiny ones with --smoke)."""
+    from transformers import HubertModel, ResNetModel
 
-    from tqscore.features.backbones import load_pretrained
+    from tqscore.features.backbones import DEFAULT_HUBERT, DEFAULT_RESNET, load_pretrained
 
-    torch.manual_seed(0)
-    if args.resnet:
-        resnet = load_pretrained(ResNetModel, args.resnet, "ResNet", "--resnet")
-    else:
-        resnet = ResNetModel(ResNetConfig(depths=[3, 4, 23, 3], hidden_sizes=[256, 512, 1024, 2048], layer_type="bottleneck"))
-        resnet.save_pretrained(folder / "resnet101")
-    if args.hubert:
-        hubert = load_pretrained(HubertModel, args.hubert, "HuBERT", "--hubert")
-    else:
-        hubert = HubertModel(HubertConfig())  # the defaults are HuBERT-Base's shapes
-        hubert.save_pretrained(folder / "hubert-base")
+    random_resnet, random_hubert = common.random_backbones(folder, full=not args.smoke)
+    args.resnet, args.hubert = args.resnet or str(random_resnet), args.hubert or str(random_hubert)
+    resnet = load_pretrained(ResNetModel, args.resnet, "ResNet", "--resnet", DEFAULT_RESNET)
+    hubert = load_pretrained(HubertModel, args.hubert, "HuBERT", "--hubert", DEFAULT_HUBERT)
     return visual_module(resnet.eval()), audio_module(hubert.eval())
 
 
@@ -185,9 +178,8 @@ def real_clip_score_diff(folder: Path, args) -> dict:
     from tqscore.export.job import ExportJob
     from tqscore.layout import LABELS
 
-    bundle = Path(args.bundle) if args.bundle else fitted_random_bundle(folder)
-    resnet = args.resnet or str(folder / "resnet101")
-    hubert = args.hubert or str(folder / "hubert-base")
+    bundle = Path(args.bundle) if args.bundle else fitted_random_bundle(folder, args.resnet, args.hubert)
+    resnet, hubert = args.resnet, args.hubert
     engines = folder / "engines"
     run_export(ExportJob(bundle, engines, resnet, hubert, tuple(args.image_batches), (1, args.audio_batch)), select_formats("onnx,engine"))
     tables = {}
@@ -195,7 +187,7 @@ def real_clip_score_diff(folder: Path, args) -> dict:
     # CUDA): the engine_id column says which, and a run that did not use them is refused below.
     for device in ("cuda", "cpu"):
         out = folder / f"scores-{device}.parquet"
-        subprocess.run([sys.executable, "-m", "tqscore.cli", "batch", str(SHARED / "real"), "--out", str(out),
+        subprocess.run([sys.executable, "-m", "tqscore.cli", "batch", str(common.MEDIA / "real"), "--out", str(out),
                         "--engines", str(engines), "--device", device, "--no-progress"], check=False)
         tables[device] = pl.read_parquet(out).sort("path")
     used = set(tables["cuda"]["engine_id"].drop_nulls().to_list())
@@ -206,7 +198,7 @@ def real_clip_score_diff(folder: Path, args) -> dict:
             "max_over_labels": max(diff.values())}
 
 
-def fitted_random_bundle(folder: Path) -> Path:
+def fitted_random_bundle(folder: Path, resnet: str, hubert: str) -> Path:
     """A random-weight standard fusion model whose preprocessing is fitted on the real clips' features."""
     import torch
 
@@ -218,7 +210,7 @@ def fitted_random_bundle(folder: Path) -> Path:
     from tqscore.model.preprocess import fit_preprocessing
 
     features = folder / "features"
-    extract_folder(SHARED, features, ExtractOptions(resnet=str(folder / "resnet101"), hubert=str(folder / "hubert-base"),
+    extract_folder(common.MEDIA, features, ExtractOptions(resnet=resnet, hubert=hubert,
                                                     device="cuda", progress=False))
     batch = load_records(sorted((features / "records").rglob("*.safetensors")))
     prep = fit_preprocessing(batch.streams, batch.masks["frame_mask"], components={"visual": 20, "audio": 20, "landmarks": 20})
@@ -244,7 +236,7 @@ def print_table(results: dict) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     ints = lambda s: [int(v) for v in s.split(",")]  # noqa: E731
     parser.add_argument("--image-batches", type=ints, default=[64, 150])
     parser.add_argument("--audio-batch", type=int, default=8)
@@ -258,6 +250,8 @@ def main() -> None:
     parser.add_argument("--skip-scores", action="store_true", help="GPU: skip the real-clip score comparison")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
+    if args.smoke:
+        args.image_batches, args.audio_batch, args.clip_seconds, args.repeats, args.warmup = [2], 1, 2.0, 1, 0
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     results = measure(args)
     print_table(results)

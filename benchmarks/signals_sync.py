@@ -24,7 +24,6 @@ audio as PCM into a Matroska file and decoding it again gives, without the re-de
 
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import tempfile
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+import common
 from tqscore.features.frontend import run_frontend
 from tqscore.layout import FPS, SAMPLE_RATE
 from tqscore.media import load_audio
@@ -42,7 +42,7 @@ from tqscore.signals.dsp import SPEECH_BAND_HZ, band_energy_track, sample_track
 from tqscore.signals.geometry import mouth_features
 from tqscore.signals.sync import estimate_sync
 
-MEDIA = Path(__file__).resolve().parents[2] / "shared" / "media"
+MEDIA = common.MEDIA
 SHIFTS = range(-10, 11)
 # Clips carrying the same utterance as a speech file (SOURCES.md): never used as each other's swap.
 UTTERANCE = {
@@ -204,13 +204,15 @@ def timings_and_values(frontends: dict, dnsmos, syncnet, frontend_s: dict[str, f
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.parser(__doc__)
     parser.add_argument("--skip-dnsmos", action="store_true")
     parser.add_argument("--skip-syncnet", action="store_true")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
-    clips = sorted((MEDIA / "real").glob("*.mp4")) + sorted((MEDIA / "generated").glob("*.mp4"))
+    clips = common.media_clips()
+    if args.smoke:  # the smallest clip (256x256, 8 s): every table, a fraction of the time
+        clips = [MEDIA / "generated" / "sadtalker_camera_radio31.mp4"]
     frontends, frontend_s = {}, {}
     for path in clips:
         tick = time.perf_counter()

@@ -9,18 +9,19 @@ not the seed's findings about real talking-face data. Short clips keep the CPU r
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 
 import torch
+
+import common
 
 from tqscore.training.ablation import ablation_markdown, run_ablation
 from tqscore.training.synthetic import synthetic_feature_set
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = common.parser(__doc__)
     p.add_argument("--clips", type=int, default=300)
     p.add_argument("--frames", type=int, default=16)
     p.add_argument("--epochs", type=int, default=6)
@@ -28,6 +29,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads [1: the machine is shared]")
     p.add_argument("--out", default="/tmp/tqscore-ablation")
     args = p.parse_args()
+    if args.smoke:  # every experiment, one epoch of a few short synthetic clips
+        args.clips, args.frames, args.epochs, args.config = 40, 8, 1, "standard"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
     data = synthetic_feature_set(args.clips, frames=args.frames, seed=0)

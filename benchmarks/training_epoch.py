@@ -13,12 +13,13 @@ the same run.
 
 from __future__ import annotations
 
-import argparse
 import math
 import multiprocessing as mp
 import os
 import resource
 import time
+
+import common
 
 SEED_TRAIN, SEED_VAL = 1588, 199
 
@@ -71,13 +72,15 @@ def _child(queue, *args):
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = common.parser(__doc__)
     p.add_argument("--batches", type=int, default=3, help="timed training batches per run [3]")
     p.add_argument("--val-clips", type=int, default=64, help="timed validation clips per run [64]")
     p.add_argument("--threads", type=int, help="torch intra-op threads [torch default]")
     p.add_argument("--configs", default="standard,optimized")
     p.add_argument("--precisions", default="float32,bfloat16")
     args = p.parse_args()
+    if args.smoke:  # one batch of the standard config in float32
+        args.configs, args.precisions, args.batches, args.val_clips = "standard", "float32", 1, 2
     ctx = mp.get_context("spawn")
     rows = []
     for config in args.configs.split(","):
