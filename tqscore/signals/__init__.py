@@ -2,7 +2,8 @@
 
 A/V sync offset, confidence and openness/loudness agreement from Face Mesh mouth shape
 (``sync``), SyncNet LSE-C/LSE-D from user-supplied weights (``syncnet``), DNSMOS speech quality
-(``dnsmos``), speech activity from Silero VAD (``vad``) and face/motion facts (``face``).
+(``dnsmos``), speech activity from Silero VAD (``vad``), face/motion facts (``face``), head
+motion (``head``), expression dynamics (``expression``) and picture quality (``picture``).
 ``compute_signals`` fills one row of ``SIGNAL_COLUMNS`` from a
 ``tqscore.features.frontend.Frontend``, reading its dense pass (consecutive frames over the
 first ``SIGNAL_SPAN_S`` seconds) and the audio of the same span; ``load_signal_models`` builds
@@ -64,6 +65,8 @@ def compute_signals(frontend, *, syncnet=None, dnsmos=None, vad=None, timings_ms
     ``speech`` (the VAD's bool mask at the dense frame times, or None).
     """
     from tqscore.signals import face
+    from tqscore.signals.expression import expression_signals
+    from tqscore.signals.head import head_motion_signals
     from tqscore.signals.sync import estimate_sync, open_loudness_corr, sync_score
 
     row = empty_signals()
@@ -109,6 +112,13 @@ def compute_signals(frontend, *, syncnet=None, dnsmos=None, vad=None, timings_ms
             row["sync_open_loudness_corr"] = open_loudness_corr(
                 landmarks, found, times, audio, speech, result.offset_frames, fps=FPS, aspect=aspect)
     timings["sync"] = _ms(tick)
+
+    tick = time.perf_counter()
+    row.update(head_motion_signals(landmarks, found, times, aspect))
+    timings["head"] = _ms(tick)
+    tick = time.perf_counter()
+    row.update(expression_signals(landmarks, found, times, aspect, speech))
+    timings["expression"] = _ms(tick)
 
     for observer in frames.observers:
         tick = time.perf_counter()
