@@ -37,11 +37,14 @@ def add_parser(subparsers) -> None:
         type=Path,
         default=os.environ.get("TQSCORE_ENGINES") or None,
         help="engine folder made by `tqscore export` (default: $TQSCORE_ENGINES); without it "
-        "the score columns are null and everything else is written",
+        "the reference scorer (reference-1, docs/scores.md) fills the five scores from the signals",
     )
     p.add_argument("--syncnet", type=Path, default=os.environ.get("TQSCORE_SYNCNET") or None,
                    help="SyncNet weights converted by `tqscore export-syncnet` (default: $TQSCORE_SYNCNET); "
                    "without them the syncnet_* columns are null")
+    p.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                   help="verdict rules table (YAML, the format of tqscore/model/rules.yaml, docs/scores.md) replacing "
+                   "the package's own")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the engines run: auto = TensorRT engines when built for this GPU, else ONNX Runtime "
                    "(TensorRT/CUDA/CPU provider); tensorrt = the FP16 engines or fail (default: auto)")
@@ -64,6 +67,8 @@ def add_parser(subparsers) -> None:
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start over: ignore rows from earlier runs (resuming is the default)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
+    p.add_argument("--report", type=Path, default=None, metavar="HTML",
+                   help="also write the `tqscore report` page for the output at the end (videos from DIR)")
     p.set_defaults(func=run)
 
 
@@ -77,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             engines=args.engines,
             syncnet=args.syncnet,
+            rules=args.rules,
             device=args.device,
             decode_device=args.decode_device,
             extensions=normalize_extensions(args.ext.split(",")),
@@ -92,7 +98,13 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"tqscore batch: {exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
-    return execute(cfg)
+    code = execute(cfg)
+    if args.report is not None and code != EXIT_RUN_FAILED:
+        from tqscore.report import ReportConfig, write_report
+
+        stats = write_report(ReportConfig(cfg.out, args.report, videos=cfg.input_dir, progress=cfg.progress))
+        print(f"tqscore batch: wrote report {args.report} ({stats.bytes / 1e6:.1f} MB, {stats.seconds:.1f} s)")
+    return code
 
 
 def execute(cfg) -> int:

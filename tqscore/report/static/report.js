@@ -142,6 +142,7 @@
   options("verdict-filter", "verdict");
   let timer = null;
   document.getElementById("filter").addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(applyFilter, 200); });
+  document.getElementById("filter").addEventListener("change", () => { clearTimeout(timer); applyFilter(); });
   document.getElementById("first").addEventListener("click", () => { page = 0; render(); });
   document.getElementById("prev").addEventListener("click", () => { page -= 1; render(); });
   document.getElementById("next").addEventListener("click", () => { page += 1; render(); });
