@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from tqscore.media.discovery import Shard, discover, normalize_extensions, shard_of
+from tqscore.media.errors import MediaError
 from tqscore.runtime.store import ResultStore, parts_dir_for
 from tqscore.runtime.workers import TaskFailure, WorkerInitError, WorkerPool
 
@@ -40,10 +41,10 @@ def test_discovery_picks_the_same_alias_of_a_doubly_linked_directory(tmp_path):
 
 
 def test_discovery_rejects_missing_root(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(MediaError, match="nope: input directory does not exist"):
         discover(tmp_path / "nope")
     _touch(tmp_path / "f.mp4")
-    with pytest.raises(NotADirectoryError):
+    with pytest.raises(MediaError, match="f.mp4: input is not a directory"):
         discover(tmp_path / "f.mp4")
 
 

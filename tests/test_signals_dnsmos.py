@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tqscore.errors import SignalError
 from tqscore.media import load_audio
 from tqscore.signals.dnsmos import Dnsmos
 
@@ -44,5 +45,5 @@ def test_ovrl_drops_with_noise_at_0_db(dnsmos, speech):
 
 
 def test_missing_model_names_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="sig_bak_ovr.onnx"):
+    with pytest.raises(SignalError, match="sig_bak_ovr.onnx: DNSMOS model missing"):
         Dnsmos(model_dir=tmp_path)

@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from safetensors.torch import save_file  # noqa: E402
 
 from tqscore.cli import main as cli_main  # noqa: E402
+from tqscore.errors import SignalError  # noqa: E402
 from tqscore.signals.syncnet import SyncNetScorer, lse_from_distances, shift_distances, windows  # noqa: E402
 from tqscore.signals.syncnet_model import SyncNet  # noqa: E402
 
@@ -105,21 +106,22 @@ def test_export_and_score_onnx_matches_safetensors(weights, onnx_weights, tmp_pa
     assert scorer.score(crops, times, audio, np.zeros(12, bool)) == nulls  # no face in any window
 
 
-def test_converter_refuses_pickled_objects_and_wrong_weights(tmp_path, caplog):
+def test_converter_refuses_pickled_objects_and_wrong_weights(tmp_path, capsys):
     torch.save(SyncNet(), tmp_path / "whole_module.model")  # a pickled module, not a state dict
     assert cli_main(["export-syncnet", str(tmp_path / "whole_module.model"), "--out", str(tmp_path / "a.onnx")]) == 2
-    assert "refused" in caplog.text and "whole_module.model" in caplog.text
+    err = capsys.readouterr().err
+    assert "refused" in err and "whole_module.model" in err and "Traceback" not in err
     save_file({"netcnnaud.0.weight": torch.zeros(3, 3)}, str(tmp_path / "other.safetensors"))
     assert cli_main(["export-syncnet", str(tmp_path / "other.safetensors"), "--out", str(tmp_path / "b.onnx")]) == 2
-    assert "not SyncNet" in caplog.text
+    assert "not SyncNet" in capsys.readouterr().err
     assert not (tmp_path / "a.onnx").exists() and not (tmp_path / "b.onnx").exists()
 
 
 def test_scorer_refuses_other_files(tmp_path):
     (tmp_path / "syncnet_v2.model").write_bytes(b"\x80\x02}q\x00.")
-    with pytest.raises(ValueError, match="no unpickling"):
+    with pytest.raises(SignalError, match="syncnet_v2.model: .*no unpickling"):
         SyncNetScorer.load(tmp_path / "syncnet_v2.model")
-    with pytest.raises(FileNotFoundError, match="export-syncnet"):
+    with pytest.raises(SignalError, match="missing.onnx: .*export-syncnet"):
         SyncNetScorer.load(tmp_path / "missing.onnx")
 
 

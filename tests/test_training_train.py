@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from tqscore.errors import TrainingError
 from tqscore.layout import LABELS, STREAM_NAMES, LayoutVersionError
 from tqscore.model.bundle import load_bundle
 from tqscore.model.config import ModelConfig
@@ -100,9 +101,9 @@ def test_resume_continues_identically(prepared, tmp_path, weighting):
 
 def test_resume_refuses_another_config(prepared, tmp_path):
     _trainer(prepared, tmp_path, epochs=1).fit()
-    with pytest.raises(FileExistsError, match="--resume"):  # a fresh run never overwrites a checkpoint
+    with pytest.raises(TrainingError, match="--resume"):  # a fresh run never overwrites a checkpoint
         _trainer(prepared, tmp_path, epochs=1).fit()
-    with pytest.raises(ValueError, match="another model/train config"):
+    with pytest.raises(TrainingError, match="another model/train config"):
         _trainer(prepared, tmp_path, epochs=1, lr=1.0).fit(resume=True)
 
 

@@ -30,12 +30,10 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT
 COMMAND_MODULES: tuple[str, ...] = (
     "tqscore.runtime.command",
     "tqscore.report.command",
-    "tqscore.features.extract",
-    "tqscore.training.train_command",
-    "tqscore.training.evaluate_command",
-    "tqscore.training.ablate_command",
+    "tqscore.features.command",
+    "tqscore.training.command",
     "tqscore.export.command",
-    "tqscore.signals.export_syncnet",
+    "tqscore.signals.command",
 )
 
 

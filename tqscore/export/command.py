@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -57,21 +56,14 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tqscore.export.formats import FormatError, run_export, select_formats
+    from tqscore.export.formats import run_export, select_formats
     from tqscore.export.job import ExportJob
-    from tqscore.export.manifest import MANIFEST_NAME, ManifestError
-    from tqscore.features.backbones import BackboneLoadError
-    from tqscore.layout import LayoutVersionError
-    from tqscore.model.bundle import BundleError
+    from tqscore.export.manifest import MANIFEST_NAME
 
-    try:
-        formats = select_formats(args.formats)
-        job = ExportJob(args.model, args.out, args.resnet, args.hubert, args.batch_sizes, args.clip_batch_sizes,
-                        args.force, args.progress)
-        written = run_export(job, formats)
-    except (FormatError, BundleError, BackboneLoadError, ManifestError, LayoutVersionError, FileNotFoundError, ValueError) as exc:
-        print(f"tqscore export: error: {exc}", file=sys.stderr)
-        return 2
+    formats = select_formats(args.formats)
+    job = ExportJob(args.model, args.out, args.resnet, args.hubert, args.batch_sizes, args.clip_batch_sizes,
+                    args.force, args.progress)
+    written = run_export(job, formats)
     print(f"{args.out / MANIFEST_NAME}: formats {', '.join(f.name for f in formats)}; "
           f"{len(written)} file(s) written, the rest up to date")
     for name, figures in sorted(job.manifest.parity.items()):

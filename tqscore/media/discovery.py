@@ -19,6 +19,9 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqscore.errors import ConfigError
+from tqscore.media.errors import MediaError
+
 log = logging.getLogger(__name__)
 
 DEFAULT_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
@@ -63,21 +66,21 @@ def normalize_extensions(extensions: tuple[str, ...] | list[str]) -> tuple[str, 
         if ext:
             out.append(ext if ext.startswith(".") else "." + ext)
     if not out:
-        raise ValueError("no video extensions given")
+        raise ConfigError("no video extensions given")
     return tuple(dict.fromkeys(out))
 
 
 def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard: Shard = Shard()) -> list[str]:
     """Relative POSIX paths of the video files under ``root`` owned by ``shard``, sorted.
 
-    Raises ``NotADirectoryError`` / ``FileNotFoundError`` when ``root`` itself is unusable;
+    Raises MediaError naming ``root`` when it is missing or not a folder;
     unreadable subdirectories are logged and skipped, so one bad folder never stops a run.
     """
     root = Path(root)
     if not root.exists():
-        raise FileNotFoundError(f"input directory {root} does not exist")
+        raise MediaError(root, "input directory does not exist")
     if not root.is_dir():
-        raise NotADirectoryError(f"input {root} is not a directory")
+        raise MediaError(root, "input is not a directory")
     extensions = normalize_extensions(extensions)
     found: list[str] = []
     seen_dirs: set[tuple[int, int]] = set()

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from tqscore.errors import ModelError
 from tqscore.layout import STREAMS
 
 log = logging.getLogger(__name__)
@@ -119,7 +120,7 @@ class Preprocessing:
                 fields = {k: np.asarray(arrays[f"{stream.name}.{k}"], np.float32) for k in ARRAYS}
                 variance = float(arrays[f"{stream.name}.variance_kept"][0])
             except KeyError as exc:
-                raise ValueError(f"{source}: missing preprocessing array {exc.args[0]}") from None
+                raise ModelError(f"{source}: missing preprocessing array {exc.args[0]}") from None
             t = ModalityTransform(**fields, variance_kept=variance)
             d = stream.width
             shapes_ok = (
@@ -128,7 +129,7 @@ class Preprocessing:
                 and t.components.shape[1] == d
             )
             if not shapes_ok:
-                raise ValueError(f"{source}: preprocessing arrays of '{stream.name}' do not fit width {d}")
+                raise ModelError(f"{source}: preprocessing arrays of '{stream.name}' do not fit width {d}")
             transforms[stream.name] = t
         return cls(transforms)
 
@@ -145,7 +146,7 @@ def _fit_modality(x: np.ndarray, k: int | None, seed: int) -> ModalityTransform:
     if k is None or k >= d:
         return ModalityTransform(median, scaler.mean_, scaler.scale_, np.eye(d, dtype=np.float32), np.zeros(d), 1.0)
     if k > len(x):
-        raise ValueError(f"PCA with {k} components needs at least {k} training frames, got {len(x)}")
+        raise ModelError(f"PCA with {k} components needs at least {k} training frames, got {len(x)}")
     pca = PCA(n_components=k, random_state=seed).fit(scaler.transform(x).astype(np.float32))
     return ModalityTransform(
         median, scaler.mean_, scaler.scale_, pca.components_, pca.mean_, float(pca.explained_variance_ratio_.sum())
@@ -160,7 +161,7 @@ def fit_rows(frame_mask: np.ndarray, clips: np.ndarray | None, max_fit_frames: i
         keep[np.asarray(clips)] = True
         real = real & keep[:, None]
     if not real.any():
-        raise ValueError("no real frames to fit the preprocessing on (every frame_mask is 0)")
+        raise ModelError("no real frames to fit the preprocessing on (every frame_mask is 0)")
     rows = np.flatnonzero(real.reshape(-1))
     if len(rows) > max_fit_frames:
         rows = np.sort(np.random.default_rng(seed).choice(rows, max_fit_frames, replace=False))

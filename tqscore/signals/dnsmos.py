@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tqscore.errors import SignalError
 from tqscore.layout import SAMPLE_RATE
 from tqscore.signals.dsp import melspectrogram_db
 
@@ -30,7 +31,7 @@ def speechmos_model_dir() -> Path:
 
     spec = find_spec("speechmos")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError("the speechmos package is not installed; it ships the DNSMOS ONNX models")
+        raise SignalError("the speechmos package is not installed; it ships the DNSMOS ONNX models")
     return Path(next(iter(spec.submodule_search_locations))) / "dnsmos_models"
 
 
@@ -48,7 +49,7 @@ class Dnsmos:
         paths = {name: model_dir / name for name in ("sig_bak_ovr.onnx", "model_v8.onnx")}
         for path in paths.values():
             if not path.is_file():
-                raise FileNotFoundError(f"{path}: DNSMOS model missing")
+                raise SignalError("DNSMOS model missing", path)
         self.p835 = ort.InferenceSession(str(paths["sig_bak_ovr.onnx"]), options, providers=providers)
         self.p808 = ort.InferenceSession(str(paths["model_v8.onnx"]), options, providers=providers)
 

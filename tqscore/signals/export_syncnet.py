@@ -1,4 +1,4 @@
-"""``tqscore export-syncnet syncnet_v2.model --out syncnet.onnx``: convert SyncNet weights once.
+"""Converting syncnet_python's SyncNet weights once, for ``tqscore export-syncnet``.
 
 The only place tqscore reads a pickled file: syncnet_python's ``syncnet_v2.model`` is a torch
 state dict, read here with ``torch.load(..., weights_only=True)``, which restores tensors and
@@ -8,34 +8,16 @@ environment, save its ``state_dict()`` with ``torch.save`` and convert that.
 
 Output by suffix: ``.onnx`` (both branches in one graph, what ``tqscore batch`` runs with ONNX
 Runtime) or ``.safetensors`` (the tensors, for the PyTorch path). The input may also be a
-``.safetensors`` file from an earlier conversion. Needs torch (the ``train`` extra).
-
-Exit codes: 0 written; 2 unreadable or unsuitable input, or a bad output name (an existing
-output is replaced only by a complete new file).
+``.safetensors`` file from an earlier conversion. Needs torch (the ``train`` extra). An
+existing output is replaced only by a complete new file.
 """
 
 from __future__ import annotations
 
-import argparse
-import logging
 import os
 from pathlib import Path
 
 from tqscore.errors import SignalError
-
-log = logging.getLogger(__name__)
-
-
-def add_parser(subparsers) -> None:
-    p = subparsers.add_parser(
-        "export-syncnet",
-        help="convert syncnet_python weights (syncnet_v2.model) to ONNX or safetensors, once",
-        description="\n".join(__doc__.splitlines()[2:]),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("weights", type=Path, help="syncnet_v2.model (torch state dict) or a .safetensors conversion")
-    p.add_argument("--out", type=Path, required=True, help="output file: NAME.onnx or NAME.safetensors")
-    p.set_defaults(func=run)
 
 
 class ConversionError(SignalError):
@@ -70,6 +52,10 @@ def read_state(path: Path) -> dict:
 
 
 def convert(src: Path, out: Path) -> None:
+    try:
+        import torch  # noqa: F401
+    except ImportError as exc:
+        raise ConversionError(f"converting SyncNet weights needs PyTorch (install tqscore[train]): {exc}") from exc
     from tqscore.signals.syncnet_model import SyncNet, export_onnx, load_state
 
     if out.suffix not in (".onnx", ".safetensors"):
@@ -89,16 +75,3 @@ def convert(src: Path, out: Path) -> None:
         save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(partial),
                   metadata={"format": "syncnet_python SyncNetModel.S", "source": src.name})
     os.replace(partial, out)
-
-
-def run(args) -> int:
-    try:
-        convert(args.weights, args.out)
-    except ConversionError as exc:
-        log.error("%s", exc)
-        return 2
-    except ImportError as exc:
-        log.error("export-syncnet needs PyTorch (install tqscore[train]): %s", exc)
-        return 2
-    print(f"wrote {args.out}")
-    return 0

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tqscore.errors import SignalError
 from tqscore.signals.dsp import mfcc
 
 log = logging.getLogger(__name__)
@@ -96,14 +97,14 @@ class SyncNetScorer:
     def load(cls, path: str | Path, threads: int = 1) -> SyncNetScorer:
         path = Path(path)
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: SyncNet weights not found (convert syncnet_v2.model with "
-                                    "`tqscore export-syncnet syncnet_v2.model --out syncnet.onnx`)")
+            raise SignalError("SyncNet weights not found (convert syncnet_v2.model with "
+                              "`tqscore export-syncnet syncnet_v2.model --out syncnet.onnx`)", path)
         if path.suffix == ".onnx":
             return cls(_onnx_embed(path, threads), str(path))
         if path.suffix == ".safetensors":
             return cls(_torch_embed(path), str(path))
-        raise ValueError(f"{path}: SyncNet weights must be .onnx or .safetensors written by "
-                         "`tqscore export-syncnet`; other files are not loaded (no unpickling at scoring time)")
+        raise SignalError("SyncNet weights must be .onnx or .safetensors written by `tqscore export-syncnet`; "
+                          "other files are not loaded (no unpickling at scoring time)", path)
 
     def score(self, crops: np.ndarray, frame_times: np.ndarray, audio: np.ndarray,
               face_found: np.ndarray | None = None) -> dict:

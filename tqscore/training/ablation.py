@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from tqscore.errors import TrainingError
 from tqscore.layout import STREAM_NAMES
 from tqscore.model.config import ModelConfig
 from tqscore.training.config import TrainConfig, load_configs
@@ -69,7 +70,7 @@ def run_ablation(
     chosen = [e for e in EXPERIMENTS if experiments is None or e.key in experiments]
     unknown = set(experiments or ()) - {e.key for e in EXPERIMENTS}
     if unknown:
-        raise ValueError(f"unknown experiments {sorted(unknown)}; choose from E0-E8")
+        raise TrainingError(f"unknown experiments {sorted(unknown)}; choose from E0-E8")
     splits = split_features(data, base[1].replace(**overrides).seed)
     preprocessed: dict[str, FeatureSet] = {}
     rows = []

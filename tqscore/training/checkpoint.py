@@ -15,6 +15,8 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
+from tqscore.errors import TrainingError
+
 
 def optimizer_state(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     sd = opt.state_dict()
@@ -58,12 +60,12 @@ def save_checkpoint(stem: Path, tensors: dict[str, torch.Tensor], meta: dict[str
 def load_checkpoint(stem: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
     if not weights.is_file() or not meta.is_file():
-        raise FileNotFoundError(f"no checkpoint to resume from at {weights} / {meta}")
+        raise TrainingError(f"no checkpoint to resume from at {weights} / {meta}")
     from safetensors import safe_open
 
     data = json.loads(meta.read_text())
     with safe_open(str(weights), "pt") as f:
         tag = (f.metadata() or {}).get("tag")
     if tag != str(data.get("tag")):
-        raise ValueError(f"{weights} (tag {tag}) and {meta} (tag {data.get('tag')}) are from different saves")
+        raise TrainingError(f"{weights} (tag {tag}) and {meta} (tag {data.get('tag')}) are from different saves")
     return load_file(str(weights)), data

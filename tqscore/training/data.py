@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from tqscore.errors import TrainingError
 from tqscore.layout import FRAME_MASK, LABELS, MISSING_LABEL, STREAM_WIDTHS
 from tqscore.model.preprocess import Preprocessing
 from tqscore.training.labels import LabelTable, load_labels, match_labels
@@ -134,10 +135,10 @@ def load_feature_set(features_dir: str | Path, labels: str | Path | LabelTable, 
     table = labels if isinstance(labels, LabelTable) else load_labels(labels, label_map)
     root = Path(features_dir)
     if not root.is_dir():
-        raise FileNotFoundError(f"{root}: features folder not found")
+        raise TrainingError("features folder not found", root)
     records = find_records(root)
     if not records:
-        raise FileNotFoundError(f"{root}: no feature records found (run `tqscore extract` first)")
+        raise TrainingError("no feature records found (run `tqscore extract` first)", root)
     keys = list(records)
     chosen, values = match_labels(keys, table)
     paths = [records[keys[i]] for i in chosen]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from tqscore.errors import TrainingError
 from tqscore.layout import LABELS
 from tqscore.model.bundle import save_bundle
 from tqscore.model.config import ModelConfig
@@ -33,7 +34,7 @@ class Splits:
 
 def split_features(data: FeatureSet | RecordSet, seed: int) -> Splits:
     if len(data) < 10:
-        raise ValueError(f"{len(data)} labelled clips are too few for an 80/10/10 split; need at least 10")
+        raise TrainingError(f"{len(data)} labelled clips are too few for an 80/10/10 split; need at least 10")
     splits = Splits(*stratified_split(data.labels, data.present, seed=seed))
     log.info("split %d/%d/%d (train/val/test), stratified on label availability x overall tercile",
              len(splits.train), len(splits.val), len(splits.test))

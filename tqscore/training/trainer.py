@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from tqscore.errors import TrainingError
 from tqscore.layout import LABELS, STREAM_NAMES
 from tqscore.model.config import ModelConfig
 from tqscore.model.fusion import FusionModel
@@ -81,7 +82,7 @@ class Trainer:
                  work_dir: str | Path, device: str = "cpu"):
         self.cfg, self.model_cfg = cfg, model_cfg
         if not val.present.any():
-            raise ValueError("the validation split has no labels; early stopping and the best checkpoint need some")
+            raise TrainingError("the validation split has no labels; early stopping and the best checkpoint need some")
         self.train_set, self.val_set = train, val
         self.work_dir = Path(work_dir)
         self.device = torch.device(device)
@@ -261,7 +262,7 @@ class Trainer:
         tensors, meta = load_checkpoint(self.work_dir / LAST)
         same = _jsonable([self.model_cfg.to_dict(), self.cfg.to_dict()]) == [meta["model_config"], meta["train_config"]]
         if not same:
-            raise ValueError(f"{self.work_dir / LAST}: checkpoint was written with another model/train config; "
+            raise TrainingError(f"{self.work_dir / LAST}: checkpoint was written with another model/train config; "
                              "resume with the same config or start a fresh work directory")
         tensors = {k: v.to(self.device) if not k.startswith("rng.") else v for k, v in tensors.items()}
         self._load_weights(tensors)
@@ -286,7 +287,7 @@ class Trainer:
             self.resume()
         else:
             if (self.work_dir / f"{LAST}.json").exists():
-                raise FileExistsError(f"{self.work_dir} already holds a training checkpoint; continue it with --resume "
+                raise TrainingError(f"{self.work_dir} already holds a training checkpoint; continue it with --resume "
                                       "or train into another folder")
             self._choose_cpu_precision()
         cfg = self.cfg
