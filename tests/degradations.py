@@ -10,7 +10,7 @@ whose unit has a physical meaning (``DEGRADATIONS`` lists them with their defaul
 | ``compression`` | x264 CRF (veryfast preset, deblocking on) | x264 quantiser scale; +6 ~ half the bitrate |
 | ``visual_noise`` | Gaussian sigma of brightness noise (the same on R, G, B) | grey levels (0-255) |
 | ``freeze`` | share of frames held (runs of 5 frames, 200 ms at 25 fps) | fraction of frames |
-| ``still_head`` | share of the head's in-plane motion removed (similarity warp to frame 0's pose) | fraction |
+| ``still_head`` | share of the clip (from its start) with a still head and a talking mouth | fraction |
 | ``still_mouth`` | opacity of one closed-mouth frame's lower face pasted into every frame | fraction |
 | ``audio_noise`` | SNR against the active speech level, white (0-8 kHz) or babble noise | dB |
 | ``audio_shift`` | audio delay, positive = sound late (``sync_offset_frames``' sign) | frames of 40 ms |
@@ -156,22 +156,26 @@ class _Faces:
     points: np.ndarray  # float64 (n, 468, 2) pixels
     found: np.ndarray  # bool (n,)
     face_width: float  # median extent of the points over the clip, pixels
-    closed_frame: np.ndarray | None  # RGB frame with the least open mouth (kept when asked)
-    closed_index: int
+    kept: np.ndarray | None  # RGB frame asked for with ``keep``
+    kept_index: int
 
 
-def _faces(source: _Source, keep_closed: bool = False) -> _Faces:
-    points, found, closed, closed_index, best = [], [], None, -1, np.inf
+def _faces(source: _Source, keep: str | None = None) -> _Faces:
+    """Face Mesh over the cut; ``keep="closed"`` keeps the frame with the least open mouth,
+    ``keep="first"`` the first frame with a face."""
+    points, found, kept, kept_index, best = [], [], None, -1, np.inf
     with FaceMeshTracker() as tracker:
         for i, rgb in enumerate(source.frames()):
             landmarks, ok = tracker.process(rgb[None])
             h, w = rgb.shape[:2]
             points.append(landmarks[0, :, :2].astype(np.float64) * (w, h))
             found.append(bool(ok[0]))
-            if keep_closed and ok[0]:
+            if keep == "closed" and ok[0]:
                 opening = mouth_features(landmarks, ok, w / h)[0, 1]
                 if opening < best:
-                    best, closed, closed_index = opening, rgb.copy(), i
+                    best, kept, kept_index = opening, rgb.copy(), i
+            elif keep == "first" and ok[0] and kept is None:
+                kept, kept_index = rgb.copy(), i
     found_arr = np.asarray(found, bool)
     if not found_arr.any():
         raise ValueError(f"{source.path}: Face Mesh found no face, so the face cannot be degraded")
@@ -180,7 +184,7 @@ def _faces(source: _Source, keep_closed: bool = False) -> _Faces:
     nearest = idx[np.abs(np.arange(len(pts))[:, None] - idx[None]).argmin(axis=1)]
     pts = pts[nearest]
     extent = pts.max(axis=1) - pts.min(axis=1)
-    return _Faces(pts, found_arr, float(np.median(extent.max(axis=1))), closed, closed_index)
+    return _Faces(pts, found_arr, float(np.median(extent.max(axis=1))), kept, kept_index)
 
 
 def _hull_mask(shape: tuple[int, int], polygon: np.ndarray, feather_px: float) -> np.ndarray:
@@ -223,21 +227,6 @@ def _similarity(src_pts: np.ndarray, dst_pts: np.ndarray) -> np.ndarray:
     if matrix is None:
         raise ValueError("no similarity fits the face points")
     return matrix
-
-
-def _damped(matrix: np.ndarray, centre: np.ndarray, share: float) -> np.ndarray:
-    """The similarity ``share`` of the way from identity to ``matrix``, about ``centre``.
-
-    Scale, rotation and the centre's displacement are interpolated (log scale, angle, linear),
-    so share = 1 is ``matrix`` itself and share = 0 the identity.
-    """
-    a, b = matrix[0, 0], matrix[1, 0]
-    scale, angle = np.hypot(a, b), np.arctan2(b, a)
-    moved = matrix[:, :2] @ centre + matrix[:, 2]
-    s, t = scale**share, angle * share
-    rot = s * np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
-    target = centre + share * (moved - centre)
-    return np.hstack([rot, (target - rot @ centre)[:, None]])
 
 
 # --------------------------------------------------------------------------------------------
@@ -320,24 +309,36 @@ def freeze(src, out_dir, share: float, *, seconds=None, size=None) -> Path:
 
 
 def still_head(src, out_dir, share: float, *, seconds=None, size=None) -> Path:
-    """Every frame warped by the similarity that takes its rigid face points ``share`` of the way
-    to the first face frame's pose: 1 removes the head's translation, scale and roll (not yaw or
-    pitch, which a 2-D warp cannot undo)."""
+    """For the first ``share`` of the clip the head stands still: the first face frame, with each
+    frame's lower face (mouth and jaw) aligned onto it by a similarity on the rigid points and
+    pasted in, so the mouth keeps talking (what image-driven generators produce). The rest of
+    the clip is as recorded. A 2-D warp of every frame to the first pose cannot undo yaw or
+    pitch; pasting onto one still frame stops every rotation."""
     source = _open_source(src, seconds, size)
     dst = _target(source.path, out_dir, "still_head", share)
     if share <= 0:
         return _write(source, dst, source.frames(), None)
-    faces = _faces(source)
-    rigid = faces.points[:, list(RIGID)]
-    reference = rigid[int(np.argmax(faces.found))]
+    faces = _faces(source, keep="first")
+    still, k = faces.kept, faces.kept_index
+    still_until = int(round(share * len(faces.points)))
+    feather = FEATHER * faces.face_width
 
     def frames():
         for i, rgb in enumerate(source.frames()):
-            matrix = _damped(_similarity(rigid[i], reference), rigid[i].mean(axis=0), share)
-            h, w = rgb.shape[:2]
-            yield cv2.warpAffine(rgb, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            yield _paste(still, rgb, faces.points[i], faces.points[k], 1.0, feather) if i < still_until else rgb
 
     return _write(source, dst, frames(), None)
+
+
+def _paste(onto: np.ndarray, source: np.ndarray, source_points: np.ndarray, onto_points: np.ndarray,
+           opacity: float, feather: float) -> np.ndarray:
+    """``source``'s lower face, aligned by a similarity on the rigid points, blended into ``onto``."""
+    matrix = _similarity(source_points[list(RIGID)], onto_points[list(RIGID)])
+    h, w = onto.shape[:2]
+    moved = cv2.warpAffine(source, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    region = _lower_face_polygon(source_points) @ matrix[:, :2].T + matrix[:, 2]
+    mask = opacity * _hull_mask((h, w), region, feather)
+    return np.clip(mask * moved + (1 - mask) * onto + 0.5, 0, 255).astype(np.uint8)
 
 
 def still_mouth(src, out_dir, opacity: float, *, seconds=None, size=None) -> Path:
@@ -348,18 +349,13 @@ def still_mouth(src, out_dir, opacity: float, *, seconds=None, size=None) -> Pat
     dst = _target(source.path, out_dir, "still_mouth", opacity)
     if opacity <= 0:
         return _write(source, dst, source.frames(), None)
-    faces = _faces(source, keep_closed=True)
-    still, k = faces.closed_frame, faces.closed_index
+    faces = _faces(source, keep="closed")
+    still, k = faces.kept, faces.kept_index
     feather = FEATHER * faces.face_width
 
     def frames():
         for i, rgb in enumerate(source.frames()):
-            matrix = _similarity(faces.points[k, list(RIGID)], faces.points[i, list(RIGID)])
-            h, w = rgb.shape[:2]
-            pasted = cv2.warpAffine(still, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            region = _lower_face_polygon(faces.points[k]) @ matrix[:, :2].T + matrix[:, 2]
-            mask = opacity * _hull_mask((h, w), region, feather)
-            yield np.clip(mask * pasted + (1 - mask) * rgb + 0.5, 0, 255).astype(np.uint8)
+            yield _paste(rgb, still, faces.points[k], faces.points[i], opacity, feather)
 
     return _write(source, dst, frames(), None)
 
@@ -482,7 +478,7 @@ DEGRADATIONS: dict[str, Degradation] = {
         # 4 grey levels is a noisy webcam, 16 heavy sensor noise (8-bit video).
         Degradation("visual_noise", visual_noise, (4.0, 8.0, 16.0), "sigma, grey levels", "video"),
         Degradation("freeze", freeze, (0.1, 0.25, 0.5), "share of frames held", "video"),
-        Degradation("still_head", still_head, (1 / 3, 2 / 3, 1.0), "share of in-plane head motion removed", "video"),
+        Degradation("still_head", still_head, (1 / 3, 2 / 3, 1.0), "share of the clip with a still head", "video"),
         Degradation("still_mouth", still_mouth, (1 / 3, 2 / 3, 1.0), "opacity of a pasted closed mouth", "video"),
         # The brief's levels: 20 dB is audible noise, 0 dB noise as loud as the speech.
         Degradation("audio_noise", audio_noise, (20.0, 10.0, 0.0), "SNR dB (white, 0-8 kHz)", "audio"),

@@ -1,0 +1,290 @@
+"""Controlled degradations: does each training-free signal move the way it should as a real clip gets worse?
+
+From every real clip in ../shared (media/real + corpus/real), a clean re-encode and each
+degradation of ``tests/degradations.py`` at its severities (mildest first); every copy goes
+through the per-clip code of a signals-only ``tqscore batch`` (``run_frontend`` then
+``compute_signals`` with ``load_signal_models()``, as ``tqscore.runtime.analyse`` calls them).
+Per signal and degradation it prints the share of severity steps (clean -> s1 -> s2 -> s3)
+in which the signal moved in its expected direction (strictly; a tie is no move), over all
+clips and the per-clip minimum; ``**`` marks the signal meant to catch that degradation
+(target: >= 90 % on every clip). Expected directions: the column's ``better`` read as "gets
+worse" (``higher`` -> falls, ``lower`` -> rises, ``closer to 0`` -> |value| grows), except where
+``EXPECTED`` (one table, with reasons) says otherwise; columns whose ``better`` is a range or
+context are scored only where ``EXPECTED`` names them. Columns are read from SIGNAL_COLUMNS, so
+new ones appear as they land. Also each signal group's cost per clip (``timings_ms``) against
+the same run's decode + Face Mesh.
+
+Audio degradations leave the video bit-identical to the clean copy and video degradations the
+audio, so DNSMOS (the costliest signal) runs only where the audio changed; its columns show
+``-`` for video degradations.
+
+    python benchmarks/degradations.py                       # 8 real clips, 5-s cuts (long: ~30-60 min on 2 cores)
+    python benchmarks/degradations.py --json /tmp/deg.json  # also write every value
+    python benchmarks/degradations.py --smoke               # one clip, one severity each, no DNSMOS
+
+5-s cuts: sync needs >= 3 s of face, and DNSMOS doubles audio shorter than 9.01 s until it
+fits, so 5 s is 2 segments where 4 s would be 8 (dnsmos_local.py's rule, docs/signals.md).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+import numpy as np
+from tqdm import tqdm
+
+sys.path.insert(0, str(common.REPO / "tests"))  # the degradation makers live with the tests
+
+from degradations import DEGRADATIONS, clean  # noqa: E402
+
+from tqscore.features.frontend import run_frontend  # noqa: E402
+from tqscore.signals import SIGNAL_COLUMNS, compute_signals, load_signal_models  # noqa: E402
+
+SMOKE_CLIP = common.MEDIA / "real" / "WDA_KatieHill_000.mp4"
+
+# The signal meant to catch each degradation (the brief's fixed column names).
+TARGETS = {
+    "face_blur": "face_sharpness",
+    "mouth_blur": "mouth_face_sharpness_ratio",
+    "compression": "blockiness",
+    "visual_noise": "face_niqe",  # face_brisque if NIQE could not be had (see FALLBACK)
+    "freeze": "frozen_frame_ratio",
+    "still_head": "head_rotation_speed_dps",
+    "still_mouth": "mouth_motion_speech",
+    "audio_noise": "dnsmos_ovrl",
+    "audio_shift": "sync_offset_frames",
+    "foreign_audio": "sync_confidence",
+}
+FALLBACK = {"face_niqe": "face_brisque"}
+
+# (degradation, signal) -> (expected direction, why). Overrides the default "gets worse".
+EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
+    ("audio_shift", "sync_offset_frames"): (
+        "higher", "sound k frames late raises the estimate by k (positive = sound late)"),
+    ("audio_shift", "syncnet_offset_frames"): ("higher", "same sign convention as sync_offset_frames"),
+    ("still_head", "head_rotation_speed_dps"): ("lower", "the head stands still for a growing share of the clip"),
+    ("still_head", "head_still_ratio"): ("higher", "the still share of the clip grows"),
+    ("still_head", "head_translation_iod"): ("lower", "no translation while the head stands still"),
+    ("still_head", "head_yaw_range_deg"): ("lower", "no rotation while the head stands still"),
+    ("still_head", "head_pitch_range_deg"): ("lower", "no rotation while the head stands still"),
+    ("still_head", "head_roll_range_deg"): ("lower", "no rotation while the head stands still"),
+    ("freeze", "head_still_ratio"): ("higher", "a held frame's pose does not change"),
+    ("freeze", "head_rotation_speed_dps"): ("lower", "held frames add zero-speed frame pairs"),
+    ("freeze", "expression_variability"): ("lower", "held frames repeat one expression"),
+    ("freeze", "temporal_flicker"): ("higher", "a held run ends in a jump no motion in between explains"),
+    ("still_mouth", "mouth_open_range"): ("lower", "the pasted lower face never opens"),
+    ("still_mouth", "mouth_motion_silence"): ("lower", "the pasted lower face never moves, in silence either"),
+    ("still_mouth", "expression_variability"): ("lower", "the lower face stops changing"),
+    ("still_mouth", "sync_open_loudness_corr"): ("lower", "a still mouth cannot follow the loudness"),
+    ("face_blur", "face_niqe"): ("higher", "NIQE rises (worse) with blur"),
+    ("face_blur", "face_brisque"): ("higher", "BRISQUE rises (worse) with blur"),
+    ("face_blur", "mouth_face_sharpness_ratio"): (
+        "none", "face and mouth soften together; the ratio has no expected direction"),
+    ("visual_noise", "face_sharpness"): (
+        "none", "noise adds high-frequency energy: sharpness measures can rise, nothing is expected"),
+    ("visual_noise", "mouth_sharpness"): ("none", "as face_sharpness"),
+    ("visual_noise", "temporal_flicker"): ("higher", "independent noise per frame is change no motion explains"),
+    ("visual_noise", "landmark_jitter"): ("higher", "noise shakes the landmarks"),
+    ("compression", "face_niqe"): ("higher", "NIQE rises (worse) with coding artefacts"),
+    ("compression", "face_brisque"): ("higher", "BRISQUE rises (worse) with coding artefacts"),
+    ("audio_noise", "speech_ratio"): (
+        "none", "a VAD should keep its speech share; an energy detector's rises. Context, not a defect"),
+    ("foreign_audio", "sync_open_loudness_corr"): ("lower", "the mouth does not follow another utterance's loudness"),
+}
+
+
+def expected_direction(degradation: str, column) -> str | None:
+    """'higher', 'lower', 'away from 0' or None (no expectation) for this pair."""
+    if (degradation, column.name) in EXPECTED:
+        direction = EXPECTED[(degradation, column.name)][0]
+        return None if direction == "none" else direction
+    return {"higher": "lower", "lower": "higher", "closer to 0": "away from 0"}.get(column.better)
+
+
+def moved(before: float, after: float, direction: str) -> bool:
+    if direction == "higher":
+        return after > before
+    if direction == "lower":
+        return after < before
+    return abs(after) > abs(before)
+
+
+def measure(path: Path, models: dict) -> tuple[dict, dict]:
+    """One clip's signal row and timings: the calls ``tqscore.runtime.analyse`` makes."""
+    frontend = run_frontend(path)
+    timings: dict[str, float] = {}
+    row = compute_signals(frontend, **models, timings_ms=timings)
+    t = frontend.timings_ms
+    timings["decode + Face Mesh (baseline)"] = t.get("open", 0.0) + t.get("decode", 0.0) + t.get("facemesh", 0.0)
+    timings["observers (front end)"] = t.get("observers", 0.0)
+    return row, timings
+
+
+def run(clips: list[Path], severities: dict[str, tuple[float, ...]], seconds: float, models: dict,
+        work: Path) -> tuple[dict, list[dict]]:
+    """values[clip][degradation] = [clean row, s1 row, ...]; and every run's timings."""
+    audio_free = {**models, "dnsmos": None} if "dnsmos" in models else models
+    values: dict[str, dict[str, list[dict]]] = {}
+    timings: list[dict] = []
+    jobs = [(clip, name) for clip in clips for name in severities]
+    progress = tqdm(total=len(clips) + sum(len(severities[n]) for _, n in jobs), desc="degraded copies", unit="copy")
+    for clip in clips:
+        folder = work / clip.stem
+        base_row, base_t = measure(clean(clip, folder, seconds=seconds), models)
+        timings.append(base_t)
+        progress.update()
+        values[clip.name] = {}
+        for name, levels in severities.items():
+            degradation = DEGRADATIONS[name]
+            rows = [base_row]
+            for severity in levels:
+                path = degradation.make(clip, folder, severity, seconds=seconds)
+                row, t = measure(path, models if degradation.modality == "audio" else audio_free)
+                rows.append(row)
+                timings.append(t)
+                path.unlink()
+                progress.update()
+            values[clip.name][name] = rows
+    progress.close()
+    return values, timings
+
+
+def step_shares(values: dict, columns) -> dict:
+    """shares[(degradation, signal)] = (moved, steps, per-clip minimum share or None)."""
+    shares = {}
+    degradations = next(iter(values.values())).keys()
+    for name in degradations:
+        for column in columns:
+            direction = expected_direction(name, column)
+            if direction is None:
+                continue
+            total_moved = total_steps = 0
+            per_clip = []
+            for clip_values in values.values():
+                series = [row.get(column.name) for row in clip_values[name]]
+                steps = [(a, b) for a, b in zip(series, series[1:]) if a is not None and b is not None]
+                hits = sum(moved(a, b, direction) for a, b in steps)
+                total_moved, total_steps = total_moved + hits, total_steps + len(steps)
+                if steps:
+                    per_clip.append(hits / len(steps))
+            if total_steps:
+                shares[(name, column.name)] = (total_moved, total_steps, min(per_clip))
+    return shares
+
+
+def target_column(name: str, present: set[str]) -> str | None:
+    wanted = TARGETS[name]
+    if wanted in present:
+        return wanted
+    fallback = FALLBACK.get(wanted)
+    return fallback if fallback in present else None
+
+
+def table(shares: dict, degradations: list[str], columns, present: set[str]) -> str:
+    targets = {name: target_column(name, present) for name in degradations}
+    head = "| signal | " + " | ".join(f"{n}" for n in degradations) + " |"
+    lines = [head, "|---|" + "---|" * len(degradations)]
+    for column in columns:
+        cells = []
+        for name in degradations:
+            if (name, column.name) not in shares:
+                cells.append("-")
+                continue
+            hits, steps, low = shares[(name, column.name)]
+            cell = f"{100 * hits / steps:.0f} % ({100 * low:.0f})"
+            cells.append(f"**{cell}**" if targets[name] == column.name else cell)
+        if any(c != "-" for c in cells):
+            lines.append(f"| `{column.name}` | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def target_lines(shares: dict, degradations: list[str], present: set[str]) -> list[str]:
+    out = []
+    for name in degradations:
+        column = target_column(name, present)
+        if column is None:
+            out.append(f"- {name}: target `{TARGETS[name]}` is not a column yet; skipped")
+            continue
+        if (name, column) not in shares:
+            out.append(f"- {name}: `{column}` was null on every copy; not measured")
+            continue
+        hits, steps, low = shares[(name, column)]
+        verdict = "met" if low >= 0.9 else "MISSED"
+        out.append(f"- {name}: `{column}` moved in {hits}/{steps} steps ({100 * hits / steps:.0f} %), "
+                   f"worst clip {100 * low:.0f} %: {verdict}")
+    return out
+
+
+def cost_table(timings: list[dict]) -> str:
+    keys = sorted({k for t in timings for k in t}, key=lambda k: (not k.startswith("decode"), k))
+    base = np.mean([t["decode + Face Mesh (baseline)"] for t in timings])
+    lines = ["| signal group | ms per clip (mean) | runs | x decode + Face Mesh |", "|---|---|---|---|"]
+    for key in keys:
+        ms = [t[key] for t in timings if key in t]
+        lines.append(f"| {key} | {np.mean(ms):.1f} | {len(ms)} | {np.mean(ms) / base:.3f} |")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    p = common.parser(__doc__)
+    p.add_argument("--seconds", type=float, default=5.0, help="cut every clip to this length [5]")
+    p.add_argument("--clips", nargs="*", type=Path, help="clips to degrade [every real clip in ../shared]")
+    p.add_argument("--only", help="comma-separated degradations to run [all]")
+    p.add_argument("--json", type=Path, help="also write every value, share and timing here")
+    args = p.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+
+    names = args.only.split(",") if args.only else list(DEGRADATIONS)
+    unknown = sorted(set(names) - set(DEGRADATIONS))
+    if unknown:
+        p.error(f"unknown degradations: {', '.join(unknown)} (known: {', '.join(DEGRADATIONS)})")
+    if args.smoke:
+        clips, seconds = [SMOKE_CLIP], 3.2
+        severities = {n: DEGRADATIONS[n].severities[-1:] for n in names}
+        models = {**load_signal_models(), "dnsmos": None}
+    else:
+        clips = args.clips or (sorted((common.MEDIA / "real").glob("*.mp4")) + sorted((common.CORPUS / "real").glob("*")))
+        seconds = args.seconds
+        severities = {n: DEGRADATIONS[n].severities for n in names}
+        models = load_signal_models()
+
+    machine = common.machine()
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="tqscore-degradations-") as work:
+        values, timings = run(clips, severities, seconds, models, Path(work))
+    columns = [c for c in SIGNAL_COLUMNS if c.dtype in ("float32", "int32")]
+    present = {c.name for c in columns}
+    shares = step_shares(values, columns)
+
+    print(f"# Controlled degradations ({len(clips)} real clips, {seconds:g}-s cuts, "
+          f"{'smoke: one severity each' if args.smoke else 'severities ' + ', '.join(f'{n} {DEGRADATIONS[n].severities}' for n in names)})")
+    print(f"\nmachine: {machine['cpu']}, {machine['cores']} cores; load before: {machine['load']}; "
+          f"wall {time.perf_counter() - started:.0f} s\n")
+    print("Share of severity steps in which the signal moved in its expected direction, all clips "
+          "(worst clip in brackets); **bold** = the signal meant to catch the degradation; - = no expectation or null.\n")
+    print(table(shares, names, columns, present))
+    print("\nTargets (>= 90 % on every clip):\n")
+    print("\n".join(target_lines(shares, names, present)))
+    print("\nExpected directions other than \"gets worse\":\n")
+    print("\n".join(f"- {d} / `{s}`: {direction} ({why})" for (d, s), (direction, why) in EXPECTED.items()
+                    if d in names and s in present))
+    print("\nCost per clip (every run; DNSMOS only where the audio changed):\n")
+    print(cost_table(timings))
+    if args.json:
+        args.json.write_text(json.dumps({
+            "machine": machine, "seconds": seconds, "clips": [c.name for c in clips],
+            "severities": severities, "values": values, "timings_ms": timings,
+            "shares": {f"{d}/{s}": {"moved": m, "steps": n, "worst_clip": w} for (d, s), (m, n, w) in shares.items()},
+        }, indent=1, default=float))
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
