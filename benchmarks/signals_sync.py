@@ -1,8 +1,8 @@
 """Training-free signals on the shared clips: sync equivariance, swapped-audio confidence,
 DNSMOS under added noise, and seconds per clip for each signal.
 
-Every clip goes through the product path once (``run_frontend``: the standard clip's frames,
-Face Mesh, crops). Shifted variants shift the decoded 16 kHz audio array in memory by k frames
+Every clip goes through the product path once (``run_frontend``: the dense pass the signals
+read, Face Mesh, crops). Shifted variants shift the decoded 16 kHz audio array in memory by k frames
 (k * 640 samples; positive k = audio delayed, zeros in front), which is what writing the shifted
 audio as PCM into a Matroska file and decoding it again gives, without the re-decode.
 
@@ -12,8 +12,9 @@ audio as PCM into a Matroska file and decoding it again gives, without the re-de
    cannot be told without a reference (the mouth moves before the sound it makes). The
    baseline, measured in the same run, is the simple estimator SOURCES.md describes
    (inner-lip area vs 300-3000 Hz energy, correlation over 2-s windows, median over windows).
-2. Confidence with the clip's own audio vs with another utterance's audio (the other clips and
-   the two shared speech files, excluding any that carry the same utterance).
+2. Confidence and the openness/loudness agreement (``sync_open_loudness_corr``) with the
+   clip's own audio vs with another utterance's audio (the other clips and the two shared
+   speech files, excluding any that carry the same utterance).
 3. DNSMOS OVRL of each audio clean and with white noise at 30, 10 and 0 dB SNR (target: falls
    monotonically).
 4. Milliseconds per clip of each signal group (SyncNet with random weights through ONNX Runtime,
@@ -40,7 +41,7 @@ from tqscore.signals import SIGNAL_NAMES, compute_signals
 from tqscore.signals.dnsmos import Dnsmos
 from tqscore.signals.dsp import SPEECH_BAND_HZ, band_energy_track, sample_track
 from tqscore.signals.geometry import mouth_features
-from tqscore.signals.sync import estimate_sync
+from tqscore.signals.sync import estimate_sync, open_loudness_corr
 
 MEDIA = common.MEDIA
 SHIFTS = range(-10, 11)
@@ -62,9 +63,9 @@ def shift_audio(audio: np.ndarray, k: int) -> np.ndarray:
 def baseline_offset(fe, audio: np.ndarray) -> int | None:
     """SOURCES.md's simple estimator: inner-lip area vs 300-3000 Hz log energy, Pearson r in
     2-s windows (1-s hop), median over windows, argmax over -15..+15 frames."""
-    clip = fe.clip
-    times = clip.frame_times
-    area = mouth_features(fe.landmarks, fe.face_found, clip.info.width / clip.info.height)[:, 0]
+    clip, sig = fe.clip, fe.signal
+    times = sig.times
+    area = mouth_features(sig.landmarks, sig.face_found, clip.info.width / clip.info.height)[:, 0]
     track_t, energy = band_energy_track(audio, (SPEECH_BAND_HZ,))
     lags = np.arange(-15, 16)
     curve = []
@@ -81,9 +82,25 @@ def baseline_offset(fe, audio: np.ndarray) -> int | None:
 
 
 def new_offset(fe, audio: np.ndarray):
-    clip = fe.clip
-    return estimate_sync(fe.landmarks, fe.face_found, clip.frame_times, audio, fps=FPS,
-                         aspect=clip.info.width / clip.info.height)
+    """The product's estimator on the dense pass (what compute_signals reads)."""
+    sig = fe.signal
+    return estimate_sync(sig.landmarks, sig.face_found, sig.times, audio, fps=FPS,
+                         aspect=fe.clip.info.width / fe.clip.info.height)
+
+
+def agreement(fe, audio: np.ndarray, vad) -> tuple[float | None, float | None]:
+    """(sync_confidence, sync_open_loudness_corr) of ``audio`` on the clip's dense frames, the
+    speech mask from the VAD on that audio, as compute_signals makes them."""
+    from tqscore.signals.vad import frame_mask
+
+    sig = fe.signal
+    result = new_offset(fe, audio)
+    if result is None:
+        return None, None
+    speech = frame_mask(vad.segments(audio), sig.times, sig.fps)
+    corr = open_loudness_corr(sig.landmarks, sig.face_found, sig.times, audio, speech, result.offset_frames,
+                              fps=FPS, aspect=fe.clip.info.width / fe.clip.info.height)
+    return result.confidence, corr
 
 
 def equivariance(name: str, estimates: dict[int, int | None]) -> list[int | None]:
@@ -120,26 +137,38 @@ def swap_sources(frontends: dict) -> dict[str, np.ndarray]:
 
 
 def swapped_confidence(frontends: dict) -> None:
+    """Own audio vs every other utterance's: the CCA confidence (own / max swapped) and the
+    openness/loudness rank correlation (own, max swapped, and own - max swapped)."""
+    from tqscore.signals.vad import SileroVad
+
+    vad = SileroVad()
     sources = swap_sources(frontends)
-    print("\n## Confidence: own audio vs another utterance's audio\n")
-    print(f"{'clip':26s} {'own':>6s} {'max swapped':>12s} {'mean swapped':>13s}  own > all swapped  (swapped with)")
-    passed = 0
+    print("\n## Own audio vs another utterance's audio\n")
+    print("| clip | confidence own | max swapped | own / max | open-loudness corr own | max swapped | "
+          "mean swapped | own - max | audios |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    wins = {"confidence": 0, "corr": 0}
     for name, fe in frontends.items():
-        own = new_offset(fe, fe.clip.audio)
+        own_c, own_r = agreement(fe, fe.clip.audio, vad)
         utterance = UTTERANCE.get(name, name)
-        swaps = {}
+        conf, corr = [], []
         for other, audio in sources.items():
             if other == name or UTTERANCE.get(other, other) == utterance:
                 continue
-            audio = np.resize(audio, len(fe.clip.audio)).astype(np.float32)
-            result = new_offset(fe, audio)
-            swaps[other] = result.confidence if result else float("nan")
-        worst = max(swaps.values())
-        ok = own is not None and own.confidence > worst
-        passed += ok
-        print(f"{name[:25]:26s} {own.confidence:6.3f} {worst:12.3f} {np.nanmean(list(swaps.values())):13.3f}  "
-              f"{'yes' if ok else 'NO':>17s}  ({len(swaps)} audios)")
-    print(f"\nown > every swapped audio on {passed}/{len(frontends)} clips")
+            c, r = agreement(fe, np.resize(audio, len(fe.clip.audio)).astype(np.float32), vad)
+            conf.append(np.nan if c is None else c)
+            corr.append(np.nan if r is None else r)
+        max_c, max_r = np.nanmax(conf), np.nanmax(corr)
+        wins["confidence"] += own_c is not None and own_c > max_c
+        wins["corr"] += own_r is not None and own_r > max_r
+        print(f"| {name} | {_f(own_c)} | {max_c:.3f} | {_f(own_c and own_c / max_c, 2)} | {_f(own_r)} | "
+              f"{max_r:.3f} | {np.nanmean(corr):.3f} | {_f(own_r and own_r - max_r)} | {len(conf)} |")
+    print(f"\nown > every swapped audio: confidence {wins['confidence']}/{len(frontends)}, "
+          f"openness/loudness {wins['corr']}/{len(frontends)} clips")
+
+
+def _f(value, digits: int = 3) -> str:
+    return "null" if value is None else f"{value:.{digits}f}"
 
 
 def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
@@ -181,13 +210,16 @@ def random_syncnet(folder: Path):
 
 
 def timings_and_values(frontends: dict, dnsmos, syncnet, frontend_s: dict[str, float]) -> None:
+    from tqscore.signals.vad import SileroVad
+
+    vad = SileroVad()
     print("\n## Seconds per clip (this machine; frontend = decode + Face Mesh + crops, for scale)\n")
-    groups = ("face", "sync", "dnsmos", "syncnet")
+    groups = ("vad", "face", "sync", "head", "expression", "dnsmos", "syncnet")
     print(f"{'clip':26s} {'dur s':>6s} {'frontend':>9s} " + " ".join(f"{g:>8s}" for g in groups))
     rows, values = [], {}
     for name, fe in frontends.items():
         ms: dict[str, float] = {}
-        values[name] = compute_signals(fe, dnsmos=dnsmos, syncnet=syncnet, timings_ms=ms)
+        values[name] = compute_signals(fe, dnsmos=dnsmos, syncnet=syncnet, vad=vad, timings_ms=ms)
         rows.append([ms.get(g, np.nan) / 1000 for g in groups])
         print(f"{name[:25]:26s} {fe.clip.info.duration_s:6.2f} {frontend_s[name]:9.2f} "
               + " ".join(f"{v:8.3f}" for v in rows[-1]))
