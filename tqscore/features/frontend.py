@@ -80,17 +80,17 @@ def run_frontend(
     """Decode ``path`` and compute its per-frame features. Raises MediaError for bad files.
 
     ``observers``: objects with ``update(frames, landmarks, found)`` fed each chunk of dense
-    frames (uint8 (k, H, W, 3) RGB); default ``tqscore.signals.frame_observers()``.
+    frames (uint8 (k, H, W, 3) RGB); default ``tqscore.signals.frame_observers(width, height)``.
     ``syncnet_run``: keep the 224x224 crops of the dense frames of the first 6 s when the dense
     rate is 25 fps, so SyncNet needs no second decode.
     """
-    if observers is None:
-        from tqscore.signals import frame_observers
-
-        observers = frame_observers()
     timings = dict.fromkeys(("open", "decode", "facemesh", "crops", "aus", "observers"), 0.0)
     with _timed(timings, "open"):
         clip = open_clip(path, decode_device=decode_device)
+    if observers is None:
+        from tqscore.signals import frame_observers
+
+        observers = frame_observers(clip.info.width, clip.info.height)
     n = clip.n_valid
     union = np.union1d(clip.frame_indices, clip.signal_indices)
     is_standard = np.isin(union, clip.frame_indices)

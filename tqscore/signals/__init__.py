@@ -48,10 +48,13 @@ def load_signal_models(syncnet_weights: str | Path | None = None, *, threads: in
     return models
 
 
-def frame_observers() -> list:
-    """Fresh per-clip accumulators for the front end's dense frames (``update(frames, landmarks,
-    found)`` per chunk, ``result() -> dict`` of columns afterwards)."""
-    return []
+def frame_observers(width: int, height: int) -> list:
+    """Fresh per-clip accumulators for the front end's dense frames of a width x height clip
+    (``update(frames, landmarks, found)`` per chunk, ``result() -> dict`` of columns afterwards):
+    the picture-quality statistics, which need the pixels and so cannot wait for compute_signals."""
+    from tqscore.signals.picture import PictureStats
+
+    return [PictureStats(width, height)]
 
 
 def compute_signals(frontend, *, syncnet=None, dnsmos=None, vad=None, timings_ms: dict | None = None,
