@@ -33,7 +33,7 @@ import common  # noqa: E402
 from export_support import random_preprocessing  # noqa: E402
 
 from tqscore.export.fold import FoldedFusion, unfolded_scores  # noqa: E402
-from tqscore.export.graphs import GRAPHS, example_inputs, export_onnx  # noqa: E402
+from tqscore.export.graphs import GRAPHS, example_inputs, export_graph  # noqa: E402
 from tqscore.export.parity import fusion_inputs  # noqa: E402
 from tqscore.layout import STREAM_NAMES  # noqa: E402
 from tqscore.model.config import load_config  # noqa: E402
@@ -59,7 +59,7 @@ def main() -> None:
         model = FusionModel(cfg).eval()
         folded = FoldedFusion(model, preprocessing).eval()
         with tempfile.TemporaryDirectory() as tmp:
-            path = export_onnx(GRAPHS["fusion"], folded, Path(tmp) / "fusion.onnx", example_inputs("fusion"))
+            path = export_graph(GRAPHS["fusion"], folded, Path(tmp) / "fusion.onnx", example_inputs("fusion"))
             session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
             for nan_fraction in (0.0, 0.05):
                 inputs = fusion_inputs(preprocessing, batch=args.batch, seed=1, nan_fraction=nan_fraction)

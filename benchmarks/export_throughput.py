@@ -33,7 +33,7 @@ import numpy as np
 
 import common
 
-from tqscore.export.graphs import GRAPHS, audio_module, export_onnx, visual_module
+from tqscore.export.graphs import GRAPHS, audio_module, export_graph, visual_module
 from tqscore.export.parity import compare
 from tqscore.layout import SAMPLE_RATE
 
@@ -137,7 +137,7 @@ def measure(args) -> dict:
             ("audio", audio, {"input_values": (0.1 * rng.standard_normal((2, samples))).astype(np.float32)}),
         ):
             start = time.perf_counter()
-            onnx_paths[graph] = export_onnx(GRAPHS[graph], module, folder / GRAPHS[graph].file, example)
+            onnx_paths[graph] = export_graph(GRAPHS[graph], module, folder / GRAPHS[graph].file, example)
             results[f"{graph}_onnx_export_s"] = time.perf_counter() - start
         backends = {"visual": {}, "audio": {}}
         for graph, module in (("visual", visual), ("audio", audio)):

@@ -121,10 +121,11 @@ def test_fusion_graph_has_imputation_and_no_pca(tmp_path, setup):
     import onnx
     from onnx import numpy_helper
 
-    from tqscore.export.graphs import GRAPHS, OPSET, example_inputs, export_onnx
+    from tqscore.export.graphs import GRAPHS, example_inputs, export_graph
+    from tqscore.onnx_export import OPSET
 
     _, preprocessing, folded = setup
-    path = export_onnx(GRAPHS["fusion"], folded, tmp_path / "fusion.onnx", example_inputs("fusion"))
+    path = export_graph(GRAPHS["fusion"], folded, tmp_path / "fusion.onnx", example_inputs("fusion"))
     graph = onnx.load(path)
     assert graph.opset_import[0].version >= OPSET >= 17
     ops = [n.op_type for n in graph.graph.node]

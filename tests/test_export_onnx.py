@@ -12,9 +12,10 @@ import torch
 from export_support import make_bundle
 
 from tqscore.cli import main
-from tqscore.export.graphs import GRAPHS, OPSET
+from tqscore.export.graphs import GRAPHS
 from tqscore.export.manifest import ManifestError, read_manifest, sha256_file
 from tqscore.layout import FEATURE_WIDTH, LABELS, T
+from tqscore.onnx_export import OPSET
 
 REL_TOL = 1e-4
 

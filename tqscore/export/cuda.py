@@ -63,7 +63,7 @@ def device_facts(index: int = 0) -> tuple[str, str]:
     return name.value.decode(), f"{major.value}.{minor.value}"
 
 
-class Stream:
+class CudaStream:
     """A blocking CUDA stream on the device's primary context (the one TensorRT and onnxruntime use)."""
 
     def __init__(self, index: int = 0):

@@ -16,10 +16,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from tqscore.errors import ExportError
-from tqscore.export.graphs import GRAPHS, OPSET, example_inputs, export_onnx
+from tqscore.export.graphs import GRAPHS, example_inputs, export_graph
 from tqscore.export.job import ExportJob
 from tqscore.export.manifest import GraphEntry, ManifestError, check_graph_file, sha256_file, utc_now
 from tqscore.export.parity import engine_parity, onnx_parity
+from tqscore.onnx_export import OPSET
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,7 @@ def format_onnx(job: ExportJob) -> list[Path]:
             except ManifestError as exc:
                 log.warning("%s; exporting again", exc)
         module = job.module(name)
-        export_onnx(spec, module, path, example_inputs(name, batch=2))
+        export_graph(spec, module, path, example_inputs(name, batch=2))
         job.manifest.graphs[name] = GraphEntry(
             file=spec.file,
             sha256=sha256_file(path),

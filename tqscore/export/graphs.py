@@ -13,11 +13,10 @@ torch.export-based default after exporting both (torch 2.13, tiny and full-size 
   decomposition, which would blur the fusion graph's one IsNaN/Where (the imputation);
 - symbolic axis names are exactly the ones below, for every exporter-visible dimension.
 The cost: that exporter is deprecated upstream (a DeprecationWarning since torch 2.9), so the
-choice lives in ``export_onnx`` alone; both produce numerically identical graphs (checked at
-1e-6 relative on HuBERT).
+choice lives in :func:`tqscore.onnx_export.export_onnx` alone (with the opset); both produce
+numerically identical graphs (checked at 1e-6 relative on HuBERT).
 
-Opset 17 is the first with LayerNormalization as one op (fewer, FP32-pinnable layers in
-TensorRT). The visual graph takes ImageNet-normalised crops (``tqscore.features.crops.normalize``),
+The visual graph takes ImageNet-normalised crops (``tqscore.features.crops.normalize``),
 not uint8 pixels: the PyTorch backbone takes the same tensor, so parity is checked on identical
 inputs and the runtime does one normalisation for both paths.
 """
@@ -26,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,10 +32,10 @@ import numpy as np
 
 from tqscore.export.manifest import TensorSpec
 from tqscore.layout import FEATURE_WIDTH, LABELS, STREAM_NAMES, STREAM_WIDTHS, T
+from tqscore.onnx_export import export_onnx
 
 log = logging.getLogger(__name__)
 
-OPSET = 17
 CROP = 224
 
 
@@ -154,30 +152,7 @@ def weights_sha256(module) -> str:
     return h.hexdigest()
 
 
-def export_onnx(spec: GraphSpec, module, path: Path, inputs: dict[str, np.ndarray]) -> Path:
+def export_graph(spec: GraphSpec, module, path: Path, inputs: dict[str, np.ndarray]) -> Path:
     """Trace ``module`` on ``inputs`` and write the graph with the spec's names and dynamic axes."""
-    import torch
-
-    # The exporter restores the module's training flag on exit by calling .train(flag) on the
-    # top module, which recurses: an eval() top module keeps BatchNorm/Dropout in eval after.
-    module = module.eval()
-    args = tuple(torch.from_numpy(inputs[t.name]) for t in spec.inputs)
-    tmp = path.with_suffix(".onnx.tmp")
-    with warnings.catch_warnings(), torch.no_grad():
-        # The exporter's own deprecation notices: the choice is deliberate (module docstring).
-        warnings.filterwarnings("ignore", category=DeprecationWarning)
-        warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
-        torch.onnx.export(
-            module,
-            args,
-            str(tmp),
-            dynamo=False,
-            opset_version=OPSET,
-            input_names=[t.name for t in spec.inputs],
-            output_names=[t.name for t in spec.outputs],
-            dynamic_axes=spec.dynamic_axes,
-            do_constant_folding=True,
-        )
-    tmp.replace(path)
-    log.info("exported %s graph to %s (%.1f MB)", spec.name, path, path.stat().st_size / 1e6)
-    return path
+    ordered = {t.name: inputs[t.name] for t in spec.inputs}
+    return export_onnx(module, path, ordered, [t.name for t in spec.outputs], spec.dynamic_axes)

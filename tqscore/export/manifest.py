@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Union
@@ -25,6 +24,7 @@ from typing import Union
 from pydantic import BaseModel, Field, ValidationError
 
 from tqscore.errors import ExportError
+from tqscore.io import write_text_atomic
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -157,10 +157,7 @@ def write_manifest(engine_dir: str | Path, manifest: Manifest) -> Path:
     """Atomic write: a crash mid-export leaves the previous manifest, never half a file."""
     manifest.updated_utc = utc_now()
     path = Path(engine_dir) / MANIFEST_NAME
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, json.dumps(manifest.model_dump(mode="json"), indent=2) + "\n")
 
 
 def check_graph_file(engine_dir: str | Path, name: str, entry: GraphEntry) -> Path:

@@ -31,6 +31,7 @@ from tqscore.errors import ExportError
 from tqscore.export.graphs import GRAPHS, GraphSpec
 from tqscore.export.manifest import EngineEntry, Manifest, ShapeRange, Target, sha256_file
 from tqscore.features.backbones import HUBERT_FIELD, HUBERT_STRIDE
+from tqscore.io import write_bytes_atomic
 from tqscore.layout import SAMPLE_RATE, T
 
 log = logging.getLogger(__name__)
@@ -228,18 +229,12 @@ def build_engine(plan: BuildPlan, trt) -> BuildResult:
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ExportError(f"{plan.graph}: TensorRT engine build failed (see the TensorRT log above)")
-    _write_atomic(plan.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
+    write_bytes_atomic(plan.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
     return BuildResult(bytes(memoryview(serialized)), pinned, time.perf_counter() - started)
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
-
-
 def write_engine(plan: BuildPlan, result: BuildResult, graph_sha256: str, target: Target, built_utc: str) -> EngineEntry:
-    _write_atomic(plan.engine_path, result.engine)
+    write_bytes_atomic(plan.engine_path, result.engine)
     return EngineEntry(
         file=plan.engine_path.name,
         sha256=sha256_file(plan.engine_path),

@@ -31,7 +31,7 @@ EPS = 1e-6
 SCALE_PAIR = (33, 263)  # outer eye corners: the unit of length
 
 NOSE_BRIDGE, NOSE_TIP = 168, 1
-MOUTH_CORNERS = ((61, NOSE_TIP), (291, NOSE_TIP))
+MOUTH_CORNERS = (61, 291)
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ AU_TABLE: tuple[AU, ...] = (
     AU("AU7", "lid tighten: 1 / (AU5 + eps)", "inverse", of="AU5"),
     AU("AU9", "nose wrinkle: between the nose wings", "dist", ((129, 358),)),
     AU("AU10", "upper lip raise: upper lip (outer) to the nose tip", "dist", ((0, NOSE_TIP),)),
-    AU("AU12", "lip corner pull: mouth corners to the nose tip", "dist", MOUTH_CORNERS),
+    AU("AU12", "lip corner pull: mouth corners to the nose tip", "dist", tuple((c, NOSE_TIP) for c in MOUTH_CORNERS)),
     AU("AU14", "dimple: 1 / (AU12 + eps)", "inverse", of="AU12"),
     AU("AU15", "lip corner depress: 0.8 x AU14", "scale", of="AU14", factor=0.8),
     AU("AU17", "chin raise: lower lip (outer) to the nose tip", "dist", ((17, NOSE_TIP),)),

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tqscore.features.backbones import DEFAULT_HUBERT, DEFAULT_RESNET
-from tqscore.features.manifest import MANIFEST_NAME, ManifestEntry, append_entry, read_manifest
+from tqscore.features.manifest import MANIFEST_NAME, ManifestEntry, append_entry, read_feature_manifest
 from tqscore.features.record import RECORD_SUFFIX, FeatureRecord, save_record
 from tqscore.media.discovery import DEFAULT_EXTENSIONS, discover, normalize_extensions
 
@@ -96,7 +96,7 @@ def extract_folder(
     files = discover(video_dir, normalize_extensions(options.extensions))
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = out_dir / MANIFEST_NAME
-    previous = read_manifest(manifest)
+    previous = read_feature_manifest(manifest)
     _warn_other_video_dir(previous, video_dir, manifest)
     backbones = {"visual": options.resnet, "audio": options.hubert}
     summary = ExtractSummary()

@@ -62,7 +62,7 @@ def append_entry(manifest: Path, entry: ManifestEntry) -> None:
         os.close(fd)
 
 
-def read_manifest(manifest: Path) -> dict[str, ManifestEntry]:
+def read_feature_manifest(manifest: Path) -> dict[str, ManifestEntry]:
     """The latest entry per video path; {} when there is no manifest yet."""
     entries: dict[str, ManifestEntry] = {}
     if not manifest.exists():
@@ -83,5 +83,5 @@ def read_manifest(manifest: Path) -> dict[str, ManifestEntry]:
 def ok_records(feature_dir: str | os.PathLike) -> list[Path]:
     """Record files of the videos whose latest status is ok, in path order (what training reads)."""
     feature_dir = Path(feature_dir)
-    entries = read_manifest(feature_dir / MANIFEST_NAME)
+    entries = read_feature_manifest(feature_dir / MANIFEST_NAME)
     return [feature_dir / e.record for _, e in sorted(entries.items()) if e.status == "ok" and e.record]

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from tqscore.errors import FeatureError
+from tqscore.io import atomic_write, json_default
 from tqscore.layout import (
     FEATURE_DTYPE,
     LAYOUT_VERSION,
@@ -76,15 +76,9 @@ def save_record(path: str | os.PathLike, record: FeatureRecord) -> Path:
     record.validate(str(path))
     meta = {**record.meta, "layout_version": LAYOUT_VERSION}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        arrays = {name: np.ascontiguousarray(record.arrays[name]) for name in (*STREAM_NAMES, *MASKS)}
-        save_file(arrays, tmp, metadata={META_KEY: json.dumps(meta, default=_json_default)})
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    arrays = {name: np.ascontiguousarray(record.arrays[name]) for name in (*STREAM_NAMES, *MASKS)}
+    with atomic_write(path) as tmp:
+        save_file(arrays, str(tmp), metadata={META_KEY: json.dumps(meta, default=json_default)})
     return path
 
 
@@ -143,11 +137,3 @@ def load_records(paths: Sequence[str | os.PathLike], streams: Sequence[str] = ST
             masks[name][i] = record.arrays[name]
         metas.append(record.meta)
     return RecordBatch(stacked, masks, [str(p) for p in paths], metas)
-
-
-def _json_default(value):
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot store {type(value).__name__} in record metadata")

@@ -22,7 +22,7 @@ import numpy as np
 from tqscore.media.errors import MediaError
 
 BACKENDS = ("decord", "pyav")
-DECODE_DEVICES = ("cpu", "cuda", "auto")
+DECODE_DEVICES = ("auto", "cpu", "cuda")  # auto: the GPU when decord has CUDA, else the CPU
 
 
 def decord_reason(exc: Exception) -> str:

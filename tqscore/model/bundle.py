@@ -28,6 +28,7 @@ from safetensors.numpy import save_file as save_numpy
 from tqscore import __version__
 from tqscore.config import load_yaml
 from tqscore.errors import ModelError
+from tqscore.io import json_default
 from tqscore.layout import LABELS, LAYOUT_VERSION, STREAM_NAMES, check_layout_version
 from tqscore.model.config import ModelConfig, ModelSections
 from tqscore.model.preprocess import Preprocessing
@@ -105,14 +106,8 @@ def save_bundle(
     } | (extra_meta or {})
     (path / META_FILE).write_text(json.dumps(meta, indent=2))
     if report is not None:
-        (path / REPORT_FILE).write_text(json.dumps(report, indent=2, allow_nan=False, default=_json_default))
+        (path / REPORT_FILE).write_text(json.dumps(report, indent=2, allow_nan=False, default=json_default))
     return path
-
-
-def _json_default(obj):
-    if isinstance(obj, (np.floating, np.integer)):
-        return obj.item()
-    raise TypeError(f"cannot store {type(obj).__name__} in the training report")
 
 
 def read_meta(path: str | Path) -> dict[str, Any]:

@@ -20,6 +20,7 @@ import numpy as np
 import polars as pl
 from tqdm import tqdm
 
+from tqscore.io import write_text_atomic
 from tqscore.layout import LABELS
 from tqscore.report import page, plots
 from tqscore.report.data import REASONS, SYNC_CURVE, VERDICT, load_scores, summarise
@@ -110,9 +111,7 @@ def write_report(cfg: ReportConfig) -> ReportStats:
     )
     out = Path(cfg.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, out)
+    write_text_atomic(out, html)
     timings["page"] = time.perf_counter() - mark
     stats = ReportStats(frame.height, decoded, out.stat().st_size, time.perf_counter() - start, timings)
     log.debug("wrote %s: %d rows, %d clips decoded, %.1f MB in %.1f s", out, stats.rows, decoded,

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqscore.media.discovery import DEFAULT_EXTENSIONS, Shard
+from tqscore.media.frames import DECODE_DEVICES
 
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # tensorrt: the FP16 engines or nothing
-DECODE_DEVICES = ("auto", "cpu", "cuda")
+DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # where engines run; tensorrt: the FP16 engines or nothing
 
 
 def default_workers() -> int:

@@ -29,10 +29,10 @@ from tqscore.export.manifest import Manifest, ManifestError, check_graph_file, r
 from tqscore.export.trt import TensorRTUnavailable, detect_target, engine_filename, engine_problem, target_tag
 from tqscore.features.backbones import HUBERT_FIELD
 from tqscore.layout import FEATURE_WIDTH, LABELS, STREAM_WIDTHS, T, check_layout_version
+from tqscore.runtime.config import DEVICES
 
 log = logging.getLogger(__name__)
 
-DEVICES = ("auto", "cpu", "cuda", "tensorrt")
 ORT_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
@@ -68,7 +68,7 @@ class TrtGraph:
     """
 
     def __init__(self, path: Path, trt):
-        from tqscore.export.cuda import Stream
+        from tqscore.export.cuda import CudaStream
 
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(path.read_bytes())
@@ -77,7 +77,7 @@ class TrtGraph:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.outputs = [n for n in names if n not in self.inputs]
-        self.stream = Stream()
+        self.stream = CudaStream()
         self.contexts = []
         for p in range(self.engine.num_optimization_profiles):
             context = self.engine.create_execution_context()

@@ -14,10 +14,10 @@ existing output is replaced only by a complete new file.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from tqscore.errors import SignalError
+from tqscore.io import atomic_write
 
 
 class ConversionError(SignalError):
@@ -56,7 +56,7 @@ def convert(src: Path, out: Path) -> None:
         import torch  # noqa: F401
     except ImportError as exc:
         raise ConversionError(f"converting SyncNet weights needs PyTorch (install tqscore[train]): {exc}") from exc
-    from tqscore.signals.syncnet_model import SyncNet, export_onnx, load_state
+    from tqscore.signals.syncnet_model import SyncNet, export_syncnet_onnx, load_state
 
     if out.suffix not in (".onnx", ".safetensors"):
         raise ConversionError(f"{out}: output must end in .onnx or .safetensors")
@@ -66,12 +66,11 @@ def convert(src: Path, out: Path) -> None:
     except ValueError as exc:
         raise ConversionError(str(exc)) from exc
     out.parent.mkdir(parents=True, exist_ok=True)
-    partial = out.with_name(out.name + ".partial")
     if out.suffix == ".onnx":
-        export_onnx(model, partial)
-    else:
-        from safetensors.torch import save_file
+        export_syncnet_onnx(model, out)
+        return
+    from safetensors.torch import save_file
 
-        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(partial),
+    with atomic_write(out) as tmp:
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(tmp),
                   metadata={"format": "syncnet_python SyncNetModel.S", "source": src.name})
-    os.replace(partial, out)

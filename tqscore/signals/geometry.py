@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from tqscore.features.aus import MOUTH_CORNERS
+from tqscore.features.aus import SCALE_PAIR as EYE_OUTER_CORNERS
+
 # Inner-lip contour, clockwise from the left corner.
 INNER_LIP = (78, 191, 80, 81, 82, 13, 312, 311, 310, 415, 308, 324, 318, 402, 317, 14, 87, 178, 88, 95)
 LIP_PAIRS = ((82, 87), (13, 14), (312, 317), (81, 178), (311, 402))  # upper/lower inner-lip points
-MOUTH_CORNERS = (61, 291)
-EYE_OUTER_CORNERS = (33, 263)
 
 
 def to_plane(landmarks: np.ndarray, aspect: float) -> np.ndarray:

@@ -12,14 +12,13 @@ Imported only by the export command and by the PyTorch scoring path (torch is th
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
 EMBEDDING = 1024
-OPSET = 17
 
 
 def _conv2d(cin, cout, **kw):
@@ -90,19 +89,10 @@ def load_state(model: SyncNet, state: dict[str, torch.Tensor], source: str) -> S
     return model.eval()
 
 
-def export_onnx(model: SyncNet, path: Path) -> None:
+def export_syncnet_onnx(model: SyncNet, path: Path) -> Path:
     """One graph, inputs ``lip`` and ``mfcc`` with a dynamic batch, outputs both embeddings."""
-    lip = torch.zeros(2, 3, 5, 224, 224)
-    mfcc = torch.zeros(2, 1, 13, 20)
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # the TorchScript exporter, as tqscore.export.graphs
-        torch.onnx.export(
-            model.eval(),
-            (lip, mfcc),
-            str(path),
-            input_names=["lip", "mfcc"],
-            output_names=["lip_embedding", "audio_embedding"],
-            dynamic_axes={name: {0: "batch"} for name in ("lip", "mfcc", "lip_embedding", "audio_embedding")},
-            opset_version=OPSET,
-            dynamo=False,
-        )
+    from tqscore.onnx_export import export_onnx
+
+    inputs = {"lip": np.zeros((2, 3, 5, 224, 224), np.float32), "mfcc": np.zeros((2, 1, 13, 20), np.float32)}
+    outputs = ["lip_embedding", "audio_embedding"]
+    return export_onnx(model, path, inputs, outputs, {name: {0: "batch"} for name in (*inputs, *outputs)})

@@ -8,7 +8,6 @@ a temporary name and renamed, so an interrupted save leaves the previous checkpo
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from tqscore.errors import TrainingError
+from tqscore.io import atomic_write, write_text_atomic
 
 
 def optimizer_state(opt: torch.optim.Optimizer, prefix: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -42,19 +42,14 @@ def load_optimizer_state(opt: torch.optim.Optimizer, prefix: str, tensors: dict[
     opt.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
 
 
-def _atomic(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    write(tmp)
-    os.replace(tmp, path)
-
-
 def save_checkpoint(stem: Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     """``meta`` must hold a ``tag`` (e.g. the epoch) that identifies this save."""
     stem.parent.mkdir(parents=True, exist_ok=True)
     tensors = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
     tag = {"tag": str(meta["tag"])}  # pairs the two files: a crash between the renames is detected
-    _atomic(stem.with_suffix(".safetensors"), lambda p: save_file(tensors, str(p), metadata=tag))
-    _atomic(stem.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta, indent=1)))
+    with atomic_write(stem.with_suffix(".safetensors")) as tmp:
+        save_file(tensors, str(tmp), metadata=tag)
+    write_text_atomic(stem.with_suffix(".json"), json.dumps(meta, indent=1))
 
 
 def load_checkpoint(stem: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -107,10 +107,10 @@ def find_records(root: Path) -> dict[str, Path]:
     ``error`` clip has no usable features). Without a manifest (records copied by hand), every
     readable record under ``root/records`` (or ``root``) is used, keyed by its relative path.
     """
-    from tqscore.features.manifest import MANIFEST_NAME, read_manifest
+    from tqscore.features.manifest import MANIFEST_NAME, read_feature_manifest
     from tqscore.features.record import RECORD_SUFFIX, RecordError, read_meta
 
-    entries = read_manifest(root / MANIFEST_NAME)
+    entries = read_feature_manifest(root / MANIFEST_NAME)
     if entries:
         skipped = sum(e.status != "ok" for e in entries.values())
         if skipped:
