@@ -95,6 +95,52 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
         "RMS speed of the inner-lip opening over frame pairs touching speech (Silero VAD); near 0 = the "
         "mouth is frozen while someone speaks.",
     ),
+    # Head motion (tqscore.signals.head): pose from a similarity fit of the rigid upper-face points
+    # to the clip's own reference face; R = Ry(yaw) Rx(pitch) Rz(roll).
+    SignalColumn("head_yaw_range_deg", "float32", "degrees", "0 .. 180", "inside the real-footage range",
+                 "5th-95th percentile range of the head's yaw (turning left/right) over face frames."),
+    SignalColumn("head_pitch_range_deg", "float32", "degrees", "0 .. 180", "inside the real-footage range",
+                 "5th-95th percentile range of the head's pitch (nodding) over face frames."),
+    SignalColumn("head_roll_range_deg", "float32", "degrees", "0 .. 180", "inside the real-footage range",
+                 "5th-95th percentile range of the head's roll (tilting) over face frames."),
+    SignalColumn("head_rotation_speed_dps", "float32", "degrees / s", ">= 0", "inside the real-footage range",
+                 "Median angular speed of the head, its rotation between frames 0.2 s apart divided by their time."),
+    SignalColumn("head_translation_iod", "float32", "inter-ocular distances", ">= 0", "inside the real-footage range",
+                 "Length of the 5th-95th percentile ranges (x, y) of the face centre's position in the frame, "
+                 "in the face's median 3-D inter-ocular distance."),
+    SignalColumn("head_still_ratio", "float32", "fraction of 0.2-s frame pairs", "0 .. 1", "inside the real-footage range",
+                 "Share of 0.2-s frame pairs whose rotation speed is below 2.5 deg/s (the pose fit's noise "
+                 "floor on frozen pictures); 1 = a head that never turns."),
+    # Expression dynamics (tqscore.signals.expression).
+    SignalColumn("blink_rate_per_min", "float32", "blinks / minute", ">= 0", "inside the real-footage range",
+                 "Dips of the eye aspect ratio (Soukupova & Cech 2016) below 0.80 of the clip's open-eye "
+                 "value, per minute of face; null under 3 s of face."),
+    SignalColumn("brow_motion", "float32", "inter-ocular distances / s", ">= 0", "inside the real-footage range",
+                 "RMS rate of change (over 0.2 s) of the eyebrows' height above the eye corners, pose removed."),
+    SignalColumn("expression_variability", "float32", "inter-ocular distances", ">= 0", "inside the real-footage range",
+                 "RMS over the 468 points' pose-free x, y of their robust standard deviation over time "
+                 "(IQR / 1.349); near 0 = a mask-like face."),
+    SignalColumn("mouth_motion_silence", "float32", "inter-ocular distances / s", ">= 0", "lower",
+                 "RMS speed of the inner-lip opening over frame pairs more than 0.3 s from any speech (Silero "
+                 "VAD); high = a mouth that keeps moving while nobody speaks. Null without audio or silence."),
+    SignalColumn("mouth_open_range", "float32", "inter-ocular distances", ">= 0", "inside the real-footage range",
+                 "5th-95th percentile range of the inner-lip opening (mean of five lip pairs / IOD)."),
+    # Picture quality (tqscore.signals.picture), on the original frames.
+    SignalColumn("face_sharpness", "float32", "Laplacian / luma variance", "0 .. 20", "higher",
+                 "Geometric mean over face frames of var(Laplacian) / var(luma) of the face box, resampled "
+                 "to 172 px wide so every resolution is judged at one face scale."),
+    SignalColumn("mouth_sharpness", "float32", "Laplacian / luma variance", "0 .. 20", "higher",
+                 "As face_sharpness, on the mouth box (1.5 x the mouth width), same resampling as the face."),
+    SignalColumn("mouth_face_sharpness_ratio", "float32", "ratio", ">= 0", "inside the real-footage range",
+                 "mouth_sharpness / face_sharpness; well below the real-footage range = a mouth blurrier "
+                 "than its face (inpainting)."),
+    SignalColumn("blockiness", "float32", "ratio", ">= 0", "lower",
+                 "Mean |luma difference| across the frame's 8x8 grid lines / inside the blocks, on the face "
+                 "box (Wang, Sheikh & Bovik 2002); 1 = no blocks."),
+    SignalColumn("temporal_flicker", "float32", "grey levels (0-255)", ">= 0", "lower",
+                 "RMS second difference over consecutive frames of the inner face's mean luma (region "
+                 "following the landmarks): frame-to-frame pulsing that head motion and slow light changes do "
+                 "not explain."),
 )
 
 SIGNAL_NAMES: tuple[str, ...] = tuple(c.name for c in SIGNAL_COLUMNS)
