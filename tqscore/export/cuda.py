@@ -1,7 +1,8 @@
 """The few CUDA driver calls TensorRT serving needs, through ctypes on ``libcuda``.
 
-The serving image has no torch and no CUDA Python binding (``tests/test_runtime_pipeline.py``
-checks that the engine path never imports torch), but every machine that can run an engine
+The serving image has no torch and no CUDA Python binding (``tests/test_runtime_engines.py``,
+``test_serving_path_never_imports_torch_or_transformers``, checks that the engine path never
+imports torch), but every machine that can run an engine
 has the driver library. From it come the facts an engine is only valid for (device name,
 compute capability) and a CUDA stream to run engines on; device buffers come from
 onnxruntime-gpu's ``OrtValue`` (see ``tqscore.runtime.engines``).

@@ -50,9 +50,10 @@ def release_freed_memory() -> None:
     """Give freed heap back to the OS (glibc ``malloc_trim``); a no-op elsewhere.
 
     Each clip allocates and frees hundreds of MB (frames, crops, decoder buffers). glibc keeps
-    freed chunks in its arenas, so without this a worker's resident memory wandered between
-    540 and 1010 MB over 42 clips and grew 26 % between files 20 and 200 of a long run; with a
-    trim after each clip it stayed at 520-550 MB (benchmarks/runtime_e2e.py, docs/runtime.md).
+    freed chunks in its arenas: in one process without the trim, resident memory wandered
+    between 539 and 1010 MB over 42 clips, with a trim after each clip 519-554 MB; over a
+    210-file pool run the floor between clips did not grow (docs/runtime.md, "Memory", whose
+    single samples of +26 % / +32 % landed inside a clip and measure the clip in flight).
     """
     global _LIBC
     if _LIBC is None:
