@@ -33,6 +33,7 @@ import logging
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 import common
@@ -41,10 +42,10 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(common.REPO / "tests"))  # the degradation makers live with the tests
 
-from degradations import DEGRADATIONS, clean  # noqa: E402
+from degradations import DEGRADATIONS, clean
 
-from tqscore.features.frontend import run_frontend  # noqa: E402
-from tqscore.signals import SIGNAL_COLUMNS, compute_signals, load_signal_models  # noqa: E402
+from tqscore.features.frontend import run_frontend
+from tqscore.signals import SIGNAL_COLUMNS, compute_signals, load_signal_models
 
 SMOKE_CLIP = common.MEDIA / "real" / "WDA_KatieHill_000.mp4"
 
@@ -62,6 +63,12 @@ TARGETS = {
     "foreign_audio": "sync_confidence",
 }
 FALLBACK = {"face_niqe": "face_brisque"}
+
+# Degradations defined against speech: noise at an SNR to the speech, speech shifted or replaced,
+# a mouth still "while the audio speaks". A clip whose clean copy has no speech at all
+# (speech_ratio 0 from the VAD: real__LIA__driving3's audio track is digital silence,
+# FollowYourEmoji's is a -47 dBFS hum) is left out of them, with a note.
+NEEDS_SPEECH = {"audio_noise", "audio_shift", "foreign_audio", "still_mouth"}
 
 # (degradation, signal) -> (expected direction, why). Overrides the default "gets worse".
 EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
@@ -127,8 +134,9 @@ def measure(path: Path, models: dict) -> tuple[dict, dict]:
 
 
 def run(clips: list[Path], severities: dict[str, tuple[float, ...]], seconds: float, models: dict,
-        work: Path) -> tuple[dict, list[dict]]:
-    """values[clip][degradation] = [clean row, s1 row, ...]; and every run's timings."""
+        work: Path, skipped: list[str]) -> tuple[dict, list[dict]]:
+    """values[clip][degradation] = [clean row, s1 row, ...]; and every run's timings. Pairs left
+    out (``NEEDS_SPEECH`` on a clip without speech) are appended to ``skipped``."""
     audio_free = {**models, "dnsmos": None} if "dnsmos" in models else models
     values: dict[str, dict[str, list[dict]]] = {}
     timings: list[dict] = []
@@ -142,6 +150,10 @@ def run(clips: list[Path], severities: dict[str, tuple[float, ...]], seconds: fl
         values[clip.name] = {}
         for name, levels in severities.items():
             degradation = DEGRADATIONS[name]
+            if name in NEEDS_SPEECH and not base_row.get("speech_ratio"):
+                skipped.append(f"{clip.name}: {name} (no speech in the clean copy)")
+                progress.update(len(levels))
+                continue
             rows = [base_row]
             for severity in levels:
                 path = degradation.make(clip, folder, severity, seconds=seconds)
@@ -158,7 +170,7 @@ def run(clips: list[Path], severities: dict[str, tuple[float, ...]], seconds: fl
 def step_shares(values: dict, columns) -> dict:
     """shares[(degradation, signal)] = (moved, steps, per-clip minimum share or None)."""
     shares = {}
-    degradations = next(iter(values.values())).keys()
+    degradations = {name for clip_values in values.values() for name in clip_values}
     for name in degradations:
         for column in columns:
             direction = expected_direction(name, column)
@@ -167,8 +179,10 @@ def step_shares(values: dict, columns) -> dict:
             total_moved = total_steps = 0
             per_clip = []
             for clip_values in values.values():
+                if name not in clip_values:
+                    continue
                 series = [row.get(column.name) for row in clip_values[name]]
-                steps = [(a, b) for a, b in zip(series, series[1:]) if a is not None and b is not None]
+                steps = [(a, b) for a, b in pairwise(series) if a is not None and b is not None]
                 hits = sum(moved(a, b, direction) for a, b in steps)
                 total_moved, total_steps = total_moved + hits, total_steps + len(steps)
                 if steps:
@@ -257,7 +271,8 @@ def main() -> int:
     machine = common.machine()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tqscore-degradations-") as work:
-        values, timings = run(clips, severities, seconds, models, Path(work))
+        skipped: list[str] = []
+        values, timings = run(clips, severities, seconds, models, Path(work), skipped)
     columns = [c for c in SIGNAL_COLUMNS if c.dtype in ("float32", "int32")]
     present = {c.name for c in columns}
     shares = step_shares(values, columns)
@@ -271,6 +286,9 @@ def main() -> int:
     print(table(shares, names, columns, present))
     print("\nTargets (>= 90 % on every clip):\n")
     print("\n".join(target_lines(shares, names, present)))
+    if skipped:
+        print("\nLeft out:\n")
+        print("\n".join(f"- {line}" for line in skipped))
     print("\nExpected directions other than \"gets worse\":\n")
     print("\n".join(f"- {d} / `{s}`: {direction} ({why})" for (d, s), (direction, why) in EXPECTED.items()
                     if d in names and s in present))
@@ -279,7 +297,7 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps({
             "machine": machine, "seconds": seconds, "clips": [c.name for c in clips],
-            "severities": severities, "values": values, "timings_ms": timings,
+            "severities": severities, "skipped": skipped, "values": values, "timings_ms": timings,
             "shares": {f"{d}/{s}": {"moved": m, "steps": n, "worst_clip": w} for (d, s), (m, n, w) in shares.items()},
         }, indent=1, default=float))
         print(f"\nwrote {args.json}")

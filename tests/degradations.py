@@ -409,6 +409,8 @@ def audio_noise(src, out_dir, snr_db: float, *, kind: str = "white", seconds=Non
     source = _open_source(src, seconds, size)
     samples, sample_rate, layout = source.audio()
     speech = active_speech_power(_to_rate(samples.mean(axis=0), sample_rate, SAMPLE_RATE), SAMPLE_RATE)
+    if speech <= 0:
+        raise ValueError(f"{source.path}: the audio is silent, so there is no speech level to set an SNR against")
     n16 = int(np.ceil(samples.shape[1] * SAMPLE_RATE / sample_rate))
     rng = np.random.default_rng(seed)
     noise = rng.standard_normal(n16) if kind == "white" else _babble(n16, rng)

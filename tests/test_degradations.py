@@ -226,3 +226,6 @@ def test_bad_inputs_name_the_file(out):
         audio_shift(silent, out, 3)
     with pytest.raises(ValueError, match="numbers.mp4: Face Mesh found no face"):
         face_blur(silent, out, 2.0)
+    mute = MEDIA.parent / "corpus" / "real" / "real__LIA__driving3.mov"  # its audio track is digital silence
+    with pytest.raises(ValueError, match="driving3.mov: the audio is silent"):
+        audio_noise(mute, out, 10.0, seconds=0.5)
