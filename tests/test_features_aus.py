@@ -1,7 +1,7 @@
 """The 17 action units on a hand-built face whose every distance is known.
 
 Coordinates are chosen so each distance is exact (axis-aligned or a 3-4-5 / 7-24-25 triangle);
-the expected values below were worked out by hand from SPEC item 5's formulas, in units of the
+the expected values below were worked out by hand from docs/method.md §5's formulas, in units of the
 inter-ocular distance (0.4 here).
 """
 

@@ -18,7 +18,7 @@ from tqscore.errors import FeatureError
 # the AUs and crops made from them) come from tracking over consecutive frames (docs/extract.md).
 LAYOUT_VERSION = 2
 
-T = 150  # frames per standard clip (SPEC item 1)
+T = 150  # frames per standard clip (docs/method.md §1)
 FPS = 25.0  # nominal frame rate of the standard clip
 SAMPLE_RATE = 16_000  # audio sample rate fed to HuBERT and the signals
 
@@ -34,7 +34,7 @@ class Stream:
 
     name: str
     width: int
-    pca_components: int  # default PCA width after preprocessing (SPEC item 7); == width means no PCA
+    pca_components: int  # default PCA width after preprocessing (docs/method.md §7); == width means no PCA
     source: str  # where the numbers come from, for readers of a record
 
 

@@ -1,4 +1,4 @@
-"""Fold the fitted preprocessing (SPEC item 7) into the fusion model's first Linear layers.
+"""Fold the fitted preprocessing (docs/method.md §7) into the fusion model's first Linear layers.
 
 Per modality the preprocessing is affine after the NaN imputation (``tqscore.model.preprocess``)::
 

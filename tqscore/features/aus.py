@@ -1,4 +1,4 @@
-"""The 17 distance-based action units of SPEC item 5, computed from Face Mesh landmarks.
+"""The 17 distance-based action units of docs/method.md §5, computed from Face Mesh landmarks.
 
 No extra model: each AU is a distance (or the inverse of one) between fixed Face Mesh points.
 The seed does not name its indices; ``AU_TABLE`` below is the one place they are chosen.
@@ -50,7 +50,7 @@ class AU:
     factor: float = 1.0
 
 
-# THE table: SPEC item 5's formulas with the chosen Face Mesh indices. Order = stream order.
+# THE table: docs/method.md §5's formulas with the chosen Face Mesh indices. Order = stream order.
 AU_TABLE: tuple[AU, ...] = (
     AU("AU1", "inner brow raise: inner brow ends to the nose bridge", "dist", ((107, NOSE_BRIDGE), (336, NOSE_BRIDGE))),
     AU("AU2", "outer brow raise: outer brow ends to the nose bridge", "dist", ((70, NOSE_BRIDGE), (300, NOSE_BRIDGE))),

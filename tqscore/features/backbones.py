@@ -1,4 +1,4 @@
-"""The two pretrained backbones: ResNet101 (visual, SPEC item 2) and HuBERT-Base (audio, item 3).
+"""The two pretrained backbones: ResNet101 (visual, docs/method.md §2) and HuBERT-Base (audio, §3).
 
 Both come through ``transformers`` (``ResNetModel`` / ``HubertModel``) because the public
 weights (``microsoft/resnet-101``, ``facebook/hubert-base-ls960``) are published in that format

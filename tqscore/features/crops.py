@@ -9,7 +9,7 @@ Face lost for a few frames (a blink of the tracker, a hand in front): the last b
 up to ``hold_frames`` frames. Before the first face of a clip, or after a longer loss, the crop is
 the centre square of the frame; ``CropTracker.kind`` records which of the three each crop was.
 
-``normalize`` is the one definition of the ImageNet normalisation (SPEC item 2): the PyTorch
+``normalize`` is the one definition of the ImageNet normalisation (docs/method.md §2): the PyTorch
 backbone and the runtime's engines both call it.
 """
 

@@ -1,7 +1,7 @@
 """The CPU front end of one clip: decode, Face Mesh, AUs and crops in ONE pass, for the model's
 standard clip and the signals' dense frames alike.
 
-The model reads the 150-frame standard clip (SPEC item 1); the training-free signals read the
+The model reads the 150-frame standard clip (docs/method.md §1); the training-free signals read the
 dense pass, every frame at the step rule's rate over the first ``SIGNAL_SPAN_S`` seconds (a
 blink or a lip movement lasts a few frames, and sync needs consecutive frames). The standard
 frames inside that span are dense frames too, so the front end decodes the sorted union of both

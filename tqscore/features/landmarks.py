@@ -1,4 +1,4 @@
-"""MediaPipe Face Mesh landmarks: 468 x 3 points per frame (SPEC item 4).
+"""MediaPipe Face Mesh landmarks: 468 x 3 points per frame (docs/method.md §4).
 
 MediaPipe 0.10.21 is the last wheel that bundles the Face Mesh model (``mp.solutions``), so no
 weights need downloading; it runs on the CPU at a few milliseconds per frame. The tracker runs

@@ -1,4 +1,4 @@
-"""Decoding any talking-face video into the seed's standard clip (SPEC item 1).
+"""Decoding any talking-face video into the seed's standard clip (docs/method.md §1).
 
 ``open_clip(path)`` gives a :class:`StandardClip`: the T = 150 chosen frame indices and times,
 a validity mask, 16 kHz mono audio cut to the video's length, and ``iter_frames()`` that

@@ -1,4 +1,4 @@
-"""The seed's frame sampling rule (SPEC item 1) and the frames of the dense signal pass."""
+"""The seed's frame sampling rule (docs/method.md §1) and the frames of the dense signal pass."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The standard clip: which frames, at what times, with what audio (SPEC item 1).
+"""The standard clip: which frames, at what times, with what audio (docs/method.md §1).
 
 The frame timeline (times, count, average rate) comes from the PyAV probe, which also rejects
 bad files before a frame decoder sees them; frames decode lazily, chunk by chunk, through
@@ -164,7 +164,7 @@ def _frame_source(path: Path, pr: Probe, decode_device: str, backend: str):
 
 
 def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: str = "decord") -> StandardClip:
-    """Turn a video file into the seed's standard clip (SPEC item 1). Frames decode lazily.
+    """Turn a video file into the seed's standard clip (docs/method.md §1). Frames decode lazily.
 
     Raises MediaError for empty, unreadable, truncated, corrupt or non-video files, RuntimeError
     when ``decode_device="cuda"`` is asked of a decord without CUDA, ValueError for an unknown

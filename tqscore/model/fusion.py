@@ -1,4 +1,4 @@
-"""The seed's cross-modal fusion model (SPEC item 8), in plain PyTorch modules.
+"""The seed's cross-modal fusion model (docs/method.md §8), in plain PyTorch modules.
 
 Attention is written out with ``scaled_dot_product_attention`` rather than taken from
 ``nn.TransformerEncoder``: that class switches to a fused "fast path" in eval mode whose

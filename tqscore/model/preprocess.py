@@ -1,4 +1,4 @@
-"""Preprocessing of SPEC item 7: median imputation, per-modality z-score, per-modality PCA.
+"""Preprocessing of docs/method.md §7: median imputation, per-modality z-score, per-modality PCA.
 
 Fitted once on the training split with scikit-learn (``SimpleImputer``-style median via
 numpy, ``StandardScaler``, ``PCA``) and kept as plain arrays, so that loading a bundle needs

@@ -45,7 +45,7 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     SignalColumn(
         "sync_score", "float32", "score", "0 .. 5", "higher",
         "5 / (1 + exp(-10 (c_norm - 0.5))) with c_norm = sync_confidence / 0.30 clipped to [0, 1] "
-        "(SPEC item 6).",
+        "(docs/method.md §6).",
     ),
     SignalColumn(
         "sync_open_loudness_corr", "float32", "Spearman rank correlation", "-1 .. 1", "higher",

@@ -126,7 +126,7 @@ def estimate_sync(
 
 
 def sync_score(confidence: float, scale: float = SyncConfig.score_scale) -> float:
-    """SPEC item 6: 5 / (1 + exp(-10 (c_norm - 0.5))), c_norm = confidence / scale clipped to [0, 1]."""
+    """docs/method.md §6: 5 / (1 + exp(-10 (c_norm - 0.5))), c_norm = confidence / scale clipped to [0, 1]."""
     c_norm = min(max(confidence / scale, 0.0), 1.0)
     return 5.0 / (1.0 + math.exp(-10.0 * (c_norm - 0.5)))
 

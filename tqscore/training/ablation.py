@@ -1,4 +1,4 @@
-"""Ablations E0-E8 of SPEC item 12, each changing one thing from the full model.
+"""Ablations E0-E8 of docs/method.md §12, each changing one thing from the full model.
 
 All experiments share the split and (except E6) the fitted preprocessing, so the differences
 come from the one change. The score is the mean test Pearson r over the dimensions where it is

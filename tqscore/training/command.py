@@ -6,7 +6,7 @@
   writes ``REPORT.json`` and ``REPORT.md``: the eleven metrics per dimension with 200x bootstrap
   95 % intervals and |error| statistics, over every labelled clip that has features.
 - ``tqscore ablate --features FEATURE_DIR --labels labels.csv --out DIR``: ablations E0-E8
-  (SPEC item 12); writes ``DIR/ablation.json`` and ``DIR/ablation.md`` (mean test Pearson r per
+  (docs/method.md §12); writes ``DIR/ablation.json`` and ``DIR/ablation.md`` (mean test Pearson r per
   experiment and its change against E0) and each experiment's checkpoints under ``DIR/E<k>/``.
 
 Exit codes: 0 done; 2 unusable input (labels, features, bundle, config), with a message naming

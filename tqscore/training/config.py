@@ -17,7 +17,7 @@ from tqscore.layout import LABELS, STREAMS
 from tqscore.model.config import ModelConfig, config_path
 
 def _seed_fixed_weights() -> dict[str, float]:
-    # SPEC item 9, the seed's hand-set weights.
+    # docs/method.md §9, the seed's hand-set weights.
     return {"lip_sync": 0.8, "expression": 1.2, "audio_quality": 1.0, "cross_modal": 1.5, "overall": 1.3}
 
 

@@ -1,4 +1,4 @@
-"""Masked per-task MSE and the three task-weighting strategies of SPEC item 9.
+"""Masked per-task MSE and the three task-weighting strategies of docs/method.md §9.
 
 A missing label (``MISSING_LABEL``) is removed by multiplying its error by zero before the
 square, so it contributes neither loss nor gradient, whatever value stands in the table.

@@ -1,4 +1,4 @@
-"""The eleven evaluation metrics of SPEC item 11, their bootstrap intervals and error statistics.
+"""The eleven evaluation metrics of docs/method.md §11, their bootstrap intervals and error statistics.
 
 Written with numpy/scipy directly (not sklearn's scorers) so that every undefined case returns
 NaN with a reason instead of sklearn's silent 0.0/1.0 for a constant target; the tests check
@@ -17,7 +17,7 @@ from scipy import stats
 METRICS: tuple[str, ...] = (
     "mse", "rmse", "mae", "medae", "r2", "pearson", "spearman", "kendall", "ccc", "acc3", "qwk",
 )
-# Three-class bins of SPEC item 11: [1, 2.33], (2.33, 3.67], (3.67, 5].
+# Three-class bins of docs/method.md §11: [1, 2.33], (2.33, 3.67], (3.67, 5].
 ACC3_EDGES = (2.33, 3.67)
 # Quadratic weighted kappa on five equal bins of the 1-5 scale.
 QWK_EDGES = (1.8, 2.6, 3.4, 4.2)

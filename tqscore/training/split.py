@@ -1,4 +1,4 @@
-"""The stratified 80/10/10 train/validation/test split (SPEC item 10, seed 42).
+"""The stratified 80/10/10 train/validation/test split (docs/method.md §10, seed 42).
 
 Stratum of a clip = which of the five labels it has (the availability pattern, since 27 % of
 some dimensions are missing) + the three-class bin of its ``overall`` label (or of the first

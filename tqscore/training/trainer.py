@@ -1,4 +1,4 @@
-"""The training loop (SPEC item 10) on preprocessed, in-memory feature sets.
+"""The training loop (docs/method.md §10) on preprocessed, in-memory feature sets.
 
 Plain PyTorch rather than a trainer framework: every item of the spec (task weighting,
 GradNorm's extra gradients, per-head learning rates, resumable state without pickles) is a
