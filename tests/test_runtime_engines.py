@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import polars as pl
@@ -118,18 +117,29 @@ def test_sigkill_with_engines_then_resume_gives_identical_scores(scored, videos,
     _, table = scored
     out = tmp_path / "scores.parquet"
     parts = out.with_name(out.name + ".parts")
-    cmd = [sys.executable, "-m", "tqscore.cli", "batch", str(videos), "--out", str(out), "--engines",
-           str(engine_dir), "--workers", "1", "--part-rows", "1", "--no-progress"]
-    proc = subprocess.Popen(cmd, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 180
-    while not any(parts.glob("part-*.parquet")) and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before its first part was written"
-    os.killpg(proc.pid, signal.SIGKILL)  # the main process and its workers, as a lost node
-    proc.wait()
+    args = ["batch", str(videos), "--out", str(out), "--engines", str(engine_dir), "--workers", "1",
+            "--part-rows", "1", "--no-progress"]
+    # The run kills its own process group (main process and workers, as a lost node does) right
+    # after its first part file is on disk: the same moment every time, whatever the machine's speed.
+    kill_after_first_part = textwrap.dedent(f"""
+        import os, signal, sys
+        from tqscore.cli import main
+        from tqscore.runtime.store import ResultStore
+        flush = ResultStore.flush
+        def flush_then_die(self):
+            had_rows = bool(self.pending)
+            flush(self)
+            if had_rows:
+                os.killpg(0, signal.SIGKILL)
+        ResultStore.flush = flush_then_die
+        sys.exit(main({args!r}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", kill_after_first_part], start_new_session=True,
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
+    assert proc.returncode == -signal.SIGKILL
     assert not out.exists()
     done_before = sum(pl.read_parquet(p).height for p in parts.glob("part-*.parquet"))
-    assert 1 <= done_before < table.height
+    assert done_before == 1 < table.height
     again = run_cli(str(videos), "--out", str(out), "--engines", str(engine_dir))
     assert f"already done {done_before}" in again.stdout, again.stderr
     result = pl.read_parquet(out)
