@@ -47,3 +47,31 @@ def test_ovrl_drops_with_noise_at_0_db(dnsmos, speech):
 def test_missing_model_names_the_file(tmp_path):
     with pytest.raises(SignalError, match="sig_bak_ovr.onnx: DNSMOS model missing"):
         Dnsmos(model_dir=tmp_path)
+
+
+@pytest.fixture(scope="module")
+def per_segment():
+    from dnsmos_reference import PerSegmentDnsmos
+
+    return PerSegmentDnsmos()
+
+
+@pytest.mark.parametrize("clip, per_run", [("real/WDA_KatieHill_000.mp4", 16),
+                                            ("generated/sadtalker_art2_radio31.mp4", 3)])
+def test_shared_frames_match_one_run_per_segment(dnsmos, per_segment, clip, per_run, monkeypatch):
+    # 8-s clips are repeated to 16 s: 7 overlapping segments; per_run 3 also crosses chunk edges.
+    import tqscore.signals.dnsmos as module
+
+    monkeypatch.setattr(module, "SEGMENTS_PER_RUN", per_run)
+    audio, _ = load_audio(MEDIA / clip)
+    assert len(module.segment_starts(audio)[1]) == 7
+    found, reference = dnsmos(audio), per_segment(audio)
+    for key, value in reference.items():
+        assert found[key] == pytest.approx(value, abs=1e-4), key
+
+
+def test_single_segment_matches_too(dnsmos, per_segment, speech):
+    audio = speech[: int(9.5 * 16000)]
+    found, reference = dnsmos(audio), per_segment(audio)
+    for key, value in reference.items():
+        assert found[key] == pytest.approx(value, abs=1e-4), key

@@ -135,16 +135,28 @@ def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     return weights
 
 
-def melspectrogram_db(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = 321, hop: int = 160,
-                      n_mels: int = 120) -> np.ndarray:
-    """DNSMOS P.808 input: librosa.feature.melspectrogram (centred, zero-padded, Hann, power 2)
-    then ``(power_to_db(ref=max) + 40) / 40``; returns (frames, n_mels) float32."""
+def mel_power(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = 321, hop: int = 160,
+              n_mels: int = 120) -> np.ndarray:
+    """librosa.feature.melspectrogram (centred, zero-padded, Hann, power 2): (frames, n_mels) float64.
+
+    Frame ``k`` covers samples ``k * hop - n_fft // 2 ...``: frames away from the ends are the same
+    for any stretch of audio that holds them (tqscore.signals.dnsmos computes a clip's once)."""
     x = np.pad(np.asarray(audio, np.float64), n_fft // 2)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)  # periodic Hann, as scipy.signal.get_window
     frames = _frames(x, n_fft, hop) * window
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    mel = power @ mel_filters(sample_rate, n_fft, n_mels).T
+    return power @ mel_filters(sample_rate, n_fft, n_mels).T
+
+
+def mel_db(mel: np.ndarray) -> np.ndarray:
+    """DNSMOS P.808's scaling of a mel power spectrogram: ``(power_to_db(ref=max) + 40) / 40``, float32."""
     db = 10.0 * np.log10(np.maximum(1e-10, mel))
     db -= 10.0 * np.log10(max(1e-10, mel.max()))
     db = np.maximum(db, db.max() - 80.0)
     return ((db + 40.0) / 40.0).astype(np.float32)
+
+
+def melspectrogram_db(audio: np.ndarray, sample_rate: int = SAMPLE_RATE, n_fft: int = 321, hop: int = 160,
+                      n_mels: int = 120) -> np.ndarray:
+    """DNSMOS P.808 input: :func:`mel_power` then :func:`mel_db`; returns (frames, n_mels) float32."""
+    return mel_db(mel_power(audio, sample_rate, n_fft, hop, n_mels))
