@@ -15,6 +15,9 @@
 # Bake engines in instead of mounting them: a two-line Dockerfile
 #   FROM tqscore:0.1.0
 #   COPY --chown=tqscore engines/ /engines/
+# Rebuild the TensorRT engines for this node's GPU from the ONNX graphs already in the folder
+# (no bundle, torch or transformers needed; the manifest keeps its provenance):
+#   docker run --gpus all -v /data/engines:/engines tqscore:0.1.0 export --formats engine --out /engines
 
 ARG CUDA_TAG=12.6.3-cudnn
 ARG UBUNTU=ubuntu22.04
@@ -23,8 +26,14 @@ ARG UBUNTU=ubuntu22.04
 FROM nvidia/cuda:${CUDA_TAG}-devel-${UBUNTU} AS decord-build
 ARG DECORD_REF=v0.6.0
 ARG NVDEC_DRIVER=550
-# decord's default (Maxwell/Pascal/Volta) predates CUDA 12's deprecations; name today's GPUs.
-ARG CUDA_ARCH="sm_70;sm_75;sm_80;sm_86;sm_89;sm_90"
+# GPUs the NVDEC colour-conversion kernels are compiled for: V100 (sm_70), T4 (sm_75), A100 (sm_80),
+# A10/A40 (sm_86), L4/L40S (sm_89), H100/H200 (sm_90), plus compute_90 PTX that newer GPUs JIT.
+# decord v0.6.0 ignores -DCUDA_ARCH (its `include(cmake/util/FindCUDAArchFlags.cmake)` is commented
+# out) and enables CUDA as a CMake language under cmake_minimum_required 3.8.2, so policy CMP0104 is
+# OLD: CMake adds no architecture flags itself (CMAKE_CUDA_ARCHITECTURES=OFF says so explicitly) and
+# the -gencode flags go through CMAKE_CUDA_FLAGS, which decord leaves alone. The build checks with
+# cuobjdump that every sm_XX below is in libdecord.so.
+ARG CUDA_SMS="70 75 80 86 89 90"
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update && apt-get install -y --no-install-recommends software-properties-common \
     && add-apt-repository -y ppa:deadsnakes/ppa \
@@ -39,7 +48,13 @@ RUN apt-get update && apt-get install -y --no-install-recommends software-proper
 RUN ln -sf /usr/lib/x86_64-linux-gnu/libnvcuvid.so.1 /usr/local/cuda/lib64/libnvcuvid.so
 RUN git clone --recursive --depth 1 --branch ${DECORD_REF} https://github.com/dmlc/decord /src/decord
 WORKDIR /src/decord/build
-RUN cmake .. -DUSE_CUDA=/usr/local/cuda -DCUDA_ARCH="${CUDA_ARCH}" -DCMAKE_BUILD_TYPE=Release && make -j"$(nproc)"
+RUN gencode="$(for sm in ${CUDA_SMS}; do printf -- '-gencode=arch=compute_%s,code=sm_%s ' "$sm" "$sm"; done)" \
+    && last="${CUDA_SMS##* }" \
+    && cmake .. -DUSE_CUDA=/usr/local/cuda -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=OFF \
+         -DCMAKE_CUDA_FLAGS="${gencode}-gencode=arch=compute_${last},code=compute_${last}" \
+    && make -j"$(nproc)" \
+    && for sm in ${CUDA_SMS}; do cuobjdump --list-elf libdecord.so | grep -q "sm_${sm}" \
+         || { echo "libdecord.so has no sm_${sm} code" >&2; exit 1; }; done
 RUN python3.11 -m venv /opt/build && /opt/build/bin/pip install --no-cache-dir wheel setuptools \
     && cd /src/decord/python && /opt/build/bin/python setup.py bdist_wheel -d /wheels
 
@@ -73,9 +88,11 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY tqscore ./tqscore
 # Checks that need no GPU (a build has no driver: the CUDA decord and tensorrt load libcuda when
-# imported, so they are only located here): the CUDA provider is packaged, torch is absent.
+# imported, so they are only located here): every command module imports and registers its
+# arguments (what `tqscore --help` does), the CUDA provider is packaged, torch is absent.
 RUN pip install "onnxruntime-gpu==${ORT_VERSION}" "tensorrt==${TRT_VERSION}" ".[gpu]" \
-    && python -c "import importlib.util as u, onnxruntime, tqscore.cli; \
+    && python -c "import importlib, importlib.util as u, onnxruntime, tqscore.cli as cli; \
+[importlib.import_module(m) for m in cli.COMMAND_MODULES]; cli.build_parser(); \
 assert all(u.find_spec(m) for m in ('decord', 'tensorrt')); \
 assert 'CUDAExecutionProvider' in onnxruntime.get_available_providers()" \
     && ! python -c "import torch" 2>/dev/null \

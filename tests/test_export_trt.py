@@ -382,7 +382,7 @@ def test_runtime_uses_engines_only_when_they_fit(built, gpu_here, caplog):
         fallback = EngineSet.load(built.out, device="auto")
     assert fallback.backend == "onnxruntime" and OrtRunner.made == []
     assert "TensorRT engines not usable on this machine: no visual engine for NVIDIA A100" in caplog.text
-    assert "tqscore export --model BUNDLE" in caplog.text
+    assert "tqscore export --formats engine --out" in caplog.text
     with pytest.raises(EngineError, match="no fusion engine for NVIDIA A100"):
         EngineSet.load(built.out, device="tensorrt")
 
@@ -392,3 +392,69 @@ def test_runtime_uses_engines_only_when_they_fit(built, gpu_here, caplog):
     write_manifest(built.out, manifest)
     with pytest.raises(Exception, match="hubert.onnx: contents differ from the manifest"):
         EngineSet.load(built.out, device="tensorrt")  # the ONNX check comes first and names the file
+
+
+# --- engines from the ONNX graphs alone (the serving image: no bundle, torch or transformers) ----
+def test_engine_format_no_longer_pulls_in_onnx(gpu_here):
+    from tqscore.export.formats import select_formats
+
+    assert [f.name for f in select_formats("engine")] == ["engine"]
+    assert [f.name for f in select_formats("onnx,engine")] == ["onnx", "engine"]
+
+
+def test_engines_from_the_graphs_alone_import_no_torch(onnx_folder, tmp_path):
+    """`tqscore export --formats engine --out DIR`, no --model, in a fresh interpreter that cannot import
+    torch or transformers: engines built from the folder's graphs, provenance kept from the manifest."""
+    import subprocess
+    import textwrap
+    from pathlib import Path
+
+    out = shutil.copytree(onnx_folder.out, tmp_path / "engines")
+    before = read_manifest(out)
+    code = textwrap.dedent(f"""
+        import sys, importlib.abc
+        class Absent(importlib.abc.MetaPathFinder):  # as in the serving image: not installed at all
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "transformers"):
+                    raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        sys.meta_path.insert(0, Absent())
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_export_trt import FakeTRT, OrtRunner, H100
+        import tqscore.export.trt as trt_mod, tqscore.export.formats as formats, tqscore.runtime.engines as engines
+        trt_mod.load_tensorrt = lambda: FakeTRT
+        trt_mod.detect_target = lambda: H100
+        formats._engine_available = lambda: None
+        engines.TrtGraph = OrtRunner
+        from tqscore.cli import main
+        code = main(["export", "--formats", "engine", "--out", {str(out)!r}, "--no-progress"])
+        print("CODE", code, "LOADED", sorted(m for m in ("torch", "transformers") if m in sys.modules))
+    """)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "CODE 0 LOADED []" in proc.stdout, proc.stdout + proc.stderr[-2000:]
+    after = read_manifest(out)
+    assert sorted(after.engines) == sorted(trt_mod.engine_filename(g, H100) for g in GRAPHS.values())
+    assert (after.model_id, after.bundle, after.backbones, after.graphs) == \
+        (before.model_id, before.bundle, before.backbones, before.graphs)
+    assert after.versions["torch"] == before.versions["torch"]  # the graphs' exporter stays on record
+    assert after.parity["fusion"]["engine_parity_inputs"] == "bundle statistics"  # read with numpy only
+
+
+def test_engines_without_graphs_or_bundle_say_what_to_run(tmp_path, gpu_here, capsys):
+    from tqscore.cli import main
+
+    assert main(["export", "--out", str(tmp_path / "empty"), "--no-progress"]) == 2
+    assert "not an engine folder (no manifest.json)" in capsys.readouterr().err
+    assert main(["export", "--formats", "onnx", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "format(s) ['onnx'] are made from a model bundle: pass --model BUNDLE" in capsys.readouterr().err
+
+
+def test_engines_refuse_a_fusion_graph_from_another_bundle(onnx_folder, gpu_here, tmp_path):
+    from tqscore.export.formats import FormatError, run_export, select_formats
+    from tqscore.export.job import ExportJob
+
+    out = shutil.copytree(onnx_folder.out, tmp_path / "engines")
+    other = make_bundle(tmp_path / "other", seed=1)
+    job = ExportJob(other, out, onnx_folder.resnet, onnx_folder.hubert)
+    with pytest.raises(FormatError, match=r"fusion.onnx was exported from bundle sha256 .* `--formats onnx,engine`"):
+        run_export(job, select_formats("engine"))

@@ -3,6 +3,8 @@
 Writes the ONNX graphs (and TensorRT FP16 engines where tensorrt and a GPU exist) with a
 manifest into ENGINE_DIR. Files that are already up to date are kept; after a GPU, driver or
 TensorRT upgrade the same command rebuilds exactly the engines that no longer fit.
+Without --model, ENGINE_DIR's ONNX graphs and manifest are all it needs: `--formats engine`
+(the default then) builds the TensorRT engines with no bundle, torch or transformers.
 
 Exit codes: 0 done; 2 bad arguments, an unusable bundle or backbone, or a format that cannot be
 built here (nothing already in ENGINE_DIR is lost: files are replaced only when complete).
@@ -38,10 +40,12 @@ def add_parser(subparsers) -> None:
         description="\n".join(__doc__.splitlines()[2:]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--model", type=Path, required=True, metavar="BUNDLE", help="model bundle folder from `tqscore train`")
+    p.add_argument("--model", type=Path, default=None, metavar="BUNDLE",
+                   help="model bundle folder from `tqscore train`; needed for the ONNX formats, not for `engine`")
     p.add_argument("--out", type=Path, required=True, metavar="ENGINE_DIR", help="engine folder to create or update")
     p.add_argument("--formats", default=None,
-                   help=f"comma-separated formats from: {', '.join(FORMATS)} (default: all that can be built here)")
+                   help=f"comma-separated formats from: {', '.join(FORMATS)} (default: all that can be built here; "
+                   "without --model: engine)")
     p.add_argument("--resnet", default=DEFAULT_RESNET, metavar="PATH_OR_ID",
                    help="ResNet101 weights: local folder or hub id (default: %(default)s)")
     p.add_argument("--hubert", default=DEFAULT_HUBERT, metavar="PATH_OR_ID",
@@ -56,11 +60,13 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tqscore.export.formats import run_export, select_formats
+    from tqscore.export.formats import FormatError, run_export, select_formats
     from tqscore.export.job import ExportJob
     from tqscore.export.manifest import MANIFEST_NAME
 
-    formats = select_formats(args.formats)
+    formats = select_formats(args.formats or ("engine" if args.model is None else None))
+    if args.model is None and (needs := [f.name for f in formats if f.needs_bundle]):
+        raise FormatError(f"format(s) {needs} are made from a model bundle: pass --model BUNDLE")
     job = ExportJob(args.model, args.out, args.resnet, args.hubert, args.batch_sizes, args.clip_batch_sizes,
                     args.force, args.progress)
     written = run_export(job, formats)

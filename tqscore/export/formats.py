@@ -78,7 +78,23 @@ def format_engine(job: ExportJob) -> list[Path]:
     )
     from tqscore.runtime.engines import TrtGraph
 
+    missing = [g for g in GRAPHS if g not in job.manifest.graphs]
+    if missing:
+        raise FormatError(
+            f"{job.out}: no ONNX graph(s) {missing} to build engines from; export them first with "
+            f"`tqscore export --model BUNDLE --out {job.out} --formats onnx` (needs tqscore[train])"
+        )
+    fusion = job.manifest.graphs["fusion"]
+    if fusion.source_sha256 != job.manifest.bundle.sha256:
+        raise FormatError(
+            f"{job.out / fusion.file} was exported from bundle sha256 {fusion.source_sha256[:12]}, not the bundle "
+            f"given ({job.manifest.bundle.sha256[:12]}); export it again with `--formats onnx,engine`"
+        )
     trt, target = load_tensorrt(), detect_target()
+    preprocessing = job.parity_preprocessing()
+    if preprocessing is None:
+        log.warning("bundle %s not found: the fusion engine's parity is measured on standard-normal inputs",
+                    job.manifest.bundle.path)
     written = []
     for name, spec in tqdm(GRAPHS.items(), desc="TensorRT engines", unit="engine", disable=not job.progress):
         problem = engine_problem(job.manifest, job.out, name, target)
@@ -99,11 +115,11 @@ def format_engine(job: ExportJob) -> list[Path]:
         result = build_engine(plan, trt)
         job.manifest.engines[plan.engine_path.name] = write_engine(plan, result, job.manifest.graphs[name].sha256, target, utc_now())
         runner = TrtGraph(plan.engine_path, trt)
-        preprocessing = job.bundle.preprocessing if name == "fusion" else None
-        figures = engine_parity(name, runner, plan.onnx_path, preprocessing)
-        job.manifest.parity.setdefault(name, {}).update(
-            figures | {"engine_build_s": result.seconds, "engine_measured_on": f"{target.gpu}, TensorRT {target.tensorrt}"}
-        )
+        figures = engine_parity(name, runner, plan.onnx_path, preprocessing if name == "fusion" else None)
+        notes = {"engine_build_s": result.seconds, "engine_measured_on": f"{target.gpu}, TensorRT {target.tensorrt}"}
+        if name == "fusion":
+            notes["engine_parity_inputs"] = "bundle statistics" if preprocessing is not None else "standard normal"
+        job.manifest.parity.setdefault(name, {}).update(figures | notes)
         log.info("%s: engine built in %.0f s, %d FP32 layers, vs ONNX %s", name, result.seconds,
                  len(result.fp32_layers), {k: f"{v:.2e}" for k, v in figures.items()})
         written.append(plan.engine_path)
@@ -138,15 +154,18 @@ class Format:
     available: Callable[[], str | None]  # None when it can be built here, else why not
     requires: tuple[str, ...] = ()
     gpu: bool = False
+    needs_bundle: bool = False  # made from the model bundle (`--model`), not from the folder's graphs
 
 
 FORMATS: dict[str, Format] = {
     f.name: f
     for f in (
         Format("onnx", ".onnx", "FP32 ONNX graphs (opset 17) for ONNX Runtime: CPU, CUDA, TensorRT providers",
-               format_onnx, _onnx_available),
-        Format("engine", ".engine", "TensorRT FP16 engines for this GPU model, compute capability and TensorRT version",
-               format_engine, _engine_available, requires=("onnx",), gpu=True),
+               format_onnx, _onnx_available, needs_bundle=True),
+        # No requirement on `onnx`: engines are built from the folder's graphs alone (the serving
+        # image has no torch); the default set still exports the graphs first when it can.
+        Format("engine", ".engine", "TensorRT FP16 engines for this GPU model, compute capability and TensorRT version, "
+               "from the folder's ONNX graphs", format_engine, _engine_available, gpu=True),
     )
 }
 

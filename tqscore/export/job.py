@@ -3,6 +3,11 @@
 Every format function (``tqscore.export.formats``) takes an ``ExportJob`` and returns the files
 it wrote, so the CLI, the tests and the benchmark drive exports the same way. Modules load on
 first use: an engine-only rebuild whose ONNX graphs are current loads no backbone at all.
+
+Without a bundle (``bundle_path=None``) the job works on the ONNX graphs of an existing folder
+alone: the serving image (no torch, no transformers, no bundle) rebuilds TensorRT engines that
+way, and the manifest's provenance (model id, bundle digest, backbones, the library versions the
+graphs were exported with) is kept from the folder's manifest.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ VERSIONED = ("torch", "onnx", "onnxruntime", "transformers", "numpy", "tensorrt"
 
 @dataclass
 class ExportJob:
-    bundle_path: Path
+    bundle_path: Path | None  # None: the folder's ONNX graphs and manifest are all there is
     out: Path
     resnet: str = DEFAULT_RESNET
     hubert: str = DEFAULT_HUBERT
@@ -39,13 +44,16 @@ class ExportJob:
     manifest: Manifest | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.bundle_path = Path(self.bundle_path)
+        self.bundle_path = Path(self.bundle_path) if self.bundle_path is not None else None
         self.out = Path(self.out)
         batch_ranges(self.image_batches), batch_ranges(self.clip_batches)  # validate early
 
     def open(self) -> Manifest:
         """Read the folder's manifest (or start one) and bind it to the bundle being exported."""
         from tqscore.model.bundle import MODEL_FILES, read_meta
+
+        if self.bundle_path is None:
+            return self._open_graphs_only()
 
         meta = read_meta(self.bundle_path)  # checks layout version and labels
         self.out.mkdir(parents=True, exist_ok=True)
@@ -66,6 +74,37 @@ class ExportJob:
         )
         self.manifest = Manifest.model_validate(base)
         return self.manifest
+
+    def _open_graphs_only(self) -> Manifest:
+        old = read_manifest(self.out)  # no folder, no manifest: nothing to build from, and it says so
+        if old.layout_version != LAYOUT_VERSION:
+            raise ManifestError(
+                f"{self.out}: graphs exported for feature layout {old.layout_version}, this tqscore uses "
+                f"{LAYOUT_VERSION}; export them again with `tqscore export --model BUNDLE --out {self.out}`"
+            )
+        base = old.model_dump()
+        # Versions are merged: the graphs keep the torch/transformers they were exported with.
+        base.update(versions=base["versions"] | library_versions(),
+                    batch_sizes={"image": sorted(self.image_batches), "clip": sorted(self.clip_batches)})
+        self.manifest = Manifest.model_validate(base)
+        return self.manifest
+
+    def parity_preprocessing(self):
+        """The bundle's preprocessing (numpy only, no torch) for realistic fusion parity inputs, or None.
+
+        Taken from ``--model`` or, without it, from the bundle folder the manifest names if it is
+        still there with the recorded digest; None where neither is (inputs are then standard normal).
+        """
+        from safetensors.numpy import load_file
+
+        from tqscore.model.bundle import MODEL_FILES, PREPROCESSING_FILE
+        from tqscore.model.preprocess import Preprocessing
+
+        folder = self.bundle_path or Path(self.manifest.bundle.path)
+        file = folder / PREPROCESSING_FILE
+        if not file.is_file() or sha256_files(folder, MODEL_FILES) != self.manifest.bundle.sha256:
+            return None
+        return Preprocessing.from_arrays(load_file(str(file)), str(file))
 
     def _previous_manifest(self) -> Manifest | None:
         if self.force or not (self.out / "manifest.json").is_file():

@@ -43,7 +43,8 @@ def fusion_inputs(preprocessing, batch: int = 4, seed: int = 0, nan_fraction: fl
 def parity_inputs(graph: str, preprocessing=None) -> dict[str, np.ndarray]:
     """The inputs every parity figure of a graph is measured on (fixed seed)."""
     if graph == "fusion":
-        return fusion_inputs(preprocessing)
+        # Without the bundle's statistics (an engine-only rebuild with no bundle at hand).
+        return fusion_inputs(preprocessing) if preprocessing is not None else example_inputs("fusion", batch=4)
     if graph == "audio":
         return example_inputs("audio", batch=2, samples=2 * 16000 + 80)
     return example_inputs(graph, batch=2)

@@ -168,7 +168,7 @@ class EngineSet:
         problems = [p for g in GRAPHS if (p := engine_problem(manifest, engine_dir, g, target))]
         if problems:
             message = f"{engine_dir}: TensorRT engines not usable on this machine: " + "; ".join(problems)
-            hint = f" Rebuild them here with `tqscore export --model BUNDLE --out {engine_dir} --formats engine`."
+            hint = f" Rebuild them here with `tqscore export --formats engine --out {engine_dir}`."
             if required:
                 raise EngineError(message + hint)
             if manifest.engines:
