@@ -126,10 +126,8 @@ def _signal_meta() -> dict[str, object]:
 
 
 def _band(name: str) -> tuple[float, float] | None:
-    try:  # TEMPORARY until tqscore.signals.reference (signals-core engineer) lands
-        from tqscore.signals.reference import reference_band
-    except ModuleNotFoundError:
-        return None
+    from tqscore.signals.reference import reference_band
+
     band = reference_band(name)
     return None if band is None else (float(band.low), float(band.high))
 
@@ -205,16 +203,19 @@ def _curve_image(row: dict) -> str | None:
     return plots.sync_curve(np.asarray(curve, np.float64), row.get("sync_offset_frames"))
 
 
-def _strips_or_reason(videos: Path | None, path: str):
+def _missing_reason(videos: Path | None, path: str) -> str | None:
+    """Why a clip cannot be decoded before trying (the text its placeholder shows), or None."""
+    if videos is None:
+        return "no frames: run with --videos DIR to show them"
+    file = Path(videos) / path
+    return None if file.is_file() else f"video not found: {file}"
+
+
+def _strips_or_reason(file: Path):
     """The clip's strips, or the text a placeholder shows instead (runs in a worker process)."""
     from tqscore.media import MediaError
     from tqscore.report.thumbs import clip_strips
 
-    if videos is None:
-        return "no frames: run with --videos DIR to show them"
-    file = Path(videos) / path
-    if not file.is_file():
-        return f"video not found: {file}"
     try:
         return clip_strips(file)
     except (MediaError, OSError) as exc:
@@ -224,18 +225,24 @@ def _strips_or_reason(videos: Path | None, path: str):
 
 def _decode_all(paths: list[str], cfg: ReportConfig) -> dict[str, object]:
     """Strips per path; several clips at once in spawned processes (MediaPipe is not fork-safe)."""
-    bar = tqdm(total=len(paths), desc="report: worst clips", unit="clip", disable=not cfg.progress)
-    workers = min(cfg.workers, len(paths)) if cfg.videos is not None else 1
     strips: dict[str, object] = {}
-    with bar:
+    todo = []
+    for path in paths:
+        reason = _missing_reason(cfg.videos, path)
+        if reason is None:
+            todo.append(path)
+        else:
+            strips[path] = reason
+    workers = min(cfg.workers, len(todo))
+    with tqdm(total=len(todo), desc="report: worst clips", unit="clip", disable=not cfg.progress) as bar:
         if workers <= 1:
-            for path in paths:
-                strips[path] = _strips_or_reason(cfg.videos, path)
+            for path in todo:
+                strips[path] = _strips_or_reason(Path(cfg.videos) / path)
                 bar.update()
             return strips
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-            futures = {pool.submit(_strips_or_reason, cfg.videos, path): path for path in paths}
+            futures = {pool.submit(_strips_or_reason, Path(cfg.videos) / path): path for path in todo}
             for future in as_completed(futures):
                 strips[futures[future]] = future.result()
                 bar.update()

@@ -1,0 +1,148 @@
+"""Report at scale: a 100,000-row table made by resampling real rows, built and opened in Chromium.
+
+The rows come from a real ``tqscore batch`` over ../shared/media (signals and the reference
+scorer, no engines), drawn with replacement (seed 0). Each resampled row gets its own path, a
+symlink to its source clip, so the worst clips are decoded as distinct files, as in a real run.
+What resampling does not reproduce: six source clips give only six distinct values per column,
+so dictionary-coded strings (reasons) are fewer than in a real night; numbers take as many bytes
+as real ones (3 significant digits either way).
+
+Figures: build time by phase, file size, and in headless Chromium the page's load time, the time
+to sort the 100,000 rows by a column and to filter them. Baseline measured in the same run:
+polars writing the same table as JSON (a floor for turning every value into text). Targets
+(issue 11): build <= 60 s, file <= 25 MB, the page responsive (sort and filter well under 1 s).
+
+    python benchmarks/report_scale.py                 # 100,000 rows, --top 12
+    python benchmarks/report_scale.py --source scores.parquet --videos ../shared/media
+    python benchmarks/report_scale.py --smoke         # 2,000 rows from a batch over two clips
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import common
+
+sys.path.insert(0, str(common.REPO / "tests"))
+
+SMOKE_CLIPS = ("real/WDA_KatieHill_000.mp4", "generated/sadtalker_art2_radio31.mp4")
+TARGET_S, TARGET_MB = 60.0, 25.0
+
+
+def source_table(args, work: Path) -> tuple[Path, Path]:
+    """(batch table, the folder its paths are relative to): given, or made now by tqscore batch."""
+    if args.source is not None:
+        return args.source, args.videos or common.MEDIA
+    videos = work / "media"
+    for rel in SMOKE_CLIPS if args.smoke else [p.relative_to(common.MEDIA).as_posix() for p in common.media_clips()]:
+        (videos / rel).parent.mkdir(parents=True, exist_ok=True)
+        (videos / rel).symlink_to(common.MEDIA / rel)
+    out = work / "source.parquet"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "tqscore.cli", "batch", str(videos), "--out", str(out),
+                           "--workers", "1", "--no-progress"], capture_output=True, text=True)
+    if done.returncode not in (0, 1):
+        raise SystemExit(f"tqscore batch failed ({done.returncode}): {done.stderr.strip()}")
+    print(f"source: tqscore batch over {videos} ({len(list(videos.rglob('*.mp4')))} clips) "
+          f"in {time.perf_counter() - started:.1f} s")
+    return out, videos
+
+
+def resample(source: Path, videos: Path, rows: int, work: Path) -> tuple[Path, Path]:
+    import numpy as np
+    import polars as pl
+
+    table = pl.read_parquet(source)
+    pick = np.random.default_rng(0).integers(0, table.height, rows)
+    sample = table[pick]
+    names = [f"r{i:06d}_{Path(p).name}" for i, p in enumerate(sample.get_column("path").to_list())]
+    links = work / "videos"
+    links.mkdir()
+    for name, original in zip(names, sample.get_column("path").to_list()):
+        os.symlink((Path(videos) / original).resolve(), links / name)
+    out = work / f"scores-{rows}.parquet"
+    sample.with_columns(pl.Series("path", names)).write_parquet(out)
+    return out, links
+
+
+def browser_figures(html: Path) -> dict[str, float] | str:
+    from browser import chromium, chromium_paths
+
+    if not all(chromium_paths()):
+        return "not measured: no chromium / chromedriver"
+    with chromium() as driver:
+        started = time.perf_counter()
+        driver.get(html.resolve().as_uri())
+        load_s = time.perf_counter() - started
+        severe = [e for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+        if severe:
+            raise SystemExit(f"console errors: {severe}")
+        sort_ms = driver.execute_script(
+            "const t = performance.now(); document.querySelector('#rows-table th[data-column=\"overall\"]').click();"
+            "return performance.now() - t;")
+        filter_ms = driver.execute_script(
+            "const f = document.getElementById('filter'); f.value = 'status=ok overall<3';"
+            "const t = performance.now(); f.dispatchEvent(new Event('change')); return performance.now() - t;")
+        page_ms = driver.execute_script(
+            "const t = performance.now(); document.getElementById('next').click(); return performance.now() - t;")
+        shown = driver.find_element("id", "count").text
+        broken = driver.execute_script("return Array.from(document.images).filter(i => !i.naturalWidth).length")
+    if broken:
+        raise SystemExit(f"{broken} images do not decode")
+    return {"load_s": load_s, "sort_ms": sort_ms, "filter_ms": filter_ms, "page_ms": page_ms, "shown": shown}
+
+
+def main() -> int:
+    p = common.parser(__doc__)
+    p.add_argument("--rows", type=int, default=None, help="rows to resample (default 100,000; 2,000 with --smoke)")
+    p.add_argument("--top", type=int, default=None, help="worst clips per dimension (default 12; 2 with --smoke)")
+    p.add_argument("--source", type=Path, default=None, help="a batch table to resample instead of running batch")
+    p.add_argument("--videos", type=Path, default=None, help="the folder --source's paths are relative to")
+    p.add_argument("--keep", type=Path, default=None, help="copy the report here")
+    args = p.parse_args()
+    rows = args.rows or (2000 if args.smoke else 100_000)
+    top = args.top if args.top is not None else (2 if args.smoke else 12)
+
+    import polars as pl
+
+    from tqscore.report import ReportConfig, write_report
+
+    print(f"machine: {common.machine()}")
+    with tempfile.TemporaryDirectory(prefix="report-scale-") as tmp:
+        work = Path(tmp)
+        source, videos = source_table(args, work)
+        table, links = resample(source, videos, rows, work)
+        frame = pl.read_parquet(table)
+        started = time.perf_counter()
+        frame.write_json(work / "baseline.json")
+        baseline_s = time.perf_counter() - started
+        html = work / "report.html"
+        stats = write_report(ReportConfig(table, html, videos=links, top=top, progress=False))
+        figures = browser_figures(html)
+        if args.keep is not None:
+            args.keep.write_bytes(html.read_bytes())
+    size_mb = stats.bytes / 1e6
+    print(f"\n| rows | worst clips decoded | build s | file MB | baseline (polars write_json) s | build / baseline |")
+    print("|---|---|---|---|---|---|")
+    print(f"| {stats.rows:,} | {stats.clips_decoded} | {stats.seconds:.1f} | {size_mb:.1f} | {baseline_s:.2f} | "
+          f"{stats.seconds / baseline_s:.1f}x |")
+    print("\nphases (s): " + ", ".join(f"{k} {v:.1f}" for k, v in stats.timings.items()))
+    if isinstance(figures, str):
+        print(f"browser: {figures}")
+    else:
+        print(f"browser: load {figures['load_s']:.2f} s, sort by overall {figures['sort_ms']:.0f} ms, "
+              f"filter {figures['filter_ms']:.0f} ms, next page {figures['page_ms']:.0f} ms ({figures['shown']})")
+    if not args.smoke:
+        print(f"targets: build <= {TARGET_S:.0f} s {'met' if stats.seconds <= TARGET_S else 'NOT met'}; "
+              f"file <= {TARGET_MB:.0f} MB {'met' if size_mb <= TARGET_MB else 'NOT met'}")
+    print(f"load after: {os.getloadavg()[0]:.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
