@@ -54,6 +54,9 @@ def add_parser(subparsers) -> None:
                    help="crops per visual-engine call to tune TensorRT profiles for (default: 64,150)")
     p.add_argument("--clip-batch-sizes", type=_batch_list, default=DEFAULT_CLIP_BATCHES, metavar="N,N",
                    help="clips per audio/fusion-engine call to tune TensorRT profiles for (default: 1,8)")
+    p.add_argument("--calibrate", type=Path, default=None, metavar="VIDEO_DIR",
+                   help="videos whose face crops calibrate the onnx-int8 format (required by it; a few dozen "
+                   "clips like the ones to be scored)")
     p.add_argument("--force", action="store_true", help="rebuild everything, even files that are up to date")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
     p.set_defaults(func=run)
@@ -68,7 +71,7 @@ def run(args) -> int:
     if args.model is None and (needs := [f.name for f in formats if f.needs_bundle]):
         raise FormatError(f"format(s) {needs} are made from a model bundle: pass --model BUNDLE")
     job = ExportJob(args.model, args.out, args.resnet, args.hubert, args.batch_sizes, args.clip_batch_sizes,
-                    args.force, args.progress)
+                    args.force, args.progress, args.calibrate)
     written = run_export(job, formats)
     print(f"{args.out / MANIFEST_NAME}: formats {', '.join(f.name for f in formats)}; "
           f"{len(written)} file(s) written, the rest up to date")

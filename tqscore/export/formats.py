@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from tqscore.errors import ExportError
@@ -126,6 +127,56 @@ def format_engine(job: ExportJob) -> list[Path]:
     return written
 
 
+def format_int8(job: ExportJob) -> list[Path]:
+    """INT8 ResNet101 (static QDQ) for CPUs, calibrated on face crops of ``job.calibrate``'s clips."""
+    from tqscore.export.int8 import (
+        HOLDOUT_EVERY,
+        INT8_FILES,
+        METHOD,
+        calibration_crops,
+        int8_parity,
+        quantize_visual,
+        quantized_problem,
+    )
+    from tqscore.export.manifest import QuantizedEntry
+
+    name = "visual"
+    if name not in job.manifest.graphs:
+        raise FormatError(f"{job.out}: no FP32 {name} graph to quantize; export it with `--formats onnx` first")
+    problem = quantized_problem(job.manifest, job.out, name)
+    if problem is None and not job.force and job.calibrate is None:
+        log.info("%s: up to date", job.out / INT8_FILES[name])
+        return []
+    if job.calibrate is None:
+        raise FormatError(
+            "format 'onnx-int8' needs --calibrate VIDEO_DIR: face crops from your own clips set the INT8 "
+            f"activation ranges (no built-in fallback; {problem or 'pass it to re-calibrate'})"
+        )
+    fp32 = check_graph_file(job.out, name, job.manifest.graphs[name])
+    calibration = calibration_crops(job.calibrate, progress=job.progress)
+    held = np.arange(len(calibration.crops)) % HOLDOUT_EVERY == HOLDOUT_EVERY - 1
+    path = quantize_visual(fp32, job.out / INT8_FILES[name], calibration.crops[~held])
+    job.manifest.quantized[name] = QuantizedEntry(
+        file=path.name, sha256=sha256_file(path), graph=name, onnx_sha256=job.manifest.graphs[name].sha256,
+        method=METHOD, quantized_utc=utc_now(),
+        calibration={"source": str(Path(job.calibrate).resolve()), "clips": calibration.clips,
+                     "crops": int((~held).sum()), "skipped": calibration.skipped},
+    )
+    figures = int8_parity(path, fp32, calibration.crops[held])
+    job.manifest.parity.setdefault(name, {}).update(figures)
+    log.info("%s: INT8 graph from %d crops of %d clips; held-out cosine min %.5f mean %.5f", name, int((~held).sum()),
+             len(calibration.clips), figures["int8_vs_fp32_cosine_min"], figures["int8_vs_fp32_cosine_mean"])
+    return [path]
+
+
+def _int8_available() -> str | None:
+    try:
+        import onnxruntime.quantization  # noqa: F401
+    except ImportError as exc:
+        return f"{exc.name} is not installed (onnxruntime's quantizer needs onnx)"
+    return None
+
+
 def _onnx_available() -> str | None:
     try:
         import onnx  # noqa: F401
@@ -155,6 +206,7 @@ class Format:
     requires: tuple[str, ...] = ()
     gpu: bool = False
     needs_bundle: bool = False  # made from the model bundle (`--model`), not from the folder's graphs
+    default: bool = True  # in the default set (False: only when asked for by name)
 
 
 FORMATS: dict[str, Format] = {
@@ -162,6 +214,9 @@ FORMATS: dict[str, Format] = {
     for f in (
         Format("onnx", ".onnx", "FP32 ONNX graphs (opset 17) for ONNX Runtime: CPU, CUDA, TensorRT providers",
                format_onnx, _onnx_available, needs_bundle=True),
+        # Not in the default set: it needs --calibrate (the user's clips), which has no default.
+        Format("onnx-int8", ".int8.onnx", "INT8 ResNet101 (static QDQ, per-channel weights) for CPUs, calibrated on "
+               "face crops of --calibrate VIDEO_DIR", format_int8, _int8_available, default=False),
         # No requirement on `onnx`: engines are built from the folder's graphs alone (the serving
         # image has no torch); the default set still exports the graphs first when it can.
         Format("engine", ".engine", "TensorRT FP16 engines for this GPU model, compute capability and TensorRT version, "
@@ -178,7 +233,7 @@ def select_formats(requested: str | None) -> list[Format]:
     """
     if requested is None:
         chosen = []
-        for f in FORMATS.values():
+        for f in (f for f in FORMATS.values() if f.default):
             reason = f.available()
             if reason is None:
                 chosen.append(f)
@@ -208,7 +263,8 @@ def format_table() -> str:
     """Markdown table of the formats (docs/export.md prints it)."""
     rows = ["| format | files | needs | what |", "|---|---|---|---|"]
     for f in FORMATS.values():
-        needs = ", ".join([*f.requires, *(["GPU + tensorrt"] if f.gpu else [])]) or "-"
+        needs = ", ".join([*(["`--model`"] if f.needs_bundle else []), *f.requires,
+                           *(["GPU + tensorrt"] if f.gpu else []), *([] if f.default else ["asked for by name"])]) or "-"
         rows.append(f"| `{f.name}` | `*{f.suffix}` | {needs} | {f.description} |")
     return "\n".join(rows)
 

@@ -39,6 +39,7 @@ class ExportJob:
     clip_batches: tuple[int, ...] = DEFAULT_CLIP_BATCHES
     force: bool = False
     progress: bool = False  # tqdm bars per format (the CLI turns them on)
+    calibrate: Path | None = None  # videos whose face crops calibrate the onnx-int8 format
     _bundle: object = field(default=None, repr=False)
     _modules: dict = field(default_factory=dict, repr=False)
     manifest: Manifest | None = field(default=None, repr=False)

@@ -83,6 +83,19 @@ class EngineEntry(BaseModel):
     built_utc: str
 
 
+class QuantizedEntry(BaseModel):
+    """An INT8 copy of a graph for CPUs (``tqscore export --formats onnx-int8``)."""
+
+    file: str
+    sha256: str
+    graph: str  # key in Manifest.graphs: the FP32 graph it was quantized from
+    onnx_sha256: str  # that graph's sha256 at quantization time: a re-exported graph makes it stale
+    precision: str = "int8"
+    method: str  # e.g. "onnxruntime quantize_static QDQ, per-channel s8 weights, u8 activations, MinMax"
+    calibration: dict[str, str | int | list[str]]  # source folder, clips, crops
+    quantized_utc: str
+
+
 class SourceBundle(BaseModel):
     path: str
     sha256: str
@@ -98,6 +111,7 @@ class Manifest(BaseModel):
     versions: dict[str, str] = Field(default_factory=dict)  # library versions at export time
     graphs: dict[str, GraphEntry] = Field(default_factory=dict)
     engines: dict[str, EngineEntry] = Field(default_factory=dict)  # key: engine file name
+    quantized: dict[str, QuantizedEntry] = Field(default_factory=dict)  # key: graph name ("visual")
     # Items per call the engines were tuned for (TensorRT profiles): "image" crops, "clip"s.
     batch_sizes: dict[str, list[int]] = Field(default_factory=lambda: {"image": [64, 150], "clip": [1, 8]})
     parity: dict[str, dict[str, float | str]] = Field(default_factory=dict)  # measured at export time

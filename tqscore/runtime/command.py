@@ -21,7 +21,7 @@ EXIT_OK, EXIT_SOME_FAILED, EXIT_RUN_FAILED = 0, 1, 2
 
 
 def add_parser(subparsers) -> None:
-    from tqscore.runtime.config import DECODE_DEVICES, DEVICES, default_workers
+    from tqscore.runtime.config import DECODE_DEVICES, DEVICES, PRECISIONS, default_workers
     from tqscore.media.discovery import DEFAULT_EXTENSIONS
 
     p = subparsers.add_parser(
@@ -45,6 +45,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the engines run: auto = TensorRT engines when built for this GPU, else ONNX Runtime "
                    "(TensorRT/CUDA/CPU provider); tensorrt = the FP16 engines or fail (default: auto)")
+    p.add_argument("--precision", choices=PRECISIONS, default="auto",
+                   help="ResNet101 on the CPU: auto = the INT8 graph when the engine folder has a current one "
+                   "(`tqscore export --formats onnx-int8`), else FP32; fp32; int8 = the INT8 graph or fail "
+                   "(default: auto; GPUs always run FP16/FP32)")
     p.add_argument("--decode-device", choices=DECODE_DEVICES, default="auto",
                    help="where decord decodes: cuda needs a CUDA build of decord (default: auto, CPU fallback)")
     p.add_argument("--shard", default="0/1", metavar="I/N",
@@ -81,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             syncnet=args.syncnet,
             device=args.device,
             decode_device=args.decode_device,
+            precision=args.precision,
             extensions=normalize_extensions(args.ext.split(",")),
             shard=Shard.parse(args.shard),
             workers=args.workers,

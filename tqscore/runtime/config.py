@@ -10,6 +10,7 @@ from tqscore.media.discovery import DEFAULT_EXTENSIONS, Shard
 from tqscore.media.frames import DECODE_DEVICES
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # where engines run; tensorrt: the FP16 engines or nothing
+PRECISIONS = ("auto", "fp32", "int8")  # ResNet101 on the CPU: auto = INT8 when the folder has it
 
 
 def default_workers() -> int:
@@ -25,6 +26,7 @@ class BatchConfig:
     syncnet: Path | None = None  # SyncNet weights from `tqscore export-syncnet`; None = syncnet_* columns null
     device: str = "auto"  # where the engines run: TensorRT/CUDA when available, else CPU
     decode_device: str = "auto"  # where decord decodes: GPU when built with CUDA, else CPU
+    precision: str = "auto"  # visual graph on the CPU: INT8 when built (`--formats onnx-int8`), fp32, or int8
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     shard: Shard = field(default_factory=Shard)
     workers: int = field(default_factory=default_workers)
@@ -39,6 +41,8 @@ class BatchConfig:
     def __post_init__(self):
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.decode_device not in DECODE_DEVICES:
             raise ValueError(f"decode device must be one of {DECODE_DEVICES}, got {self.decode_device!r}")
         for name in ("workers", "batch_size", "audio_batch", "group_clips", "part_rows"):

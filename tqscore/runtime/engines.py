@@ -12,6 +12,10 @@ An engine that exists but does not fit (another GPU, another TensorRT, an older 
 modified file) is never used: ``device="tensorrt"`` refuses with the reason, ``"auto"`` and
 ``"cuda"`` log the reason and serve the ONNX graphs instead. ONNX Runtime's TensorRT provider
 runs in FP32: its FP16 mode cannot pin HuBERT's GroupNorm to FP32 the way our engines do.
+
+On the CPU alone (ONNX Runtime with only its CPU provider), ``precision="auto"`` serves the INT8
+ResNet101 (``tqscore export --formats onnx-int8``, ``tqscore.export.int8``) when the folder has a
+current one, ``"fp32"`` never does, ``"int8"`` requires it (and the CPU).
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from tqscore.export.manifest import Manifest, ManifestError, check_graph_file, r
 from tqscore.export.trt import TensorRTUnavailable, detect_target, engine_filename, engine_problem, target_tag
 from tqscore.features.backbones import HUBERT_FIELD
 from tqscore.layout import FEATURE_WIDTH, LABELS, STREAM_WIDTHS, T, check_layout_version
-from tqscore.runtime.config import DEVICES
+from tqscore.runtime.config import DEVICES, PRECISIONS
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +128,7 @@ class EngineSet:
     providers: list[str]  # execution providers in use, most preferred first
     graphs: dict[str, object] = field(repr=False)
     chunks: dict[str, int] = field(default_factory=dict)  # most items per call of a graph
+    precision: str = "fp32"  # of the visual graph: "int8" when the INT8 ResNet101 serves
 
     @property
     def model_id(self) -> str:
@@ -132,7 +137,8 @@ class EngineSet:
     @property
     def engine_id(self) -> str:
         """Graph contents + backend: rows scored by different engines are told apart."""
-        return f"{self.manifest.digest()}-{self.providers[0].removesuffix('ExecutionProvider').lower()}"
+        suffix = "-int8" if self.precision == "int8" else ""
+        return f"{self.manifest.digest()}-{self.providers[0].removesuffix('ExecutionProvider').lower()}{suffix}"
 
     @property
     def audio_normalize(self) -> bool:
@@ -140,9 +146,13 @@ class EngineSet:
         return bool(self.manifest.backbones.get("audio", {}).get("normalize", False))
 
     @classmethod
-    def load(cls, engine_dir, device: str = "auto", threads: int | None = None) -> EngineSet:
+    def load(cls, engine_dir, device: str = "auto", threads: int | None = None, precision: str = "auto") -> EngineSet:
         if device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+        if precision == "int8" and device in ("cuda", "tensorrt"):
+            raise EngineError(f"precision 'int8' is the CPU's INT8 ResNet101; it does not run with device '{device}'")
         engine_dir = Path(engine_dir)
         manifest = read_manifest(engine_dir)
         check_layout_version(manifest.layout_version, f"engine folder {engine_dir}")
@@ -150,11 +160,11 @@ class EngineSet:
         if missing:
             raise ManifestError(f"{engine_dir}: the manifest lists no {missing} graph(s); re-run `tqscore export`")
         paths = {g: check_graph_file(engine_dir, g, manifest.graphs[g]) for g in GRAPHS}
-        if device != "cpu":
+        if device != "cpu" and precision != "int8":
             native = cls._native(engine_dir, manifest, required=device == "tensorrt")
             if native is not None:
                 return native
-        return cls._onnxruntime(engine_dir, manifest, paths, device, threads)
+        return cls._onnxruntime(engine_dir, manifest, paths, "cpu" if precision == "int8" else device, threads, precision)
 
     @classmethod
     def _native(cls, engine_dir: Path, manifest: Manifest, required: bool) -> EngineSet | None:
@@ -183,7 +193,7 @@ class EngineSet:
         return cls(engine_dir, manifest, "tensorrt", [f"TensorRT-{target_tag(target)}"], graphs, chunks)
 
     @classmethod
-    def _onnxruntime(cls, engine_dir, manifest, paths, device, threads) -> EngineSet:
+    def _onnxruntime(cls, engine_dir, manifest, paths, device, threads, precision="auto") -> EngineSet:
         import onnxruntime as ort
 
         available = set(ort.get_available_providers())
@@ -194,13 +204,24 @@ class EngineSet:
                 f"and no TensorRT engine fits; install onnxruntime-gpu (tqscore[gpu])"
             )
         providers = [_provider_options(p, manifest) for p in wanted]
+        paths, visual = dict(paths), "fp32"
+        if precision != "fp32" and wanted == ["CPUExecutionProvider"]:
+            from tqscore.export.int8 import quantized_problem
+
+            problem = quantized_problem(manifest, engine_dir)
+            if problem is None:
+                paths["visual"], visual = engine_dir / manifest.quantized["visual"].file, "int8"
+            elif precision == "int8":
+                raise EngineError(problem)
+            elif manifest.quantized:
+                log.warning("INT8 ResNet101 not used: %s; serving the FP32 graph", problem)
         graphs = {g: _OrtGraph(paths[g], providers, threads) for g in GRAPHS}
         used = graphs["fusion"].session.get_providers()
         batches = manifest.batch_sizes
         chunks = {"visual": max(batches.get("image", [64])), "audio": max(batches.get("clip", [8])),
                   "fusion": max(batches.get("clip", [8]))}
-        log.info("serving ONNX graphs with ONNX Runtime providers %s", used)
-        return cls(engine_dir, manifest, "onnxruntime", list(used), graphs, chunks)
+        log.info("serving ONNX graphs with ONNX Runtime providers %s (visual %s)", used, visual)
+        return cls(engine_dir, manifest, "onnxruntime", list(used), graphs, chunks, visual)
 
     def _chunked(self, graph: str, feeds: dict[str, np.ndarray]) -> np.ndarray:
         n = len(next(iter(feeds.values())))

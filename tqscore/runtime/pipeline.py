@@ -67,7 +67,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
     started = time.monotonic()
     files = discover(cfg.input_dir, cfg.extensions, cfg.shard)
     log.info("%d video files under %s (shard %s)", len(files), cfg.input_dir, cfg.shard)
-    scorer = load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch)
+    scorer = load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision)
     store = ResultStore(cfg.out, output_schema(), part_rows=cfg.part_rows)
     store.lock()
     try:

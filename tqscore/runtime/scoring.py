@@ -55,7 +55,8 @@ class NullScorer:
         return []
 
 
-def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64, audio_batch: int = 1):
+def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64, audio_batch: int = 1,
+                precision: str = "auto"):
     if engine_dir is None:
         log.warning("no engine folder given (--engines): writing metadata, status and signals; scores stay null")
         return NullScorer()
@@ -63,7 +64,7 @@ def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64, audi
 
     if not Path(engine_dir).is_dir():
         raise FileNotFoundError(f"engine folder {engine_dir} does not exist (build it with `tqscore export`)")
-    return EngineScorer(EngineSet.load(Path(engine_dir), device), batch_size, audio_batch)
+    return EngineScorer(EngineSet.load(Path(engine_dir), device, precision=precision), batch_size, audio_batch)
 
 
 @dataclass
