@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 import polars as pl
 import pytest
 
+from tqscore.errors import RunError
 from tqscore.media.discovery import Shard, discover, normalize_extensions, shard_of
 from tqscore.media.errors import MediaError
 from tqscore.runtime.store import ResultStore, parts_dir_for
@@ -76,6 +77,7 @@ def test_shard_parse_rejects(text):
 
 SCHEMA = {
     "path": pl.String,
+    "path_bytes": pl.Binary,
     "size_bytes": pl.Int64,
     "mtime": pl.Datetime("us", "UTC"),
     "engine_id": pl.String,
@@ -84,7 +86,7 @@ SCHEMA = {
 
 
 def _row(path, score, size=10, engine="e1"):
-    return {"path": path, "size_bytes": size, "mtime": datetime(2026, 1, 1, tzinfo=timezone.utc),
+    return {"path": path, "path_bytes": path.encode(), "size_bytes": size, "mtime": datetime(2026, 1, 1, tzinfo=timezone.utc),
             "engine_id": engine, "score": score}
 
 
@@ -106,7 +108,7 @@ def test_store_parts_resume_and_atomic_finalize(tmp_path):
     assert len(done) == 4
     again.add(_row("c1.mp4", 11.0))  # re-scored (say its engine changed): the newer row wins
     again.add(_row("c4.mp4", 4.0))
-    table = again.finalize([f"c{i}.mp4" for i in range(5)])
+    table = again.finalize([f"c{i}.mp4".encode() for i in range(5)])
     assert table["path"].to_list() == [f"c{i}.mp4" for i in range(5)]
     assert table["score"].to_list() == [0.0, 11.0, 2.0, 3.0, 4.0]
     assert pl.read_parquet(out).equals(table)
@@ -115,18 +117,18 @@ def test_store_parts_resume_and_atomic_finalize(tmp_path):
     # A later run resumes from the output itself, drops rows of files that are gone.
     third = ResultStore(out, SCHEMA)
     assert third.load_previous().height == 5
-    assert third.finalize(["c0.mp4", "c4.mp4"])["path"].to_list() == ["c0.mp4", "c4.mp4"]
+    assert third.finalize([b"c0.mp4", b"c4.mp4"])["path"].to_list() == ["c0.mp4", "c4.mp4"]
 
 
 def test_store_refuses_a_second_writer_and_incomplete_runs(tmp_path):
     out = tmp_path / "o.parquet"
     first = ResultStore(out, SCHEMA)
     first.lock()
-    with pytest.raises(RuntimeError, match="another tqscore batch"):
+    with pytest.raises(RunError, match="another tqscore batch"):
         ResultStore(out, SCHEMA).lock()
     first.add(_row("a.mp4", 1.0))
-    with pytest.raises(RuntimeError, match="1 of 2 files have no row"):
-        first.finalize(["a.mp4", "b.mp4"])
+    with pytest.raises(RunError, match="1 of 2 files have no row"):
+        first.finalize([b"a.mp4", b"b.mp4"])
     assert not out.exists()
 
 
@@ -164,9 +166,9 @@ def test_plan_skips_rows_with_the_same_file_stamp_and_engines(tmp_path):
         _touch(tmp_path / name)
     info = {n: (tmp_path / n).stat() for n in ("a.mp4", "b.mp4", "c.mp4")}
     done = {
-        FileKey("a.mp4", info["a.mp4"].st_size, info["a.mp4"].st_mtime_ns // 1000, "e1"),  # done
-        FileKey("b.mp4", info["b.mp4"].st_size, info["b.mp4"].st_mtime_ns // 1000, "e0"),  # other engines
-        FileKey("c.mp4", info["c.mp4"].st_size + 1, info["c.mp4"].st_mtime_ns // 1000, "e1"),  # file changed
+        FileKey(b"a.mp4", info["a.mp4"].st_size, info["a.mp4"].st_mtime_ns // 1000, "e1"),  # done
+        FileKey(b"b.mp4", info["b.mp4"].st_size, info["b.mp4"].st_mtime_ns // 1000, "e0"),  # other engines
+        FileKey(b"c.mp4", info["c.mp4"].st_size + 1, info["c.mp4"].st_mtime_ns // 1000, "e1"),  # file changed
     }
     cfg = BatchConfig(tmp_path, tmp_path / "o.parquet")
     tasks, failed = _plan(cfg, ["a.mp4", "b.mp4", "c.mp4", "gone.mp4"], done, "e1", need_inputs=True)

@@ -5,6 +5,11 @@ a tree of links), remembering each directory's (device, inode) so a link loop or
 to the same directory is entered once, through the first path in name order. Files are returned in sorted relative-path order, so two
 runs over the same tree see the same list.
 
+File names are bytes on POSIX; Python hands a name that is not UTF-8 over as a ``str`` with
+surrogate escapes (PEP 383). Such a ``str`` opens the file but cannot be written as UTF-8 text
+(Parquet strings, JSON): :func:`path_bytes` gives the lossless bytes a row keys on and
+:func:`display_path` the printable form (undecodable bytes as ``\\xff``) a person reads.
+
 Sharding hashes the relative path (BLAKE2b, stable across Python versions and processes, unlike
 ``hash()``): a file's shard depends on its own path only, so adding files to the directory never
 moves the files that were already there to another shard.
@@ -54,8 +59,21 @@ class Shard:
 
 
 def shard_of(rel_path: str, count: int) -> int:
-    digest = hashlib.blake2b(rel_path.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    digest = hashlib.blake2b(path_bytes(rel_path), digest_size=8).digest()
     return int.from_bytes(digest, "big") % count
+
+
+def path_bytes(path: str) -> bytes:
+    """The file name as the file system holds it (the inverse of Python's surrogate escapes)."""
+    return path.encode("utf-8", "surrogateescape")
+
+
+def display_path(text: str) -> str:
+    """``text`` with every byte that is not UTF-8 written as ``\\xNN``: always encodable, never empty."""
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no file name decoded into: keep it visible, escaped
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def normalize_extensions(extensions: tuple[str, ...] | list[str]) -> tuple[str, ...]:
@@ -70,12 +88,25 @@ def normalize_extensions(extensions: tuple[str, ...] | list[str]) -> tuple[str, 
     return tuple(dict.fromkeys(out))
 
 
+@dataclass(frozen=True)
+class Scan:
+    files: list[str]  # relative POSIX paths of the video files, sorted
+    # (relative folder path ending in "/", cause) for each folder that could not be read: the
+    # files in it are unknown, so a run must say so rather than report the folder as empty.
+    unreadable: list[tuple[str, str]]
+
+
 def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard: Shard = Shard()) -> list[str]:
     """Relative POSIX paths of the video files under ``root`` owned by ``shard``, sorted.
 
-    Raises MediaError naming ``root`` when it is missing or not a folder;
-    unreadable subdirectories are logged and skipped, so one bad folder never stops a run.
+    Raises MediaError naming ``root`` when it is missing or not a folder; unreadable
+    subdirectories are logged as warnings and skipped (:func:`scan` reports them).
     """
+    return scan(root, extensions, shard).files
+
+
+def scan(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard: Shard = Shard()) -> Scan:
+    """:func:`discover`, plus the folders that could not be read (those ``shard`` owns), each with its cause."""
     root = Path(root)
     if not root.exists():
         raise MediaError(root, "input directory does not exist")
@@ -83,6 +114,7 @@ def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard
         raise MediaError(root, "input is not a directory")
     extensions = normalize_extensions(extensions)
     found: list[str] = []
+    unreadable: list[tuple[str, str]] = []
     seen_dirs: set[tuple[int, int]] = set()
     stack: list[tuple[Path, str]] = [(root, "")]
     while stack:
@@ -90,7 +122,10 @@ def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard
         try:
             info = directory.stat()
         except OSError as exc:
-            log.warning("skipping %s: %s", directory, exc)
+            if not prefix:
+                raise MediaError(root, f"cannot read the input folder: {_cause(exc)}") from None
+            log.warning("cannot read folder %s: %s", display_path(str(directory)), exc.strerror or exc)
+            unreadable.append((prefix, _cause(exc)))
             continue
         key = (info.st_dev, info.st_ino)
         if key in seen_dirs:
@@ -98,9 +133,13 @@ def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard
             continue
         seen_dirs.add(key)
         try:
-            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+            with os.scandir(directory) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
         except OSError as exc:
-            log.warning("skipping unreadable directory %s: %s", directory, exc)
+            if not prefix:
+                raise MediaError(root, f"cannot read the input folder: {_cause(exc)}") from None
+            log.warning("cannot read folder %s: %s", display_path(str(directory)), exc.strerror or exc)
+            unreadable.append((prefix, _cause(exc)))
             continue
         subdirs = []
         for entry in entries:
@@ -117,4 +156,11 @@ def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard
                 found.append(rel)
         # Depth-first in name order, so when two links reach one directory the same one wins every run.
         stack.extend(reversed(subdirs))
-    return sorted(rel for rel in found if shard.owns(rel))
+    return Scan(
+        files=sorted(rel for rel in found if shard.owns(rel)),
+        unreadable=sorted((rel, cause) for rel, cause in unreadable if shard.owns(rel)),
+    )
+
+
+def _cause(exc: OSError) -> str:
+    return "permission denied" if isinstance(exc, PermissionError) else str(exc.strerror or exc)

@@ -11,6 +11,7 @@ most one decoded frame besides the chunk is alive (fresh large buffers cost page
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -39,14 +40,27 @@ def decord_cuda_available() -> bool:
 
 
 class DecordFrames:
-    """decord's VideoReader; turns the frames itself if decord left the display rotation undone."""
+    """decord's VideoReader; turns the frames itself if decord left the display rotation undone.
+
+    decord takes its path as UTF-8 text, so a file name that is not UTF-8 (bytes Python holds
+    as surrogate escapes) cannot be passed; such a file is opened here and decord reads it
+    through ``/proc/self/fd/N``, the same file under a name it can encode (Linux).
+    """
 
     def __init__(self, path: Path, ctx, displayed: tuple[int, int], rotation: int):
         self.path = path
+        self._fd = None
         try:
-            self.reader = decord.VideoReader(str(path), ctx=ctx)
+            str(path).encode("utf-8")
+            name = str(path)
+        except UnicodeEncodeError:
+            self._fd = os.open(path, os.O_RDONLY)
+            name = f"/proc/self/fd/{self._fd}"
+        try:
+            self.reader = decord.VideoReader(name, ctx=ctx)
             got = tuple(self.reader[0].shape[:2]) if len(self.reader) else None
         except decord.DECORDError as exc:
+            self.close()
             raise MediaError(path, f"truncated or corrupt: {decord_reason(exc)}") from None
         self.n_frames = len(self.reader)
         self.turn = 0
@@ -54,6 +68,7 @@ class DecordFrames:
             if rotation in (90, 270) and got == displayed[::-1]:  # a decord that ignores the display matrix
                 self.turn = rotation // 90
             else:
+                self.close()
                 raise MediaError(path, f"decord decodes {got} frames, the stream displays {displayed} (height, width)")
 
     def frame(self, index: int) -> np.ndarray:
@@ -65,6 +80,9 @@ class DecordFrames:
 
     def close(self) -> None:
         self.reader = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
 
 class PyAVFrames:
@@ -81,6 +99,7 @@ class PyAVFrames:
         stream = self.container.streams.video[0]
         stream.thread_type = "AUTO"
         self.frames = self.container.decode(stream)
+        self.coded_size = (stream.codec_context.width, stream.codec_context.height)
         self.position = 0  # index of the next frame self.frames yields
 
     def frame(self, index: int) -> np.ndarray:
@@ -94,6 +113,11 @@ class PyAVFrames:
                     raise MediaError(self.path, cause)
                 self.position += 1
                 if self.position > index:
+                    if (frame.width, frame.height) != self.coded_size:
+                        # The stream changed resolution mid-way (concatenated recordings): scale
+                        # to the first frame's size, as decord does (measured on such a file), so
+                        # every frame of the clip has the size its metadata gives.
+                        frame = frame.reformat(width=self.coded_size[0], height=self.coded_size[1])
                     picture = frame.to_ndarray(format="rgb24")
                     return np.rot90(picture, self.turn) if self.turn else picture
         except av.FFmpegError as exc:

@@ -30,6 +30,9 @@ _MAGICS: tuple[tuple[int, bytes], ...] = (
     (0, b"\x30\x26\xb2\x75\x8e\x66\xcf\x11"),  # ASF / WMV
 )
 _MIN_PRESENT = 0.9  # share of the header's duration that must be present; less means truncated
+# FFmpeg opens a single picture through an image demuxer ("png_pipe", "jpeg_pipe", ... or
+# "image2"); renamed to .mp4 it would otherwise pass as a one-frame video.
+_IMAGE_DEMUXERS = ("image2",)
 
 
 @dataclass(frozen=True)
@@ -94,12 +97,17 @@ def _mp4_boxes(path: Path) -> list[bytes]:
     return boxes
 
 
+def _looks_like_video(path: Path) -> bool:
+    head = _head(path)
+    return any(head[off : off + len(magic)] == magic for off, magic in _MAGICS)
+
+
 def _open_failure(path: Path, exc: Exception) -> MediaError:
     if isinstance(exc, PermissionError) or getattr(exc, "errno", None) == errno.EACCES:
         return MediaError(path, "permission denied")
     reason = getattr(exc, "strerror", None) or str(exc)
     head = _head(path)
-    if not any(head[off : off + len(magic)] == magic for off, magic in _MAGICS):
+    if not _looks_like_video(path):
         return MediaError(path, f"not a video: {reason}")
     if head[4:8] in _MP4_BOXES and b"moov" not in _mp4_boxes(path):
         return MediaError(path, f"truncated or corrupt: the MP4 index (moov box) is missing or cut off ({reason})")
@@ -130,9 +138,16 @@ def probe(path: str | os.PathLike) -> Probe:
     except (av.FFmpegError, OSError) as exc:
         raise _open_failure(path, exc) from None
     with container:
+        demuxer = container.format.name
+        if demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS:
+            picture = demuxer.removesuffix("_pipe")
+            raise MediaError(path, f"is a still image ({picture}), not a video")
         if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams}) or ["no streams"]
-            raise MediaError(path, f"no video stream ({container.format.name}: {', '.join(kinds)})")
+            if not container.streams and _looks_like_video(path):
+                raise MediaError(path, f"truncated or corrupt: the {demuxer} header lists no streams")
+            kinds = " and ".join(sorted({s.type for s in container.streams}))
+            raise MediaError(path, f"no video stream: the file holds {kinds} only ({demuxer}); if it should "
+                             "be a video, its header is corrupt")
         stream = container.streams.video[0]
         stamps: list[tuple[int, int]] = []
         first, end_s = None, 0.0

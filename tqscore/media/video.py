@@ -103,7 +103,9 @@ class StandardClip:
 
 @lru_cache(maxsize=1)
 def _warn_cpu_fallback() -> None:
-    log.warning("decord has no CUDA support in this install (the PyPI wheel is CPU-only); decoding on the CPU")
+    # DEBUG: the normal case on every CPU machine, not a problem to act on; a batch run says it
+    # once, at INFO, from its main process instead of once per worker.
+    log.debug("decord has no CUDA support in this install (the PyPI wheel is CPU-only); decoding on the CPU")
 
 
 def decord_context(decode_device: str):

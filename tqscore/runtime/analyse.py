@@ -62,9 +62,25 @@ def worker_init(syncnet_weights: str | None = None) -> WorkerState:
     import tqscore.features.frontend  # noqa: F401  (decord, MediaPipe, OpenCV)
     from tqscore.signals import load_signal_models
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s[worker]: %(message)s")
-
+    quiet_decoders(logging.getLogger().getEffectiveLevel())  # the pool set the parent's level
     return WorkerState(signal_models=load_signal_models(syncnet_weights))
+
+
+def quiet_decoders(level: int) -> None:
+    """FFmpeg's own messages ("[h264 @ 0x...] Invalid NAL unit size") only at -v (DEBUG).
+
+    decord's bundled FFmpeg prints to stderr by itself, past Python's logging, and a broken file
+    already becomes an error row naming the file; at DEBUG it keeps FFmpeg's default level.
+    PyAV's FFmpeg is silent unless asked; at DEBUG its warnings go through Python logging
+    (loggers ``libav.*``), so they reach the parent's log like any other record.
+    """
+    import av
+    import decord
+
+    if level <= logging.DEBUG:
+        av.logging.set_level(av.logging.WARNING)
+    else:
+        decord.logging.set_level(decord.logging.QUIET)
 
 
 def error_analysis(task: ClipTask, message: str) -> Analysis:

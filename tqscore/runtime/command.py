@@ -1,9 +1,7 @@
 """``tqscore batch DIR --out scores.parquet``: score a directory of videos into one Parquet table.
 
-Exit codes (for schedulers): 0 every file's row is ``ok``; 1 the run finished and the output is
-complete, but some rows are ``error`` or ``no_face``; 2 the run itself failed (bad arguments,
-missing input directory, engines that do not load, output not writable, another run holding the
-output); the output from before the run is then left as it was.
+The help text below (``HELP``) is what a user reads; it is plain text for argparse's
+``RawDescriptionHelpFormatter``, so it carries no markup.
 """
 
 from __future__ import annotations
@@ -18,6 +16,28 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 EXIT_OK, EXIT_SOME_FAILED, EXIT_RUN_FAILED = 0, 1, 2
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143: the shell's convention
+
+HELP = """\
+Score every video under DIR into one Parquet table, one row per file.
+
+Examples:
+  tqscore batch ./videos --out scores.parquet
+  tqscore batch ./videos --out scores.parquet --engines engines/ --workers 7
+  tqscore batch /data/videos --out /results/scores-3.parquet --shard 3/8
+  tqscore batch ./videos --out scores.parquet --retry-errors   # redo the error rows
+
+A second run over the same DIR and OUT resumes: files that already have a row are skipped.
+
+Exit codes (for schedulers):
+  0    the output is complete and every row is ok
+  1    the output is complete, but some rows are error or no_face (listed at the end)
+  2    the run itself failed (bad arguments, missing input folder, engines that do not load,
+       output not writable, another run writing the same output); the output from before
+       the run is left as it was
+  130  stopped by Ctrl-C (SIGINT); finished rows are kept, run again to resume
+  143  stopped by SIGTERM (a scheduler stopping the job); finished rows are kept
+"""
 
 
 def add_parser(subparsers) -> None:
@@ -27,7 +47,7 @@ def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
         "batch",
         help="score every video under a directory into a Parquet table",
-        description=__doc__.splitlines()[0].split(": ", 1)[1] + "\n\n" + "\n".join(__doc__.splitlines()[2:]),
+        description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input_dir", type=Path, metavar="DIR", help="directory to scan (recursively)")
@@ -67,6 +87,9 @@ def add_parser(subparsers) -> None:
                    help="rows per crash-safe part file: at most this many rows are redone after a kill (default: %(default)s)")
     p.add_argument("--no-resume", dest="resume", action="store_false",
                    help="start over: ignore rows from earlier runs (resuming is the default)")
+    p.add_argument("--retry-errors", action="store_true",
+                   help="resume, but analyse again the files whose row is an error (worth it after a killed "
+                   "worker, a timeout or a full disk; a corrupt file fails again)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--report", type=Path, default=None, metavar="HTML",
                    help="also write the `tqscore report` page for the output at the end (videos from DIR)")
@@ -94,13 +117,14 @@ def run(args: argparse.Namespace) -> int:
             clip_timeout_s=args.clip_timeout,
             part_rows=args.part_rows,
             resume=args.resume,
+            retry_errors=args.retry_errors,
             progress=args.progress,
         )
     except ValueError as exc:
         print(f"tqscore batch: {exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
     code = execute(cfg)
-    if args.report is not None and code != EXIT_RUN_FAILED:
+    if args.report is not None and code in (EXIT_OK, EXIT_SOME_FAILED):
         from tqscore.report import ReportConfig, write_report
 
         stats = write_report(ReportConfig(cfg.out, args.report, videos=cfg.input_dir, progress=cfg.progress))
@@ -110,26 +134,40 @@ def run(args: argparse.Namespace) -> int:
 
 def execute(cfg) -> int:
     """Run and print the closing summary; map the outcome to the exit code."""
+    from tqscore.errors import TqscoreError
     from tqscore.runtime.pipeline import run_batch
 
-    # SIGTERM (a pod being stopped) ends the run like Ctrl-C: finished rows are saved first.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # SIGTERM (a pod being stopped) ends the run like Ctrl-C: finished rows are saved first,
+    # then the workers are ended, within a few seconds whatever they are doing.
+    stopping = {}
+
+    def interrupt(signum, frame):
+        if stopping:  # a second signal while stopping: the first one is already being handled
+            return
+        stopping["signal"] = signum
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         summary = run_batch(cfg)
     except KeyboardInterrupt:
-        print("tqscore batch: interrupted; finished rows are kept, run again to resume", file=sys.stderr)
-        return EXIT_RUN_FAILED
-    except Exception as exc:
+        signum = stopping.get("signal", signal.SIGINT)
+        print(f"tqscore batch: stopped by {signal.Signals(signum).name}; finished rows are kept, run again to resume",
+              file=sys.stderr)
+        return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
+    except TqscoreError as exc:
         log.debug("run failed", exc_info=True)
-        print(f"tqscore batch: run failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        print(f"tqscore batch: error: {' '.join(str(exc).split())}", file=sys.stderr)
+        return EXIT_RUN_FAILED
+    except OSError as exc:  # a file the run needs that is not there or cannot be read
+        log.debug("run failed", exc_info=True)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"tqscore batch: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return EXIT_RUN_FAILED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"tqscore batch: wrote {cfg.out}")
     for line in summary.lines():
         print(f"  {line}")
     return EXIT_OK if summary.all_ok else EXIT_SOME_FAILED
-
-
-def _interrupt(signum, frame):
-    raise KeyboardInterrupt(f"signal {signum}")

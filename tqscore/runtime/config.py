@@ -36,6 +36,7 @@ class BatchConfig:
     part_rows: int = 32  # rows per crash-safe part file
     clip_timeout_s: float = 600.0  # a worker stuck this long on one file is replaced; the file errors
     resume: bool = True
+    retry_errors: bool = False  # resume, but redo the files whose stored row is an error
     progress: bool = True
 
     def __post_init__(self):

@@ -6,11 +6,20 @@ main thread streams them through the engines (``tqscore.runtime.scoring``: frame
 clips share a visual batch) and hands rows to the one writer (``ResultStore``). Memory is
 bounded by the number of workers, ``group_clips`` analysed clips waiting for the engines and
 one visual batch, however many files there are.
+
+Stopping (Ctrl-C, SIGTERM from a scheduler) saves the finished rows first and then ends the
+workers at once (``WorkerPool.abort``), so a worker busy on a slow clip cannot hold the run
+past a pod's grace period; the clips in flight are redone by the next run.
+
+Progress is tqdm's bar on a terminal (worker and library log lines are printed above it,
+through ``logging_redirect_tqdm``); without a terminal (a pod's log) it is a log line every
+30 s, so no carriage return lands in a log file.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import sys
 import threading
@@ -20,10 +29,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
+import numpy as np
+import polars as pl
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tqscore import __version__
-from tqscore.media.discovery import discover
+from tqscore.errors import RunError, TqscoreError
+from tqscore.media.discovery import display_path, path_bytes, scan
 from tqscore.runtime.analyse import Analysis, ClipTask, analyse_clip, error_analysis, worker_init
 from tqscore.runtime.config import BatchConfig
 from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
@@ -35,6 +48,8 @@ log = logging.getLogger(__name__)
 
 _DONE = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LOG_PROGRESS_EVERY_S = 30.0  # without a terminal: one progress line per 30 s keeps a night's log short
+SUMMARY_FAILED = 10  # failed files named in the closing summary; the rest are in the table
 
 
 @dataclass
@@ -44,6 +59,8 @@ class RunSummary:
     processed: int = 0  # analysed (and scored) by this run
     seconds: float = 0.0
     status_counts: Counter = field(default_factory=Counter)  # over ALL rows of the output
+    out: str = ""
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (path, error) of the first rows not ok
 
     @property
     def clips_per_s(self) -> float:
@@ -55,45 +72,75 @@ class RunSummary:
 
     def lines(self) -> list[str]:
         counts = ", ".join(f"{status} {n}" for status, n in sorted(self.status_counts.items())) or "none"
-        return [
+        lines = [
             f"files: {self.files} (scored now {self.processed}, already done {self.skipped})",
             f"rows by status: {counts}",
-            f"time: {self.seconds:.1f} s, {self.clips_per_s:.2f} clips/s",
         ]
+        if self.processed:
+            lines.append(f"time: {self.seconds:.1f} s, {self.clips_per_s:.2f} clips/s")
+        else:
+            lines.append("nothing to do: every file already has its row (--retry-errors redoes the error rows, "
+                         "--no-resume every row)")
+        not_ok = sum(n for status, n in self.status_counts.items() if status != STATUS_OK)
+        if not_ok:
+            if not_ok > len(self.failed):
+                lines.append(f"files not ok (first {len(self.failed)} of {not_ok}; all of them are the rows of "
+                             f"{self.out} whose status is not ok):")
+            else:
+                lines.append(f"files not ok ({not_ok}):")
+            lines += [f"  {path}: {error}" for path, error in self.failed]
+        return lines
 
 
 def run_batch(cfg: BatchConfig) -> RunSummary:
     """Score every video under ``cfg.input_dir`` into ``cfg.out``. Raises on run-level failure."""
     started = time.monotonic()
-    files = discover(cfg.input_dir, cfg.extensions, cfg.shard)
-    log.info("%d video files under %s (shard %s)", len(files), cfg.input_dir, cfg.shard)
+    found = scan(cfg.input_dir, cfg.extensions, cfg.shard)
+    files = found.files
+    if files or found.unreadable:
+        log.info("%d video files under %s (shard %s)", len(files), cfg.input_dir, cfg.shard)
+    else:
+        log.warning("no video files under %s (extensions %s, shard %s): the output will be empty",
+                    cfg.input_dir, ",".join(cfg.extensions), cfg.shard)
     scorer = load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision)
     store = ResultStore(cfg.out, output_schema(), part_rows=cfg.part_rows)
     store.lock()
     try:
         if not cfg.resume:
             store.reset()
-        done = store.done_keys(store.load_previous()) if cfg.resume else set()
+        redo = (STATUS_ERROR,) if cfg.retry_errors else ()
+        done = store.done_keys(store.load_previous(), redo) if cfg.resume else set()
         tasks, pre_failed = _plan(cfg, files, done, scorer.engine_id, need_inputs=scorer.needs_inputs)
-        summary = RunSummary(files=len(files), skipped=len(files) - len(tasks) - len(pre_failed))
-        # In a pod's log (no terminal) a line every 30 s instead of a redrawn bar.
-        interval = 0.5 if sys.stderr.isatty() else 30.0
-        with tqdm(total=len(tasks) + len(pre_failed), unit="clip", disable=not cfg.progress,
-                  desc="tqscore batch", smoothing=0.1, mininterval=interval) as bar:
+        for rel, cause in found.unreadable:  # its files are unknown: the folder's own row says so
+            task = ClipTask(rel, str(cfg.input_dir / rel), None, None, cfg.decode_device, scorer.needs_inputs)
+            pre_failed.append(error_analysis(task, f"{cfg.input_dir / rel}: cannot read folder: {cause}"))
+        keys = [path_bytes(rel) for rel in files] + [path_bytes(rel) for rel, _ in found.unreadable]
+        summary = RunSummary(files=len(keys), skipped=len(keys) - len(tasks) - len(pre_failed),
+                             out=display_path(str(cfg.out)))
+        with _Progress(len(tasks) + len(pre_failed), cfg.progress) as bar:
             for analysis in pre_failed:
                 store.add(_row(analysis, None, scorer))
-                bar.update(1)
-            for analysis, scores in _scored(cfg, tasks, scorer):
-                store.add(_row(analysis, scores, scorer))
-                bar.update(1)
+                bar.update()
+            if tasks:
+                _log_decoding(cfg.decode_device)
+                with _Analyses(cfg, tasks) as analyses:
+                    try:
+                        for analysis, scores in _scored(cfg, analyses, scorer):
+                            store.add(_row(analysis, scores, scorer))
+                            bar.update()
+                    except BaseException:
+                        _save_pending(store)  # the finished rows first; leaving the block ends the workers
+                        raise
         summary.processed = len(tasks) + len(pre_failed)
-        table = store.finalize(files)
+        table = store.finalize(keys)
     except BaseException:
         _save_pending(store)
         raise
     finally:
         store.release()
     summary.status_counts = Counter(table["status"].to_list())
+    failed = table.filter(pl.col("status") != STATUS_OK)
+    summary.failed = list(failed.select("path", "error").head(SUMMARY_FAILED).iter_rows())
     summary.seconds = time.monotonic() - started
     return summary
 
@@ -104,6 +151,14 @@ def _save_pending(store: ResultStore) -> None:
         store.flush()
     except Exception as exc:
         log.error("could not save the last %d finished rows: %s", store.pending, exc)
+
+
+def _log_decoding(decode_device: str) -> None:
+    """Said once per run by the main process (each worker used to warn on its own)."""
+    from tqscore.media import decord_cuda_available
+
+    if decode_device == "auto" and not decord_cuda_available():
+        log.info("decoding on the CPU: this decord has no CUDA support (the PyPI wheel is CPU-only)")
 
 
 def _plan(cfg, files, done, engine_id, need_inputs):
@@ -118,51 +173,104 @@ def _plan(cfg, files, done, engine_id, need_inputs):
             failed.append(error_analysis(task, f"{path}: cannot stat file: {exc.strerror or exc}"))
             continue
         task = ClipTask(rel, str(path), info.st_size, info.st_mtime_ns // 1000, cfg.decode_device, need_inputs)
-        if FileKey(rel, info.st_size, task.mtime_us, engine_id) not in done:
+        if FileKey(path_bytes(rel), info.st_size, task.mtime_us, engine_id) not in done:
             tasks.append(task)
     return tasks, failed
 
 
-def _scored(cfg: BatchConfig, tasks: list[ClipTask], scorer):
-    """Yield (analysis, scores or None) for every task as the scorer finishes it."""
-    if not tasks:  # all done already: no workers to start
-        return
-    ready: queue.Queue = queue.Queue(maxsize=cfg.group_clips)
-    stop = threading.Event()
-    feeder = threading.Thread(target=_feed, args=(cfg, tasks, ready, stop), name="tqscore-feeder", daemon=True)
-    feeder.start()
-    try:
+class _Progress:
+    """tqdm's bar on a terminal, with log lines printed above it; otherwise a log line every 30 s."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.total, self.done, self.enabled = total, 0, enabled
+        self._bar = self._redirect = None
+        self._started = self._last = time.monotonic()
+
+    def __enter__(self) -> _Progress:
+        if self.enabled and self.total and sys.stderr.isatty():
+            self._bar = tqdm(total=self.total, unit="clip", desc="tqscore batch", smoothing=0.1, mininterval=0.5)
+            self._redirect = logging_redirect_tqdm()
+            self._redirect.__enter__()
+        return self
+
+    def update(self) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(1)
+            return
+        now = time.monotonic()
+        if self.enabled and now - self._last >= LOG_PROGRESS_EVERY_S and self.done < self.total:
+            self._last = now
+            rate = self.done / (now - self._started)
+            log.info("%d/%d files, %.2f files/s, about %.0f min left", self.done, self.total, rate,
+                     (self.total - self.done) / rate / 60)
+
+    def __exit__(self, *exc) -> None:
+        if self._redirect is not None:
+            self._redirect.__exit__(*exc)
+        if self._bar is not None:
+            self._bar.close()
+
+
+class _Analyses:
+    """The workers' analyses in completion order, collected by a feeder thread into a bounded
+    queue. Leaving the block ends the workers at once, whatever they are doing."""
+
+    def __init__(self, cfg: BatchConfig, tasks: list[ClipTask]):
+        self.ready: queue.Queue = queue.Queue(maxsize=cfg.group_clips)
+        self.stop = threading.Event()
+        init = partial(worker_init, str(cfg.syncnet) if cfg.syncnet else None)
+        self.pool = WorkerPool(cfg.workers, analyse_clip, init, timeout_s=cfg.clip_timeout_s)
+        self.feeder = threading.Thread(target=_feed, args=(self.pool, tasks, self.ready, self.stop),
+                                       name="tqscore-feeder", daemon=True)
+
+    def __enter__(self) -> _Analyses:
+        self.feeder.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        if self.feeder.is_alive():
+            self.pool.abort()
+        _drain(self.ready)
+        self.feeder.join(timeout=10)
+
+    def groups(self, size: int):
+        """Lists of up to ``size`` analyses: what is waiting, never waiting for more than one."""
         finished = False
         while not finished:
-            group = [ready.get()]
-            while len(group) < cfg.group_clips:  # take what is already waiting, never wait for more
+            group = [self.ready.get()]
+            while len(group) < size:
                 try:
-                    group.append(ready.get_nowait())
+                    group.append(self.ready.get_nowait())
                 except queue.Empty:
                     break
             analyses = []
             for item in group:
                 if item is _DONE:
                     finished = True
+                elif isinstance(item, TqscoreError):
+                    raise item
                 elif isinstance(item, BaseException):
-                    raise RuntimeError(f"the worker pool failed: {item}") from item
+                    raise RunError(f"the worker pool failed: {type(item).__name__}: {item}") from item
                 else:
                     analyses.append(item)
             if analyses:
-                yield from scorer.add(analyses)
-                del analyses, group
-                release_freed_memory()
-        yield from scorer.flush()
-    finally:
-        stop.set()
-        _drain(ready)
-        feeder.join(timeout=30)
+                yield analyses
 
 
-def _feed(cfg, tasks, ready: queue.Queue, stop: threading.Event) -> None:
+def _scored(cfg: BatchConfig, analyses: _Analyses, scorer):
+    """Yield (analysis, scores or None) for every task as the scorer finishes it."""
+    for group in analyses.groups(cfg.group_clips):
+        yield from scorer.add(group)
+        del group
+        release_freed_memory()
+    yield from scorer.flush()
+
+
+def _feed(pool: WorkerPool, tasks, ready: queue.Queue, stop: threading.Event) -> None:
     try:
-        init = partial(worker_init, str(cfg.syncnet) if cfg.syncnet else None)
-        with WorkerPool(cfg.workers, analyse_clip, init, timeout_s=cfg.clip_timeout_s) as pool:
+        with pool:
             for index, result in pool.imap_unordered(tasks):
                 if isinstance(result, TaskFailure):
                     task = tasks[index]
@@ -195,8 +303,10 @@ def _drain(q: queue.Queue) -> None:
 
 
 def _row(analysis: Analysis, scores, scorer) -> dict:
+    shown = display_path(analysis.task.rel)
     row = {
-        "path": analysis.task.rel,
+        "path": shown,
+        "path_bytes": path_bytes(analysis.task.rel),
         "size_bytes": analysis.task.size_bytes,
         "mtime": _utc(analysis.task.mtime_us),
         "status": analysis.status,
@@ -215,7 +325,29 @@ def _row(analysis: Analysis, scores, scorer) -> dict:
         row["ms_total"] = analysis.ms["total"] + sum(scores.ms.values())
     if analysis.status == STATUS_ERROR:
         row["error"] = row["error"] or "unknown error"
+    if row["error"] is not None:
+        row["error"] = display_path(row["error"])  # names the file, which may not be UTF-8
+    _finite_only(row, shown)
+    log.debug("%s: %s", shown, analysis.status)
     return row
+
+
+def _finite_only(row: dict, shown: str) -> None:
+    """The last guard before Parquet: NaN or infinity becomes null, with a warning naming file and column.
+
+    Signals are meant to give a real value or null with a reason; a value that is neither is a
+    bug upstream, and the warning is what finds it.
+    """
+    for name, value in row.items():
+        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
+            log.warning("%s: %s was %s, written as null", shown, name, value)
+            row[name] = None
+        elif isinstance(value, (list, tuple, np.ndarray)) and len(value) and isinstance(value[0], (float, np.floating)):
+            values = np.asarray(value, dtype=np.float64)
+            if not np.isfinite(values).all():
+                log.warning("%s: %s holds %d values that are not finite, written as nulls",
+                            shown, name, int((~np.isfinite(values)).sum()))
+                row[name] = [float(v) if math.isfinite(v) else None for v in values]
 
 
 def _utc(mtime_us: int | None) -> datetime | None:

@@ -43,7 +43,10 @@ STAGES: tuple[tuple[str, str], ...] = (
 )
 
 BASE_COLUMNS: tuple[Column, ...] = (
-    Column("path", pl.String, "file path relative to the scanned directory (POSIX separators)"),
+    Column("path", pl.String, "file path relative to the scanned directory (POSIX separators); bytes of a name "
+           "that is not UTF-8 are written as \\xNN (path_bytes holds the name exactly)"),
+    Column("path_bytes", pl.Binary, "the same relative path as the file system's bytes: the row's key, lossless "
+           "for any file name"),
     Column("size_bytes", pl.Int64, "file size when scored"),
     Column("mtime", pl.Datetime("us", "UTC"), "file modification time when scored"),
     Column("status", pl.String, "one of " + ", ".join(STATUSES)),

@@ -8,11 +8,18 @@ never half of one, and every row already in a part survives for the next run.
 
 Resume reads the previous output and the parts, newest last, and keeps one row per path. A row
 counts as done for a file when its size, mtime and engine id match; anything else is scored
-again and the new row replaces the old one.
+again and the new row replaces the old one. Rows are keyed on ``path_bytes``, the name exactly as
+the file system holds it, so a name that is not UTF-8 resumes like any other (``path`` is its
+printable form, which two different names could share).
+
+The lock also makes it safe to remove the temporary files a killed run left (a SIGKILL in the
+middle of a write gives ``atomic_write`` no chance to clean up): while it is held, no other
+writer of this output exists.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import shutil
@@ -23,11 +30,12 @@ from pathlib import Path
 
 import polars as pl
 
+from tqscore.errors import RunError
 from tqscore.io import atomic_write
 
 log = logging.getLogger(__name__)
 
-KEY_COLUMNS = ("path", "size_bytes", "mtime", "engine_id")
+KEY_COLUMNS = ("path_bytes", "size_bytes", "mtime", "engine_id")
 PART_GLOB = "part-*.parquet"
 
 
@@ -35,7 +43,7 @@ PART_GLOB = "part-*.parquet"
 class FileKey:
     """What makes a stored row valid for a file: same content stamp, same engines."""
 
-    path: str
+    path: bytes  # tqscore.media.discovery.path_bytes of the relative path
     size_bytes: int
     mtime_us: int
     engine_id: str | None
@@ -59,15 +67,35 @@ class ResultStore:
 
     # ----- start of a run
     def lock(self) -> None:
-        """Refuse a second run writing the same output; the kernel drops the lock if we are killed."""
-        self.out.parent.mkdir(parents=True, exist_ok=True)
+        """Refuse a second run writing the same output; the kernel drops the lock if we are killed.
+
+        Also where an output that cannot be written is found, before any work: a folder given as
+        the file, a read-only or missing destination.
+        """
+        if self.out.is_dir():
+            raise RunError("is a folder; --out takes the path of the Parquet file to write, e.g. "
+                           f"{self.out / 'scores.parquet'}", self.out)
         lock_path = self.out.with_name(self.out.name + ".lock")
-        self._lock_handle = open(lock_path, "a+")
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_handle = open(lock_path, "a+")
+        except OSError as exc:
+            raise unwritable(exc, self.out) from None
         try:
             fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             self._lock_handle.close()
-            raise RuntimeError(f"another tqscore batch is writing {self.out} (holds {lock_path})") from None
+            raise RunError(f"another tqscore batch is writing this output (it holds {lock_path})", self.out) from None
+        self._remove_stale_temporaries()
+
+    def _remove_stale_temporaries(self) -> None:
+        stale = list(self.out.parent.glob(f".{self.out.name}.*.tmp"))
+        if self.parts_dir.is_dir():
+            stale += list(self.parts_dir.glob(".*.tmp"))
+        for path in stale:
+            path.unlink(missing_ok=True)
+        if stale:
+            log.info("removed %d temporary file(s) an interrupted run left beside %s", len(stale), self.out)
 
     def release(self) -> None:
         handle = getattr(self, "_lock_handle", None)
@@ -91,11 +119,14 @@ class ResultStore:
         if not frames:
             return pl.DataFrame(schema=self.schema)
         table = pl.concat(frames, how="vertical")
-        return table.unique(subset="path", keep="last", maintain_order=True)
+        return table.unique(subset="path_bytes", keep="last", maintain_order=True)
 
-    def done_keys(self, previous: pl.DataFrame) -> set[FileKey]:
+    def done_keys(self, previous: pl.DataFrame, redo_statuses: tuple[str, ...] = ()) -> set[FileKey]:
+        """Keys of the rows that count as done; rows whose status is in ``redo_statuses`` do not."""
+        if redo_statuses:
+            previous = previous.filter(~pl.col("status").is_in(list(redo_statuses)))
         keys = previous.select(
-            "path", "size_bytes", pl.col("mtime").dt.epoch("us").alias("mtime_us"), "engine_id"
+            "path_bytes", "size_bytes", pl.col("mtime").dt.epoch("us").alias("mtime_us"), "engine_id"
         )
         return {FileKey(*row) for row in keys.iter_rows()}
 
@@ -113,25 +144,30 @@ class ResultStore:
         if not self._pending:
             return
         frame = pl.DataFrame(self._pending, schema=self.schema)
-        self.parts_dir.mkdir(parents=True, exist_ok=True)
         # Sortable names: time order across runs is the file order, so later rows win on resume.
         name = f"part-{time.time_ns():020d}-{self._run_tag}-{self._seq:06d}.parquet"
+        try:
+            self.parts_dir.mkdir(parents=True, exist_ok=True)
+            _atomic_write(frame, self.parts_dir / name)
+        except OSError as exc:
+            raise unwritable(exc, self.parts_dir) from None
         self._seq += 1
-        _atomic_write(frame, self.parts_dir / name)
         self._pending.clear()
 
     # ----- end of a run
-    def finalize(self, paths: list[str]) -> pl.DataFrame:
-        """Write ``out`` holding exactly one row for each of ``paths``; return that table."""
+    def finalize(self, paths: list[bytes]) -> pl.DataFrame:
+        """Write ``out`` holding exactly one row for each of ``paths`` (``path_bytes``); return that table."""
         self.flush()
         table = self.load_previous()
-        wanted = pl.DataFrame({"path": paths}, schema={"path": pl.String})
-        table = wanted.join(table, on="path", how="inner").select(self.schema.keys()).sort("path")
+        wanted = pl.DataFrame({"path_bytes": paths}, schema={"path_bytes": pl.Binary})
+        table = wanted.join(table, on="path_bytes", how="inner").select(self.schema.keys()).sort("path", "path_bytes")
         missing = len(paths) - table.height
         if missing:
-            raise RuntimeError(f"{missing} of {len(paths)} files have no row; the run is incomplete")
-        self.out.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(table, self.out)
+            raise RunError(f"{missing} of {len(paths)} files have no row; the run is incomplete", self.out)
+        try:
+            _atomic_write(table, self.out)
+        except OSError as exc:
+            raise unwritable(exc, self.out) from None
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return table
 
@@ -141,11 +177,20 @@ class ResultStore:
     def _read(self, path: Path) -> pl.DataFrame:
         """Read a stored table in this schema: columns added since are null, dropped ones ignored."""
         frame = pl.read_parquet(path)
+        if "path_bytes" not in frame.columns and "path" in frame.columns:  # written before the column existed
+            frame = frame.with_columns(pl.col("path").cast(pl.Binary).alias("path_bytes"))
         exprs = [
             (pl.col(name) if name in frame.columns else pl.lit(None)).cast(dtype).alias(name)
             for name, dtype in self.schema.items()
         ]
         return frame.select(exprs)
+
+
+def unwritable(exc: OSError, path: Path) -> RunError:
+    """The one line a user reads for an output that cannot be written (no errno numbers, no internals)."""
+    causes = {errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+              errno.EPERM: "permission denied", errno.ENOSPC: "no space left on the device"}
+    return RunError(f"cannot write here: {causes.get(exc.errno) or exc.strerror or exc}", path)
 
 
 def _atomic_write(frame: pl.DataFrame, path: Path) -> None:
