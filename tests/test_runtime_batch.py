@@ -56,12 +56,15 @@ def test_every_file_gets_exactly_one_row_with_the_documented_status(videos, refe
     assert "rows by status: error 4, no_face 1, ok 3" in proc.stdout
 
 
-def test_without_a_model_scores_are_null_and_signals_are_filled(reference):
+def test_without_a_model_the_reference_scores_and_signals_are_filled(reference):
     _, table, _ = reference
     ok = table.filter(pl.col("status") == "ok")
-    for label in LABELS:
-        assert ok[label].null_count() == ok.height
-    assert ok["model_id"].null_count() == ok.height
+    assert (ok["model_id"] == "reference-1").all() and ok["verdict"].is_in(["pass", "review", "fail"]).all()
+    for row in ok.iter_rows(named=True):
+        for label in LABELS:  # a score, or null with its cause among the reasons
+            assert (row[label] is not None and 1.0 <= row[label] <= 5.0) or row["reasons"], (row["path"], label)
+    silent = ok.filter(pl.col("path") == "sub/no_audio.mp4").row(0, named=True)
+    assert silent["audio_quality"] is None and any(r.startswith("no_audio:") for r in silent["reasons"])
     assert (ok["frames_used"] > 0).all() and (ok["face_present_ratio"] > 0.9).all()
     assert ok.filter(pl.col("path") == "sub/no_audio.mp4")["has_audio"].to_list() == [False]
     assert ok.filter(pl.col("path") != "sub/no_audio.mp4")["has_audio"].all()

@@ -57,11 +57,14 @@ def add_parser(subparsers) -> None:
         type=Path,
         default=os.environ.get("TQSCORE_ENGINES") or None,
         help="engine folder made by `tqscore export` (default: $TQSCORE_ENGINES); without it "
-        "the score columns are null and everything else is written",
+        "the reference scorer (reference-1, docs/scores.md) fills the five scores from the signals",
     )
     p.add_argument("--syncnet", type=Path, default=os.environ.get("TQSCORE_SYNCNET") or None,
                    help="SyncNet weights converted by `tqscore export-syncnet` (default: $TQSCORE_SYNCNET); "
                    "without them the syncnet_* columns are null")
+    p.add_argument("--rules", type=Path, default=None, metavar="FILE",
+                   help="verdict rules table (YAML, the format of tqscore/model/rules.yaml, docs/scores.md) replacing "
+                   "the package's own")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="where the engines run: auto = TensorRT engines when built for this GPU, else ONNX Runtime "
                    "(TensorRT/CUDA/CPU provider); tensorrt = the FP16 engines or fail (default: auto)")
@@ -106,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
             out=args.out,
             engines=args.engines,
             syncnet=args.syncnet,
+            rules=args.rules,
             device=args.device,
             decode_device=args.decode_device,
             precision=args.precision,

@@ -11,6 +11,17 @@ from tqscore.media.frames import DECODE_DEVICES
 
 DEVICES = ("auto", "cpu", "cuda", "tensorrt")  # where engines run; tensorrt: the FP16 engines or nothing
 PRECISIONS = ("auto", "fp32", "int8")  # ResNet101 on the CPU: auto = INT8 when the folder has it
+# Whether `--decode-device auto` may decode with NVDEC when a model scores. Training features come
+# from CPU decoding, and NVDEC's colour conversion differs from FFmpeg's; that difference has
+# not yet been measured on a GPU (benchmarks/gpu_check.py, part "nvdec", measures the score
+# difference it causes). Conservative until a recorded check shows <= 0.02: auto decodes on
+# the CPU for scoring; `--decode-device cuda` still asks for NVDEC explicitly.
+NVDEC_FOR_SCORING = False
+
+
+def scoring_decode_device(decode_device: str, scoring: bool) -> str:
+    """The decode device a clip is opened with: ``auto`` means the CPU when a model scores (above)."""
+    return "cpu" if decode_device == "auto" and scoring and not NVDEC_FOR_SCORING else decode_device
 
 
 def default_workers() -> int:
@@ -24,6 +35,7 @@ class BatchConfig:
     out: Path
     engines: Path | None = None  # engine folder from `tqscore export`; None = no model (signals only)
     syncnet: Path | None = None  # SyncNet weights from `tqscore export-syncnet`; None = syncnet_* columns null
+    rules: Path | None = None  # verdict rules (YAML); None = the package's tqscore/model/rules.yaml
     device: str = "auto"  # where the engines run: TensorRT/CUDA when available, else CPU
     decode_device: str = "auto"  # where decord decodes: GPU when built with CUDA, else CPU
     precision: str = "auto"  # visual graph on the CPU: INT8 when built (`--formats onnx-int8`), fp32, or int8

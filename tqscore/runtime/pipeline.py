@@ -37,8 +37,9 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from tqscore import __version__
 from tqscore.errors import RunError, TqscoreError
 from tqscore.media.discovery import display_path, path_bytes, scan
+from tqscore.model.rules import evaluate, load_rules
 from tqscore.runtime.analyse import Analysis, ClipTask, analyse_clip, error_analysis, worker_init
-from tqscore.runtime.config import BatchConfig
+from tqscore.runtime.config import BatchConfig, scoring_decode_device
 from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
 from tqscore.runtime.scoring import load_scorer
 from tqscore.runtime.store import FileKey, ResultStore
@@ -102,6 +103,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
     else:
         log.warning("no video files under %s (extensions %s, shard %s): the output will be empty",
                     cfg.input_dir, ",".join(cfg.extensions), cfg.shard)
+    rules = load_rules(cfg.rules)  # a bad --rules file fails the run before any work
     scorer = load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision)
     store = ResultStore(cfg.out, output_schema(), part_rows=cfg.part_rows)
     store.lock()
@@ -119,14 +121,14 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
                              out=display_path(str(cfg.out)))
         with _Progress(len(tasks) + len(pre_failed), cfg.progress) as bar:
             for analysis in pre_failed:
-                store.add(_row(analysis, None, scorer))
+                store.add(_row(analysis, None, scorer, rules))
                 bar.update()
             if tasks:
                 _log_decoding(cfg.decode_device)
                 with _Analyses(cfg, tasks) as analyses:
                     try:
                         for analysis, scores in _scored(cfg, analyses, scorer):
-                            store.add(_row(analysis, scores, scorer))
+                            store.add(_row(analysis, scores, scorer, rules))
                             bar.update()
                     except BaseException:
                         _save_pending(store)  # the finished rows first; leaving the block ends the workers
@@ -164,15 +166,16 @@ def _log_decoding(decode_device: str) -> None:
 def _plan(cfg, files, done, engine_id, need_inputs):
     """Tasks for the files not yet done; files that cannot even be stat-ed become error rows now."""
     tasks, failed = [], []
+    decode = scoring_decode_device(cfg.decode_device, need_inputs)
     for rel in files:
         path = cfg.input_dir / rel
         try:
             info = path.stat()
         except OSError as exc:
-            task = ClipTask(rel, str(path), None, None, cfg.decode_device, need_inputs)
+            task = ClipTask(rel, str(path), None, None, decode, need_inputs)
             failed.append(error_analysis(task, f"{path}: cannot stat file: {exc.strerror or exc}"))
             continue
-        task = ClipTask(rel, str(path), info.st_size, info.st_mtime_ns // 1000, cfg.decode_device, need_inputs)
+        task = ClipTask(rel, str(path), info.st_size, info.st_mtime_ns // 1000, decode, need_inputs)
         if FileKey(path_bytes(rel), info.st_size, task.mtime_us, engine_id) not in done:
             tasks.append(task)
     return tasks, failed
@@ -302,7 +305,7 @@ def _drain(q: queue.Queue) -> None:
             return
 
 
-def _row(analysis: Analysis, scores, scorer) -> dict:
+def _row(analysis: Analysis, scores, scorer, rules) -> dict:
     shown = display_path(analysis.task.rel)
     row = {
         "path": shown,
@@ -329,6 +332,7 @@ def _row(analysis: Analysis, scores, scorer) -> dict:
         row["error"] = display_path(row["error"])  # names the file, which may not be UTF-8
     _finite_only(row, shown)
     log.debug("%s: %s", shown, analysis.status)
+    row["verdict"], row["reasons"] = evaluate(row, rules, scores.causes if scores is not None else [])
     return row
 
 

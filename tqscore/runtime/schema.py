@@ -60,11 +60,18 @@ BASE_COLUMNS: tuple[Column, ...] = (
     Column("has_audio", pl.Boolean, "the file has an audio stream"),
 )
 SCORE_COLUMNS: tuple[Column, ...] = tuple(
-    Column(label, pl.Float32, f"{label} score, 1.0-5.0; null without a model or when status is not ok")
+    Column(label, pl.Float32, f"{label} score, 1.0-5.0, from the engines or, without them, the reference scorer "
+           "(docs/scores.md); null with its cause in reasons, or when status is error")
     for label in LABELS
 )
+# The rules of tqscore/model/rules.yaml (or --rules FILE), run on every row whoever scored it.
+VERDICT_COLUMNS: tuple[Column, ...] = (
+    Column("verdict", pl.String, "pass, review or fail: the most severe rule that fired (tqscore.model.rules)"),
+    Column("reasons", pl.List(pl.String), "why, one \"code: text a person can act on\" per fired rule and per "
+           "score left null (e.g. \"sound_late: sound 5 frames (200 ms) late\"); empty when nothing fired"),
+)
 ID_COLUMNS: tuple[Column, ...] = (
-    Column("model_id", pl.String, "id of the model bundle the engines were built from (null without a model)"),
+    Column("model_id", pl.String, "id of the model bundle the engines were built from, or reference-1 without engines"),
     Column("engine_id", pl.String, "id of the engine set that scored the row (null without a model)"),
     Column("tqscore_version", pl.String, "tqscore version that wrote the row"),
     Column("scored_at", pl.Datetime("us", "UTC"), "when the row was made"),
@@ -84,7 +91,7 @@ def signal_columns() -> tuple[Column, ...]:
 
 
 def columns() -> tuple[Column, ...]:
-    return BASE_COLUMNS + SCORE_COLUMNS + ID_COLUMNS + STAGE_COLUMNS + signal_columns() + DETAIL_COLUMNS
+    return BASE_COLUMNS + SCORE_COLUMNS + VERDICT_COLUMNS + ID_COLUMNS + STAGE_COLUMNS + signal_columns() + DETAIL_COLUMNS
 
 
 def output_schema() -> dict[str, pl.DataType]:

@@ -15,8 +15,8 @@ batch. The windowing and the interpolation at the frame times are those of
 Fusion: the raw streams (T, 4237) of one clip, NaN imputation, standardisation and PCA folded
 into the graph at export time.
 
-Without an engine folder ``NullScorer`` keeps the run going: metadata, status and signals are
-written and the score columns stay null.
+Without an engine folder ``ReferenceScorer`` fills the five scores from the row's training-free
+signals (``tqscore.model.reference``, model id ``reference-1``): no engines, no batching.
 """
 
 from __future__ import annotations
@@ -24,32 +24,46 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from tqscore.layout import LABELS, STREAM_NAMES, STREAM_WIDTHS
 from tqscore.runtime.analyse import Analysis, ModelInputs
+from tqscore.runtime.schema import STATUS_ERROR
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Scores:
-    values: dict[str, float]  # one per tqscore.layout.LABELS
+    values: dict[str, float | None]  # one per tqscore.layout.LABELS
     ms: dict[str, float]  # this clip's share of the visual / audio / fusion engine time
+    causes: list[str] = field(default_factory=list)  # "code: text" for each score left null
 
 
-class NullScorer:
-    """No model: nothing to score, nothing the workers need to send back."""
+class ReferenceScorer:
+    """No trained model: the five scores from the signals the workers already computed."""
 
-    model_id = None
     engine_id = None
     needs_inputs = False
 
+    def __init__(self):
+        from tqscore.model.reference import ReferenceScorer as Formulas
+
+        self.formulas = Formulas()
+        self.model_id = self.formulas.model_id
+
     def add(self, analyses: list[Analysis]) -> list[tuple[Analysis, Scores | None]]:
-        return [(a, None) for a in analyses]
+        out = []
+        for a in analyses:
+            if a.status == STATUS_ERROR:
+                out.append((a, None))
+                continue
+            result = self.formulas.score({**a.meta, **a.signals, "status": a.status})
+            out.append((a, Scores(result.values, {}, result.causes)))
+        return out
 
     def flush(self) -> list[tuple[Analysis, Scores | None]]:
         return []
@@ -58,8 +72,9 @@ class NullScorer:
 def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64, audio_batch: int = 1,
                 precision: str = "auto"):
     if engine_dir is None:
-        log.warning("no engine folder given (--engines): writing metadata, status and signals; scores stay null")
-        return NullScorer()
+        log.info("no engine folder given (--engines): the reference scorer (reference-1) fills the five scores "
+                 "from the training-free signals")
+        return ReferenceScorer()
     from tqscore.runtime.engines import EngineSet
 
     if not Path(engine_dir).is_dir():
