@@ -458,3 +458,28 @@ def test_engines_refuse_a_fusion_graph_from_another_bundle(onnx_folder, gpu_here
     job = ExportJob(other, out, onnx_folder.resnet, onnx_folder.hubert)
     with pytest.raises(FormatError, match=r"fusion.onnx was exported from bundle sha256 .* `--formats onnx,engine`"):
         run_export(job, select_formats("engine"))
+
+
+def test_ort_tensorrt_provider_keeps_its_timing_cache_and_hubert_profile_in_the_cache(built, tmp_path, monkeypatch):
+    from tqscore.runtime.engines import _provider_options, ort_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    manifest = read_manifest(built.out)
+    name, options = _provider_options("TensorrtExecutionProvider", manifest, "audio")
+    assert options["trt_timing_cache_path"] == options["trt_engine_cache_path"] == str(ort_cache_dir(manifest))
+    assert str(tmp_path) in options["trt_timing_cache_path"]
+    # HuBERT's variable length: one receptive field up to a 30-s window, tuned at the 6-s clip.
+    assert (options["trt_profile_min_shapes"], options["trt_profile_opt_shapes"], options["trt_profile_max_shapes"]) == \
+        ("input_values:1x400", "input_values:1x96000", "input_values:8x480080")
+    fusion = _provider_options("TensorrtExecutionProvider", manifest, "fusion")[1]
+    assert fusion["trt_profile_max_shapes"] == "features:8x150x4237,frame_mask:8x150"
+    assert _provider_options("CPUExecutionProvider", manifest, "audio") == "CPUExecutionProvider"
+
+
+def test_auto_decoding_stays_on_the_cpu_for_scoring_until_nvdec_is_measured():
+    from tqscore.runtime.config import NVDEC_FOR_SCORING, scoring_decode_device
+
+    assert NVDEC_FOR_SCORING is False  # benchmarks/gpu_check.py has not measured NVDEC's score difference yet
+    assert scoring_decode_device("auto", scoring=True) == "cpu"  # training features come from CPU decoding
+    assert scoring_decode_device("auto", scoring=False) == "auto"  # signals only: NVDEC where it exists
+    assert scoring_decode_device("cuda", scoring=True) == "cuda"  # asked for explicitly

@@ -203,7 +203,6 @@ class EngineSet:
                 f"{engine_dir}: device 'cuda' asked for, but onnxruntime offers only {sorted(available)} "
                 f"and no TensorRT engine fits; install onnxruntime-gpu (tqscore[gpu])"
             )
-        providers = [_provider_options(p, manifest) for p in wanted]
         paths, visual = dict(paths), "fp32"
         if precision != "fp32" and wanted == ["CPUExecutionProvider"]:
             from tqscore.export.int8 import quantized_problem
@@ -215,7 +214,7 @@ class EngineSet:
                 raise EngineError(problem)
             elif manifest.quantized:
                 log.warning("INT8 ResNet101 not used: %s; serving the FP32 graph", problem)
-        graphs = {g: _OrtGraph(paths[g], providers, threads) for g in GRAPHS}
+        graphs = {g: _OrtGraph(paths[g], [_provider_options(p, manifest, g) for p in wanted], threads) for g in GRAPHS}
         used = graphs["fusion"].session.get_providers()
         batches = manifest.batch_sizes
         chunks = {"visual": max(batches.get("image", [64])), "audio": max(batches.get("clip", [8])),
@@ -258,14 +257,35 @@ class EngineSet:
         return self._chunked("fusion", {"features": features, "frame_mask": mask})
 
 
-def _provider_options(provider: str, manifest: Manifest):
+def _provider_options(provider: str, manifest: Manifest, graph: str):
+    """ONNX Runtime TensorRT provider options for one graph (other providers take none).
+
+    The timing cache goes into the same per-user cache folder as the provider's engines (its
+    default is the working directory, which a batch job may not own). One explicit profile per
+    graph, from the ranges our own engines use (``tqscore.export.trt.profiles_for``): without it
+    the provider builds for the first shape it sees and rebuilds the engine whenever HuBERT's
+    input length leaves that range, i.e. on nearly every clip of another length.
+    """
     if provider != "TensorrtExecutionProvider":
         return provider
+    from tqscore.export.trt import profiles_for
+
     cache = ort_cache_dir(manifest)
     cache.mkdir(parents=True, exist_ok=True)
+    profiles = profiles_for(graph, manifest.batch_sizes.get("image", [64, 150]), manifest.batch_sizes.get("clip", [1, 8]))
+
+    def shapes(pick) -> str:
+        return ",".join(f"{name}:{'x'.join(str(d) for d in pick(name))}" for name in profiles[0])
+
     return (provider, {
         "trt_fp16_enable": False,
         "trt_engine_cache_enable": True,
         "trt_engine_cache_path": str(cache),
         "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": str(cache),
+        # The union of our engine profiles' ranges, tuned at the first one's optimum (the runtime's
+        # default call sizes: 64 crops, one clip of 6 s).
+        "trt_profile_min_shapes": shapes(lambda n: [min(p[n].min[i] for p in profiles) for i in range(len(profiles[0][n].min))]),
+        "trt_profile_opt_shapes": shapes(lambda n: profiles[0][n].opt),
+        "trt_profile_max_shapes": shapes(lambda n: [max(p[n].max[i] for p in profiles) for i in range(len(profiles[0][n].max))]),
     })
