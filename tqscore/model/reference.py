@@ -102,16 +102,36 @@ def outside_widths(value: float, band, side: str = "both") -> float:
     ``side``: "low" counts only a value below the band (a quantity where more is never worse),
     "high" only above it, "both" either way. The width is how far apart real recordings lie:
     a value one width outside is as far from the nearest real clip as the real clips spread.
+    Where every real clip showed a positive value (speeds, ranges, rates, sharpness) distances
+    and width are taken on a log scale, as ratios: half the stillest real head's speed is as far
+    out whatever the unit, and a value of 0 is infinitely far. Otherwise they are differences.
     """
-    width = band.high - band.low
-    below = max(0.0, band.low - value) if side in ("low", "both") else 0.0
-    above = max(0.0, value - band.high) if side in ("high", "both") else 0.0
+    low, high = band.low, band.high
+    if low > 0:
+        if value <= 0:
+            return 0.0 if side == "high" else math.inf
+        value, low, high = math.log(value), math.log(low), math.log(high)
+    width = high - low
+    below = max(0.0, low - value) if side in ("low", "both") else 0.0
+    above = max(0.0, value - high) if side in ("high", "both") else 0.0
     distance = below + above
     if distance == 0.0:
         return 0.0
     if width <= 0.0:  # every real clip showed one value: any departure is far
         return math.inf
     return distance / width
+
+
+def median_share_grade(value: float, band) -> float:
+    """1 + 4 x value / (real median), capped at 5: for the lip-sync evidence people judge monotonically.
+
+    Inside the real band a flat grade would throw away what ranks generated clips (a mouth that
+    moves more while speaking is judged better, issue 9), so these grade by proportion to the
+    typical real recording: half the real median's lip speed grades 3.
+    """
+    if band.median <= 0:
+        return 5.0 if value >= band.median else 1.0
+    return 1.0 + 4.0 * min(1.0, max(0.0, value / band.median))
 
 
 def natural_grade(value: float, band, side: str = "both") -> float:
@@ -199,6 +219,12 @@ class ReferenceScorer:
             return None
         return natural_grade(value, band, side)
 
+    def share(self, row: dict, name: str) -> float | None:
+        value, band = _value(row, name), self.band(name)
+        if value is None or band is None:
+            return None
+        return median_share_grade(value, band)
+
     def group(self, row: dict, members) -> float | None:
         return _mean(self.natural(row, name, side) for name, side in members)
 
@@ -231,8 +257,8 @@ class ReferenceScorer:
         if has_face and has_speech:
             offset = _value(row, "sync_offset_frames")
             s_offset = keep("offset", None if offset is None else bt1359_grade(offset_beyond_tolerance_ms(offset)))
-            s_mouth = keep("mouth_speech", self.natural(row, "mouth_motion_speech", "low"))
-            s_follows = keep("follows_audio", _mean((self.natural(row, "sync_confidence", "low"),
+            s_mouth = keep("mouth_speech", self.share(row, "mouth_motion_speech"))
+            s_follows = keep("follows_audio", _mean((self.share(row, "sync_confidence"),
                                                      self.natural(row, "sync_open_loudness_corr", "low"))))
             evidence = _weighted(((s_mouth, W_MOUTH_SPEECH), (s_follows, W_FOLLOWS_AUDIO)))
             known = [v for v in (s_offset, evidence) if v is not None]

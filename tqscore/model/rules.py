@@ -50,7 +50,10 @@ DERIVED: dict[str, str] = {
 # Clip metadata a rule may read besides the signal columns and the scores.
 ROW_FACTS = ("duration_s", "fps", "width", "height", "frames_used")
 # Names a rule's text may use besides the row's columns and DERIVED: the value tested and the band.
-TEXT_FIELDS = ("value", "low", "high")
+TEXT_FIELDS = ("value", "low", "high", "median")
+
+
+THRESHOLDS = ("above", "below", "above_band", "below_band", "below_median_share")
 
 
 class Rule(ConfigModel):
@@ -63,14 +66,15 @@ class Rule(ConfigModel):
     below: float | None = None
     above_band: float | None = Field(None, ge=0)
     below_band: float | None = Field(None, ge=0)
+    below_median_share: float | None = Field(None, gt=0)  # value < share x the real-footage median
     # Only on rows where the VAD found speech (DNSMOS rates any audio; music is not "noisy speech").
     only_with_speech: bool = False
 
     @model_validator(mode="after")
     def _one_threshold(self) -> Rule:
-        given = [k for k in ("above", "below", "above_band", "below_band") if getattr(self, k) is not None]
+        given = [k for k in THRESHOLDS if getattr(self, k) is not None]
         if len(given) != 1:
-            raise ValueError(f"rule {self.code!r}: give exactly one of above, below, above_band, below_band "
+            raise ValueError(f"rule {self.code!r}: give exactly one of {', '.join(THRESHOLDS)} "
                              f"(got {given or 'none'})")
         return self
 
@@ -85,7 +89,7 @@ class Rule(ConfigModel):
 
     @property
     def band_relative(self) -> bool:
-        return self.above_band is not None or self.below_band is not None
+        return self.above_band is not None or self.below_band is not None or self.below_median_share is not None
 
     def fires(self, value: float, band) -> bool:
         if self.above is not None:
@@ -96,6 +100,8 @@ class Rule(ConfigModel):
             return False
         if self.above_band is not None:
             return outside_widths(value, band, "high") > self.above_band
+        if self.below_median_share is not None:
+            return value < self.below_median_share * band.median
         return outside_widths(value, band, "low") > self.below_band
 
 
@@ -181,7 +187,7 @@ def _text(rule: Rule, known: dict, value: float, band) -> str:
     fields = _Blank(known)
     fields["value"] = value
     if band is not None:
-        fields["low"], fields["high"] = band.low, band.high
+        fields["low"], fields["high"], fields["median"] = band.low, band.high, band.median
     body = string.Formatter().vformat(rule.text, (), fields)
     return f"{rule.code}: {body}"
 
@@ -223,7 +229,7 @@ def evaluate(row: dict, table: RulesTable | None = None, causes: list[str] = (),
 
 
 def band_of(rule: Rule, band):
-    return band(rule.signal) if rule.band_relative or "{low" in rule.text or "{high" in rule.text else None
+    return band(rule.signal) if rule.band_relative or any(f"{{{k}" in rule.text for k in ("low", "high", "median")) else None
 
 
 def markdown_table(table: RulesTable | None = None) -> str:
@@ -235,6 +241,8 @@ def markdown_table(table: RulesTable | None = None) -> str:
             when = f"> {r.above:g}"
         elif r.below is not None:
             when = f"< {r.below:g}"
+        elif r.below_median_share is not None:
+            when = f"< {r.below_median_share:g} x the real-footage median"
         elif r.above_band is not None:
             when = f"more than {r.above_band:g} band widths above the real-footage band"
         else:
