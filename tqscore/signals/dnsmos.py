@@ -113,6 +113,8 @@ class Dnsmos:
         def session(inputs, output):
             return ort.InferenceSession(_subgraph(p835, inputs, output, shapes), options, providers=providers)
 
+        # A clip of one segment (9-10 s) has nothing to share: the whole graph is cheaper there.
+        self.whole = ort.InferenceSession(str(paths["sig_bak_ovr.onnx"]), options, providers=providers)
         self.front = session((input_name,), SPECTROGRAM)
         self.convs = session((SPECTROGRAM,), CONV_OUT)
         self.rest = session((CONV_OUT,), P835_OUT)
@@ -126,6 +128,8 @@ class Dnsmos:
 
     def _p835_raw(self, segments: np.ndarray) -> np.ndarray:
         """(n, 144160) segments hopped by 1 s -> (n, 3) raw SIG/BAK/OVRL, as the whole graph gives."""
+        if len(segments) == 1:
+            return self.whole.run(None, {self.input_name: segments})[0]
         hop = SAMPLE_RATE // STFT_HOP  # frames per 1-s segment hop
         halo, raw = self.halo, []
         for start in range(0, len(segments), SEGMENTS_PER_RUN):

@@ -10,6 +10,8 @@ reference package where it is installed.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.fft import dct
 
@@ -121,6 +123,7 @@ def _mel_to_hz_slaney(mel):
     return np.where(mel >= min_log_mel, min_log_hz * np.exp(logstep * (mel - min_log_mel)), f_sp * mel)
 
 
+@functools.lru_cache(maxsize=8)  # the same few banks on every call; callers only read the array
 def mel_filters(sample_rate: int, n_fft: int, n_mels: int) -> np.ndarray:
     """librosa.filters.mel defaults: Slaney mel scale, Slaney area normalisation; bin frequencies
     as librosa >= 0.10 (``rfftfreq``, which differs from 0.8's ``linspace`` for odd n_fft)."""
