@@ -199,7 +199,7 @@ def main() -> int:
             shared["cpu"] = analyse(clips, "cpu")
             return {"clips": len(clips), "decode": "cpu"}
 
-        part("analyse_cpu_decode", False, analyse_cpu)
+        part("analyse_cpu_decode", True, analyse_cpu)  # only the GPU parts compare scores
         cpu_analyses = shared.get("cpu", [])
         trt = {}
 
