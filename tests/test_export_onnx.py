@@ -201,7 +201,7 @@ def test_cli_errors_name_the_problem(exported, backbones, tmp_path, capsys):
     bundle, _ = exported
     base = ["export", "--out", str(tmp_path / "out"), *backbones]
     assert main([*base, "--model", str(bundle), "--formats", "onnx,bogus"]) == 2
-    assert "unknown format(s) ['bogus']; choose from onnx, engine" in capsys.readouterr().err
+    assert "unknown format(s) ['bogus']; choose from onnx, onnx-int8, engine" in capsys.readouterr().err
     assert main([*base, "--model", str(tmp_path / "missing"), "--formats", "onnx"]) == 2
     assert f"{tmp_path / 'missing'}: not a model bundle" in capsys.readouterr().err
     assert main([*base, "--model", str(bundle), "--resnet", str(tmp_path / "nope"), "--formats", "onnx"]) == 2
