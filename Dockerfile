@@ -48,10 +48,10 @@ RUN apt-get update && apt-get install -y --no-install-recommends software-proper
 RUN ln -sf /usr/lib/x86_64-linux-gnu/libnvcuvid.so.1 /usr/local/cuda/lib64/libnvcuvid.so
 RUN git clone --recursive --depth 1 --branch ${DECORD_REF} https://github.com/dmlc/decord /src/decord
 WORKDIR /src/decord/build
-RUN gencode="$(for sm in ${CUDA_SMS}; do printf -- '-gencode=arch=compute_%s,code=sm_%s ' "$sm" "$sm"; done)" \
+RUN gencode="$(for sm in ${CUDA_SMS}; do printf ' -gencode=arch=compute_%s,code=sm_%s' "$sm" "$sm"; done)" \
     && last="${CUDA_SMS##* }" \
     && cmake .. -DUSE_CUDA=/usr/local/cuda -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=OFF \
-         -DCMAKE_CUDA_FLAGS="${gencode}-gencode=arch=compute_${last},code=compute_${last}" \
+         -DCMAKE_CUDA_FLAGS="${gencode} -gencode=arch=compute_${last},code=compute_${last}" \
     && make -j"$(nproc)" \
     && for sm in ${CUDA_SMS}; do cuobjdump --list-elf libdecord.so | grep -q "sm_${sm}" \
          || { echo "libdecord.so has no sm_${sm} code" >&2; exit 1; }; done
