@@ -106,3 +106,18 @@ def test_batch_precision_option_is_validated(tmp_path):
     assert BatchConfig(tmp_path, tmp_path / "o.parquet", precision="int8").precision == "int8"
     with pytest.raises(ValueError, match="precision must be one of"):
         BatchConfig(tmp_path, tmp_path / "o.parquet", precision="int4")
+
+
+def test_calibrate_alone_builds_the_int8_graph_from_the_folder(int8_folder, calibration_dir, tmp_path, capsys):
+    """`tqscore export --calibrate DIR --out ENGINE_DIR`: no --model, no --formats: INT8 only."""
+    import shutil
+
+    from tqscore.cli import main
+
+    out = shutil.copytree(int8_folder.out, tmp_path / "engines")
+    (out / "resnet101.int8.onnx").unlink()
+    assert main(["export", "--calibrate", str(calibration_dir), "--out", str(out), "--no-progress"]) == 0
+    assert "formats onnx-int8; 1 file(s) written" in capsys.readouterr().out
+    manifest = read_manifest(out)
+    assert manifest.quantized["visual"].sha256 != "" and (out / "resnet101.int8.onnx").is_file()
+    assert manifest.graphs == read_manifest(int8_folder.out).graphs  # the FP32 graphs were left alone

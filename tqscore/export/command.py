@@ -44,8 +44,8 @@ def add_parser(subparsers) -> None:
                    help="model bundle folder from `tqscore train`; needed for the ONNX formats, not for `engine`")
     p.add_argument("--out", type=Path, required=True, metavar="ENGINE_DIR", help="engine folder to create or update")
     p.add_argument("--formats", default=None,
-                   help=f"comma-separated formats from: {', '.join(FORMATS)} (default: all that can be built here; "
-                   "without --model: engine)")
+                   help=f"comma-separated formats from: {', '.join(FORMATS)} (default: all that can be built here, "
+                   "onnx-int8 only with --calibrate; without --model: engine, or onnx-int8 with --calibrate)")
     p.add_argument("--resnet", default=DEFAULT_RESNET, metavar="PATH_OR_ID",
                    help="ResNet101 weights: local folder or hub id (default: %(default)s)")
     p.add_argument("--hubert", default=DEFAULT_HUBERT, metavar="PATH_OR_ID",
@@ -63,11 +63,17 @@ def add_parser(subparsers) -> None:
 
 
 def run(args) -> int:
-    from tqscore.export.formats import FormatError, run_export, select_formats
+    from tqscore.export.formats import FORMATS, FormatError, run_export, select_formats
     from tqscore.export.job import ExportJob
     from tqscore.export.manifest import MANIFEST_NAME
 
-    formats = select_formats(args.formats or ("engine" if args.model is None else None))
+    requested = args.formats
+    if requested is None and args.model is None:
+        requested = "onnx-int8" if args.calibrate is not None else "engine"
+    formats = select_formats(requested)
+    if args.formats is None and args.calibrate is not None and FORMATS["onnx-int8"] not in formats:
+        # --calibrate alone means "and the INT8 graph too" (it is never in the default set without it).
+        formats = [f for f in FORMATS.values() if f in formats or f.name == "onnx-int8"]
     if args.model is None and (needs := [f.name for f in formats if f.needs_bundle]):
         raise FormatError(f"format(s) {needs} are made from a model bundle: pass --model BUNDLE")
     job = ExportJob(args.model, args.out, args.resnet, args.hubert, args.batch_sizes, args.clip_batch_sizes,
