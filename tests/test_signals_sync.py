@@ -7,7 +7,7 @@ import pytest
 
 from tqscore.features.frontend import run_frontend
 from tqscore.media import load_audio
-from tqscore.signals.sync import estimate_sync, sync_score
+from tqscore.signals.sync import estimate_sync, first_canonical_correlations, sync_score
 
 from conftest import MEDIA, REAL_CLIPS
 
@@ -70,3 +70,18 @@ def test_sync_score_is_the_spec_sigmoid():
     assert sync_score(0.0) == pytest.approx(5 / (1 + np.exp(5)))
     assert sync_score(-1.0) == sync_score(0.0) and sync_score(9.0) == sync_score(0.30)
     assert sync_score(0.1) < sync_score(0.2)
+
+
+def test_batched_canonical_correlation_matches_the_eigenvalue_form():
+    """Each offset's value is sqrt of the top eigenvalue of Cxx^-1 Cxy Cyy^-1 Cyx (ridge on both
+    diagonals), computed one offset at a time; a y that is x plus noise correlates more."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(100, 3))
+    ys = np.stack([rng.normal(size=(100, 6)), np.c_[x, rng.normal(size=(100, 3))] + rng.normal(size=(100, 6))])
+    got = first_canonical_correlations(x, ys, 0.1)
+    for y, value in zip(ys, got):
+        zx, zy = ((a - a.mean(0)) / a.std(0) for a in (x, y))
+        cxx, cyy, cxy = zx.T @ zx / 100 + 0.1 * np.eye(3), zy.T @ zy / 100 + 0.1 * np.eye(6), zx.T @ zy / 100
+        top = np.linalg.eigvals(np.linalg.solve(cxx, cxy) @ np.linalg.solve(cyy, cxy.T)).real.max()
+        assert value == pytest.approx(np.sqrt(top), rel=1e-6)
+    assert got[1] > got[0] + 0.3

@@ -54,7 +54,7 @@ def crop_square(frame: np.ndarray, box: np.ndarray, size: int = CROP_SIZE) -> np
     cx, cy, side = (float(v) for v in box)
     side_px = max(int(round(side)), 1)
     x0, y0 = int(round(cx - side / 2)), int(round(cy - side / 2))
-    canvas = np.zeros((side_px, side_px, 3), np.uint8)
+    canvas = np.zeros((side_px, side_px) + frame.shape[2:], np.uint8)
     sx0, sy0 = max(x0, 0), max(y0, 0)
     sx1, sy1 = min(x0 + side_px, width), min(y0 + side_px, height)
     if sx1 > sx0 and sy1 > sy0:

@@ -69,7 +69,7 @@ def compute_signals(frontend, *, syncnet=None, dnsmos=None, vad=None, timings_ms
     """
     from tqscore.signals import face
     from tqscore.signals.expression import expression_signals
-    from tqscore.signals.head import head_motion_signals
+    from tqscore.signals.head import fit_pose, head_motion_signals
     from tqscore.signals.sync import estimate_sync, open_loudness_corr, sync_score
 
     row = empty_signals()
@@ -117,10 +117,11 @@ def compute_signals(frontend, *, syncnet=None, dnsmos=None, vad=None, timings_ms
     timings["sync"] = _ms(tick)
 
     tick = time.perf_counter()
-    row.update(head_motion_signals(landmarks, found, times, aspect))
+    pose = fit_pose(landmarks, aspect, found)  # one fit serves the head and expression signals
+    row.update(head_motion_signals(landmarks, found, times, aspect, pose))
     timings["head"] = _ms(tick)
     tick = time.perf_counter()
-    row.update(expression_signals(landmarks, found, times, aspect, speech))
+    row.update(expression_signals(landmarks, found, times, aspect, speech, pose))
     timings["expression"] = _ms(tick)
 
     for observer in frames.observers:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from tqscore.signals.geometry import mouth_features
-from tqscore.signals.head import RANGE_PERCENTILES, fit_pose, frontalize, lag_pairs
+from tqscore.signals.head import RANGE_PERCENTILES, PoseFit, fit_pose, frontalize, lag_pairs
 
 # (p1, p2, p3, p4, p5, p6) of Soukupova & Cech's EAR in Face Mesh indices: outer corner, two
 # upper-lid points, inner corner, two lower-lid points (p2/p6 and p3/p5 face each other).
@@ -109,13 +109,14 @@ def _far_from_speech(times: np.ndarray, speech: np.ndarray) -> np.ndarray:
 
 
 def expression_signals(landmarks: np.ndarray, found: np.ndarray, times: np.ndarray, aspect: float,
-                       speech: np.ndarray | None) -> dict:
+                       speech: np.ndarray | None, fit: PoseFit | None = None) -> dict:
     """The five expression columns of one clip. ``speech``: per-frame VAD (None = no audio, which
-    leaves ``mouth_motion_silence`` null)."""
+    leaves ``mouth_motion_silence`` null). ``fit``: the clip's ``head.fit_pose`` when the caller
+    has it (compute_signals fits once for the head and expression signals)."""
     row: dict[str, float | None] = dict.fromkeys(EXPRESSION_COLUMNS)
     times = np.asarray(times, np.float64)
     found = np.asarray(found, bool)
-    fit = fit_pose(landmarks, aspect, found)
+    fit = fit_pose(landmarks, aspect, found) if fit is None else fit
     ok = fit.ok
     if ok.sum() < MIN_FACE_FRAMES:
         return row

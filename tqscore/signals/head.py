@@ -224,10 +224,13 @@ HEAD_COLUMNS = ("head_yaw_range_deg", "head_pitch_range_deg", "head_roll_range_d
                 "head_rotation_speed_dps", "head_translation_iod", "head_still_ratio")
 
 
-def head_motion_signals(landmarks: np.ndarray, found: np.ndarray, times: np.ndarray, aspect: float) -> dict:
-    """The six head-motion columns of one clip (None without MIN_FACE_FRAMES face frames)."""
+def head_motion_signals(landmarks: np.ndarray, found: np.ndarray, times: np.ndarray, aspect: float,
+                        fit: PoseFit | None = None) -> dict:
+    """The six head-motion columns of one clip (None without MIN_FACE_FRAMES face frames).
+    ``fit``: the clip's ``fit_pose`` when the caller has it (compute_signals fits once for the
+    head and expression signals)."""
     row: dict[str, float | None] = dict.fromkeys(HEAD_COLUMNS)
-    fit = fit_pose(landmarks, aspect, found)
+    fit = fit_pose(landmarks, aspect, found) if fit is None else fit
     if fit.ok.sum() < MIN_FACE_FRAMES:
         return row
     angles = euler_deg(fit.rotation[fit.ok])

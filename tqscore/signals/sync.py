@@ -58,15 +58,19 @@ class SyncResult:
     curve: np.ndarray  # mean canonical correlation per offset, -max_offset..max_offset
 
 
-def first_canonical_correlation(x: np.ndarray, y: np.ndarray, ridge: float) -> float:
-    x = (x - x.mean(0)) / (x.std(0) + 1e-9)
-    y = (y - y.mean(0)) / (y.std(0) + 1e-9)
+def first_canonical_correlations(x: np.ndarray, ys: np.ndarray, ridge: float) -> np.ndarray:
+    """First canonical correlation of ``x`` (n, p) with each ``ys[l]`` (L, n, q), ridge added to
+    the standardised covariance diagonals: (L,). Batched over the offsets because ``x`` (the
+    mouth) is the same at every offset of a window, so its whitening is computed once."""
     n = len(x)
+    x = (x - x.mean(0)) / (x.std(0) + 1e-9)
+    ys = (ys - ys.mean(1, keepdims=True)) / (ys.std(1, keepdims=True) + 1e-9)
     cxx = x.T @ x / n + ridge * np.eye(x.shape[1])
-    cyy = y.T @ y / n + ridge * np.eye(y.shape[1])
+    cyy = np.einsum("lni,lnj->lij", ys, ys) / n + ridge * np.eye(ys.shape[2])
     wx = np.linalg.inv(np.linalg.cholesky(cxx))
     wy = np.linalg.inv(np.linalg.cholesky(cyy))
-    return float(np.linalg.svd(wx @ (x.T @ y / n) @ wy.T, compute_uv=False)[0])
+    cxy = np.einsum("ni,lnj->lij", x, ys) / n
+    return np.linalg.svd(wx @ cxy @ np.swapaxes(wy, 1, 2), compute_uv=False)[:, 0]
 
 
 def _windows(times: np.ndarray, cfg: SyncConfig) -> list[np.ndarray]:
@@ -95,8 +99,7 @@ def sync_curve(mouth: np.ndarray, times: np.ndarray, audio: np.ndarray, fps: flo
               if (w & valid).sum() >= max(cfg.min_frames, cfg.min_pairs * w.sum())]
     curve = np.full(len(lags), np.nan)
     if usable:
-        for i in range(len(lags)):
-            curve[i] = np.mean([first_canonical_correlation(mouth[w], feats[i, w], cfg.ridge) for w in usable])
+        curve = np.mean([first_canonical_correlations(mouth[w], feats[:, w], cfg.ridge) for w in usable], axis=0)
     return curve
 
 
