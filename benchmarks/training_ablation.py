@@ -4,12 +4,13 @@ The synthetic set (``tqscore.training.synthetic``) plants each dimension in two 
 the table shows the machinery working (what each experiment changes, the Pearson r it reaches),
 not the seed's findings about real talking-face data. Short clips keep the CPU run to minutes.
 
-    python benchmarks/training_ablation.py [--clips 300] [--frames 16] [--epochs 6] [--out /tmp/tqscore-ablation]
+    python benchmarks/training_ablation.py [--clips 300] [--frames 16] [--epochs 6] [--out DIR]
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 import time
 
 import torch
@@ -27,16 +28,17 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--config", default="optimized")
     p.add_argument("--threads", type=int, default=1, help="torch threads [1: the machine is shared]")
-    p.add_argument("--out", default="/tmp/tqscore-ablation")
+    p.add_argument("--out", default=None, help="folder for the experiments' checkpoints [a new temporary folder]")
     args = p.parse_args()
     if args.smoke:  # every experiment, one epoch of a few short synthetic clips
         args.clips, args.frames, args.epochs, args.config = 40, 8, 1, "standard"
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
     torch.set_num_threads(args.threads)
+    out = args.out or tempfile.mkdtemp(prefix="tqscore-ablation-")
     data = synthetic_feature_set(args.clips, frames=args.frames, seed=0)
     start = time.perf_counter()
     table = run_ablation(
-        data, args.out, args.config, "standard",
+        data, out, args.config, "standard",
         train_overrides={"epochs": args.epochs, "batch_size": 16, "warmup_epochs": 1, "max_fit_frames": 20_000},
         model_overrides={"n_frames": args.frames},
     )

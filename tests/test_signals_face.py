@@ -113,5 +113,5 @@ def test_null_columns_without_audio_and_without_syncnet(frozen_clip):
 def test_columns_table_is_complete():
     for col in SIGNAL_COLUMNS:
         assert col.dtype in ("float32", "int32") and col.unit and col.range and col.description
-        assert col.better in ("higher", "lower", "closer to 0", "context")
+        assert col.better in ("higher", "lower", "closer to 0", "context", "inside the real-footage range")
     assert len(SIGNAL_NAMES) == len(set(SIGNAL_NAMES))

@@ -9,6 +9,7 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.preprocessing import StandardScaler
 
+from tqscore.errors import ModelError
 from tqscore.layout import LABELS, MISSING_LABEL, STREAMS
 from tqscore.model.preprocess import Preprocessing, fit_preprocessing
 from tqscore.training.labels import LabelError, load_labels, match_labels
@@ -178,7 +179,7 @@ def test_preprocessing_refuses_wrong_arrays():
     feats, mask = _small_features()
     arrays = fit_preprocessing(feats, mask, {"visual": 4, "audio": 4, "landmarks": 4}).to_arrays()
     del arrays["aus.scale"]
-    with pytest.raises(ValueError, match="aus.scale"):
+    with pytest.raises(ModelError, match="aus.scale"):
         Preprocessing.from_arrays(arrays)
 
 
