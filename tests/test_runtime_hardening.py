@@ -16,6 +16,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from fractions import Fraction
 from pathlib import Path
@@ -114,28 +115,41 @@ def test_sigterm_while_a_worker_is_stuck_saves_the_finished_rows_and_stops_in_se
         (videos / name).write_bytes(b"x")
     out = tmp_path / "scores.parquet"
     cmd = fake_batch_command("-v", "batch", str(videos), "--out", str(out), "--workers", "2", "--no-progress")
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, start_new_session=True)
+    # A run that never gets there fails instead of hanging (its workers hold the pipe open too).
+    watchdog = threading.Timer(60, os.killpg, (proc.pid, signal.SIGKILL))
+    watchdog.start()
     stored = set()
-    # The run logs each stored row at DEBUG level; wait for both quick rows and the stuck worker.
+    # The store logs each row it holds at DEBUG level; wait for both quick rows and the stuck worker.
     for line in proc.stderr:
-        if "tqscore.runtime.pipeline: " in line and line.rstrip().endswith(": ok"):
+        if "tqscore.runtime.store: " in line and line.rstrip().endswith(": ok"):
             stored.add(line.rsplit(": ", 2)[-2])
         if stored == {"a.mp4", "b.mp4"}:
             break
-    while not (videos / "z_slow.mp4.started").exists():
+    assert stored == {"a.mp4", "b.mp4"}, "the run did not log its stored rows"
+    while not (videos / "z_slow.mp4.started").exists() and proc.poll() is None:
         time.sleep(0.05)
     worker = int((videos / "z_slow.mp4.started").read_text())
     t0 = time.monotonic()
     proc.send_signal(signal.SIGTERM)
-    rest, _ = proc.communicate(timeout=30)
+    rest, _ = proc.communicate(timeout=60)
     took = time.monotonic() - t0
+    watchdog.cancel()
     assert proc.returncode == 143, rest
     assert took < 5, f"took {took:.1f} s to stop"
     parts = list(out.with_name(out.name + ".parts").glob("part-*.parquet"))
     saved = pl.concat([pl.read_parquet(p) for p in parts])
     assert sorted(saved["path"]) == ["a.mp4", "b.mp4"]  # the stuck clip has no row: the next run redoes it
-    with pytest.raises(ProcessLookupError):
-        os.kill(worker, 0)
+    assert not _running(worker)
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (dead, not yet reaped by whoever inherited it) does not."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
 
 
 def test_retry_errors_redoes_only_the_error_rows(tmp_path):

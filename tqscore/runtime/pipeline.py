@@ -331,7 +331,6 @@ def _row(analysis: Analysis, scores, scorer, rules) -> dict:
     if row["error"] is not None:
         row["error"] = display_path(row["error"])  # names the file, which may not be UTF-8
     _finite_only(row, shown)
-    log.debug("%s: %s", shown, analysis.status)
     row["verdict"], row["reasons"] = evaluate(row, rules, scores.causes if scores is not None else [])
     return row
 

@@ -133,6 +133,7 @@ class ResultStore:
     # ----- during a run
     def add(self, row: dict) -> None:
         self._pending.append(row)
+        log.debug("%s: %s", row["path"], row.get("status"))  # from here on a stop saves it
         if len(self._pending) >= self.part_rows:
             self.flush()
 
