@@ -10,8 +10,8 @@ frames, which is what its video mode is made for (a standard frame's landmarks c
 tracking, hence layout version 2). Crops and AUs are made for the standard frames only.
 
 Frames are decoded chunk by chunk, and every per-frame product is made from the chunk while it
-is in memory, so a clip never holds its frames: the dense pass keeps landmarks, a 64 x 64 grey
-face thumbnail per frame (the frozen-frame test) and whatever the frame observers summarise
+is in memory, so a clip never holds its frames: the dense pass keeps landmarks, one number per
+consecutive frame pair (the frozen-frame test's picture difference) and whatever the frame observers summarise
 (``tqscore.signals.frame_observers``: accumulators that see each chunk of dense frames).
 ``streams_from_frontend`` turns the standard products into the layout's four (T, width) streams.
 """
@@ -33,7 +33,7 @@ from tqscore.features.landmarks import FaceMeshConfig, FaceMeshTracker
 from tqscore.layout import FACE_MASK, FEATURE_DTYPE, FPS, FRAME_MASK, MASK_DTYPE, N_LANDMARKS, T
 from tqscore.media import StandardClip, open_clip
 
-THUMB_SIZE = 64  # side of the grey face thumbnails of the frozen-frame test (tqscore.signals.face)
+THUMB_SIZE = 64  # side of the grey face thumbnails the frozen-frame test compares (tqscore.signals.face)
 SYNCNET_RUN_S = 6.0  # seconds of consecutive 224x224 crops kept for SyncNet (syncnet_frames.MAX_SECONDS)
 
 
@@ -44,7 +44,10 @@ class SignalFrames:
     times: np.ndarray  # float64 (m,) seconds from the first frame
     landmarks: np.ndarray  # float32 (m, 468, 3)
     face_found: np.ndarray  # bool (m,)
-    thumbs: np.ndarray  # uint8 (m, 64, 64) grey face crops (box tracked over the dense frames)
+    # float32 (m - 1,): mean |grey difference| of each dense frame's 64x64 face thumbnail and the
+    # previous dense frame's, both cut at the frame's own box (tracked over the dense frames): one
+    # box for both, so Face Mesh's jitter on a held picture does not move the crop between them.
+    pair_mad: np.ndarray
     fps: float  # rate of the dense frames
     span_s: float  # seconds of the clip they cover
     observers: list = field(default_factory=list)  # frame observers, fed every dense chunk
@@ -104,7 +107,8 @@ def run_frontend(
     crops = np.zeros((n, CROP_SIZE, CROP_SIZE, 3), np.uint8)
     dense_landmarks = np.zeros((m, N_LANDMARKS, 3), np.float32)
     dense_found = np.zeros(m, bool)
-    thumbs = np.zeros((m, THUMB_SIZE, THUMB_SIZE), np.uint8)
+    pair_mad = np.zeros(max(m - 1, 0), np.float32)
+    previous = None  # the last dense frame seen (RGB), across chunks
     run_crops = np.zeros((n_run, CROP_SIZE, CROP_SIZE, 3), np.uint8) if keep_run else None
     cropper = CropTracker(clip.info.width, clip.info.height, crop)
     dense_boxes = CropTracker(clip.info.width, clip.info.height, crop)
@@ -131,7 +135,9 @@ def run_frontend(
                 with _timed(timings, "crops"):
                     for i, frame in zip(range(drows.start, drows.stop), dense_frames):
                         box = dense_boxes.next_box(dense_landmarks[i], bool(dense_found[i]))
-                        thumbs[i] = _thumb(frame, box)
+                        if previous is not None:
+                            pair_mad[i - 1] = np.abs(_thumb(frame, box).astype(np.int16) - _thumb(previous, box)).mean()
+                        previous = frame
                         if i < n_run:
                             run_crops[i] = crop_square(frame, box)
                 with _timed(timings, "observers"):
@@ -152,7 +158,7 @@ def run_frontend(
             times=np.asarray(clip.signal_times, np.float64),
             landmarks=dense_landmarks,
             face_found=dense_found,
-            thumbs=thumbs,
+            pair_mad=pair_mad,
             fps=clip.signal_fps,
             span_s=clip.signal_span_s,
             observers=list(observers),

@@ -11,11 +11,14 @@ import numpy as np
 
 from tqscore.signals.geometry import inter_ocular, mouth_features, to_plane
 
-# Grey levels (0-255): mean |difference| of consecutive 64x64 grey face crops below this = the same
-# picture. Measured: a frame held for 40 frames and re-encoded with x264 gives <= 0.04 (one pair
-# at 4.0 while the crop box settles); moving faces give >= 0.35 (sadtalker_camera), >= 0.9 on
-# the real clips. Whole-frame thumbnails cannot tell: a small face in a still scene moves them
-# by only 0.06-1.0 (latentsync_demo1_out), so 40 % of its pairs looked frozen at 0.5.
+# Grey levels (0-255): mean |difference| of a dense frame's 64x64 grey face thumbnail and the
+# previous frame's, both cut at the frame's box, below this = the same picture. Measured with
+# `python benchmarks/frozen_threshold.py` (docs/signals.md, "Face and motion facts"): the first
+# frame of each of the 8 real recordings held 4 s and x264-encoded at CRF 23 gives at most 0.021
+# (0.131 with sensor noise of sigma 2 grey levels; 95th percentile 0.046); on six of the real
+# clips the 1st percentile of the pairs is 0.27-1.95. The other two repeat frames themselves
+# (frame-rate conversion: LivePortrait d12 about every 5th frame, LIA driving3 every 24th): those
+# pairs read 0.02-0.05 like held frames, and are counted, since they are repeated pictures.
 FROZEN_MAD = 0.2
 
 
@@ -41,13 +44,12 @@ def longest_gap_s(face_found: np.ndarray, frame_times: np.ndarray, fps: float) -
     return float(longest)
 
 
-def frozen_frame_ratio(thumbs: np.ndarray, threshold: float = FROZEN_MAD) -> float | None:
-    """Share of consecutive frame pairs whose grey face thumbnails (uint8 (n, 64, 64): the front
-    end's dense-pass ``thumbs``) are the same picture."""
-    if len(thumbs) < 2:
+def frozen_frame_ratio(pair_mad: np.ndarray, threshold: float = FROZEN_MAD) -> float | None:
+    """Share of consecutive frame pairs whose grey face thumbnails are the same picture
+    (``pair_mad``: the front end's dense-pass ``SignalFrames.pair_mad``, grey levels per pair)."""
+    if len(pair_mad) == 0:
         return None
-    mad = np.abs(np.diff(np.asarray(thumbs, np.int16), axis=0)).mean(axis=(1, 2))
-    return float(np.mean(mad < threshold))
+    return float(np.mean(np.asarray(pair_mad) < threshold))
 
 
 def landmark_jitter(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,

@@ -1,0 +1,99 @@
+"""Where ``tqscore.signals.face.FROZEN_MAD`` comes from: the mean |difference| of consecutive grey
+face thumbnails of the dense pass on moving real faces against the same on a held picture.
+
+For every real clip of ../shared (media/real and corpus/real): the front end's dense-pass
+thumbnail differences (``SignalFrames.pair_mad``: 64 x 64 grey, both frames of a pair cut at the
+same box) of the clip itself, and of its first frame
+held for 4 s at 25 fps and x264-encoded at CRF 23 (x264's default quality), once as it is and
+once with fresh Gaussian brightness noise of sigma 2 grey levels per frame (sensor noise, so
+the codec cannot repeat the picture exactly). Printed per clip: the 1st / 5th percentile and
+median of the real clip's consecutive-pair MAD and the share of its pairs under FROZEN_MAD;
+for the held clips (every pair there is a frozen pair) the median, 90th percentile and maximum
+MAD and the share of their pairs under FROZEN_MAD (what ``frozen_frame_ratio`` reads on them).
+
+    python benchmarks/frozen_threshold.py [--smoke]
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import av
+import numpy as np
+
+import common
+from tqscore.features.frontend import run_frontend
+from tqscore.signals.face import FROZEN_MAD
+
+HOLD_S, FPS, CRF, SENSOR_SIGMA = 4.0, 25, "23", 2.0
+
+
+def _first_frame(path) -> np.ndarray:
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def write_held(frame: np.ndarray, n: int, sigma: float, dst: Path, seed: int = 0) -> Path:
+    """``n`` copies of ``frame`` (plus per-frame noise of ``sigma`` grey levels) as an x264 file."""
+    rng = np.random.default_rng(seed)
+    h, w = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+    with av.open(str(dst), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS, options={"crf": CRF})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(n):
+            img = frame[:h, :w].astype(np.float32)
+            if sigma:
+                img += rng.normal(0, sigma, img.shape[:2])[..., None]
+            vf = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
+            vf.pts = i
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode(None))
+    return dst
+
+
+def pair_mad(path: Path) -> np.ndarray:
+    """MAD of consecutive dense-pass thumbnails of the frames with a face on both sides."""
+    signal = run_frontend(path).signal
+    mad = signal.pair_mad
+    both = signal.face_found[1:] & signal.face_found[:-1]
+    return mad[both]
+
+
+def main() -> int:
+    args = common.parser(__doc__).parse_args()
+    clips = [p for p in common.media_clips() if "/real/" in str(p)] + sorted((common.CORPUS / "real").glob("*"))
+    clips = clips[:1] if args.smoke else clips
+    n = int((1.0 if args.smoke else HOLD_S) * FPS)
+    print("machine:", common.machine())
+    print(f"FROZEN_MAD = {FROZEN_MAD}")
+    print("| clip | real pairs | real MAD p1 / p5 / median | real pairs under FROZEN_MAD | "
+          "held CRF 23: median / p90 / max, share under | held + sensor noise: median / p90 / max, share under |")
+    print("|---|---|---|---|---|---|")
+    real_low, held_high = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for clip in clips:
+            real = pair_mad(clip)
+            frame = _first_frame(clip)
+            held = [pair_mad(write_held(frame, n, sigma, Path(tmp) / f"held_{sigma}.mp4")) for sigma in (0.0, SENSOR_SIGMA)]
+            cells = []
+            for values in held:
+                if len(values):
+                    med, p90 = np.percentile(values, [50, 90])
+                    cells.append(f"{med:.3f} / {p90:.3f} / {values.max():.3f}, {np.mean(values < FROZEN_MAD):.2f}")
+                else:
+                    cells.append("no face")
+                held_high += list(values)
+            if len(real):
+                p1, p5, med = np.percentile(real, [1, 5, 50])
+                real_low.append(p1)
+                print(f"| {clip.name[:36]} | {len(real)} | {p1:.3f} / {p5:.3f} / {med:.3f} | "
+                      f"{np.mean(real < FROZEN_MAD):.3f} | {cells[0]} | {cells[1]} |")
+    if held_high and real_low:
+        print(f"all held pairs: median {np.median(held_high):.3f}, p90 {np.percentile(held_high, 90):.3f}, "
+              f"p95 {np.percentile(held_high, 95):.3f}; lowest real-clip p1 {min(real_low):.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
