@@ -50,7 +50,8 @@ def add_parser(subparsers) -> None:
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("input_dir", type=Path, metavar="DIR", help="directory to scan (recursively)")
+    p.add_argument("input_dir", type=_input_location, metavar="DIR",
+                   help="directory to scan (recursively); with --ray also an object-store URI (s3://, gs://, ...)")
     p.add_argument("--out", type=Path, required=True, help="output Parquet file (parts go to OUT.parts/ until the end)")
     p.add_argument(
         "--engines",
@@ -93,10 +94,21 @@ def add_parser(subparsers) -> None:
     p.add_argument("--retry-errors", action="store_true",
                    help="resume, but analyse again the files whose row is an error (worth it after a killed "
                    "worker, a timeout or a full disk; a corrupt file fails again)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="run on Ray Data (pip install 'tqscore[ray]'): analysis as CPU tasks, engines as an actor "
+                   "pool (one GPU each when there are GPUs); ADDRESS = auto (the running cluster) or host:port; "
+                   "without ADDRESS a Ray instance is started on this machine (docs/runtime.md)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
     p.add_argument("--report", type=Path, default=None, metavar="HTML",
                    help="also write the `tqscore report` page for the output at the end (videos from DIR)")
     p.set_defaults(func=run)
+
+
+def _input_location(text: str) -> Path | str:
+    """A URI stays a string: ``Path`` would fold ``s3://bucket`` into ``s3:/bucket``."""
+    from tqscore.runtime.config import is_uri
+
+    return text if is_uri(text) else Path(text)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
             resume=args.resume,
             retry_errors=args.retry_errors,
             progress=args.progress,
+            ray=args.ray,
         )
     except ValueError as exc:
         print(f"tqscore batch: {exc}", file=sys.stderr)

@@ -24,6 +24,11 @@ def scoring_decode_device(decode_device: str, scoring: bool) -> str:
     return "cpu" if decode_device == "auto" and scoring and not NVDEC_FOR_SCORING else decode_device
 
 
+def is_uri(text: str) -> bool:
+    """``scheme://...``: a location for pyarrow.fs, not a local path."""
+    return "://" in text
+
+
 def default_workers() -> int:
     """One worker per core, leaving one core to the main process that runs the engines."""
     return max(1, (os.cpu_count() or 2) - 1)
@@ -31,7 +36,7 @@ def default_workers() -> int:
 
 @dataclass(frozen=True)
 class BatchConfig:
-    input_dir: Path
+    input_dir: Path | str  # a folder, or (with ray) an object-store URI
     out: Path
     engines: Path | None = None  # engine folder from `tqscore export`; None = no model (signals only)
     syncnet: Path | None = None  # SyncNet weights from `tqscore export-syncnet`; None = syncnet_* columns null
@@ -50,8 +55,18 @@ class BatchConfig:
     resume: bool = True
     retry_errors: bool = False  # resume, but redo the files whose stored row is an error
     progress: bool = True
+    # `--ray [ADDRESS]`: None = this machine's worker pool; "local" = start a Ray cluster here;
+    # "auto" or an address = join that cluster (tqscore.runtime.ray_batch)
+    ray: str | None = None
+
+    @property
+    def input_is_uri(self) -> bool:
+        """DIR given as an object-store URI (s3://, gs://, file://...), read through pyarrow.fs."""
+        return is_uri(str(self.input_dir))
 
     def __post_init__(self):
+        if self.input_is_uri and self.ray is None:
+            raise ValueError(f"{self.input_dir}: an object-store URI as DIR needs --ray (pyarrow.fs reads it there)")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.precision not in PRECISIONS:

@@ -25,6 +25,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
@@ -96,7 +97,13 @@ class RunSummary:
 def run_batch(cfg: BatchConfig) -> RunSummary:
     """Score every video under ``cfg.input_dir`` into ``cfg.out``. Raises on run-level failure."""
     started = time.monotonic()
-    found = scan(cfg.input_dir, cfg.extensions, cfg.shard)
+    listed = None  # an object-store URI's (size, mtime) per file, from its listing
+    if cfg.input_is_uri:
+        from tqscore.runtime.ray_batch import scan_uri
+
+        found, listed = scan_uri(str(cfg.input_dir), cfg.extensions, cfg.shard)
+    else:
+        found = scan(cfg.input_dir, cfg.extensions, cfg.shard)
     files = found.files
     if files or found.unreadable:
         log.info("%d video files under %s (shard %s)", len(files), cfg.input_dir, cfg.shard)
@@ -104,7 +111,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
         log.warning("no video files under %s (extensions %s, shard %s): the output will be empty",
                     cfg.input_dir, ",".join(cfg.extensions), cfg.shard)
     rules = load_rules(cfg.rules)  # a bad --rules file fails the run before any work
-    scorer = load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision)
+    scorer = _load_scorer(cfg)
     store = ResultStore(cfg.out, output_schema(), part_rows=cfg.part_rows)
     store.lock()
     try:
@@ -112,7 +119,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
             store.reset()
         redo = (STATUS_ERROR,) if cfg.retry_errors else ()
         done = store.done_keys(store.load_previous(), redo) if cfg.resume else set()
-        tasks, pre_failed = _plan(cfg, files, done, scorer.engine_id, need_inputs=scorer.needs_inputs)
+        tasks, pre_failed = _plan(cfg, files, done, scorer.engine_id, need_inputs=scorer.needs_inputs, listed=listed)
         for rel, cause in found.unreadable:  # its files are unknown: the folder's own row says so
             task = ClipTask(rel, str(cfg.input_dir / rel), None, None, cfg.decode_device, scorer.needs_inputs)
             pre_failed.append(error_analysis(task, f"{cfg.input_dir / rel}: cannot read folder: {cause}"))
@@ -125,9 +132,9 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
                 bar.update()
             if tasks:
                 _log_decoding(cfg.decode_device)
-                with _Analyses(cfg, tasks) as analyses:
+                with _analysed_and_scored(cfg, tasks, scorer) as results:
                     try:
-                        for analysis, scores in _scored(cfg, analyses, scorer):
+                        for analysis, scores in results:
                             store.add(_row(analysis, scores, scorer, rules))
                             bar.update()
                     except BaseException:
@@ -147,6 +154,26 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
     return summary
 
 
+def _load_scorer(cfg: BatchConfig):
+    """The scorer of this run: in this process, or (``--ray``) its stand-in for the engine actors."""
+    if cfg.ray is not None:
+        from tqscore.runtime.ray_batch import RayScorer
+
+        return RayScorer.connect(cfg)
+    return load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision)
+
+
+@contextmanager
+def _analysed_and_scored(cfg: BatchConfig, tasks: list[ClipTask], scorer):
+    """(analysis, scores or None) per task, from this machine's workers or (``--ray``) from Ray Data."""
+    if cfg.ray is not None:
+        with scorer.results(tasks) as results:
+            yield results
+        return
+    with _Analyses(cfg, tasks) as analyses:
+        yield _scored(cfg, analyses, scorer)
+
+
 def _save_pending(store: ResultStore) -> None:
     """On the way out of a failed or interrupted run, keep the finished rows not yet in a part."""
     try:
@@ -163,11 +190,17 @@ def _log_decoding(decode_device: str) -> None:
         log.info("decoding on the CPU: this decord has no CUDA support (the PyPI wheel is CPU-only)")
 
 
-def _plan(cfg, files, done, engine_id, need_inputs):
+def _plan(cfg, files, done, engine_id, need_inputs, listed=None):
     """Tasks for the files not yet done; files that cannot even be stat-ed become error rows now."""
     tasks, failed = [], []
     decode = scoring_decode_device(cfg.decode_device, need_inputs)
     for rel in files:
+        if listed is not None:  # an object-store URI (--ray): the listing gave size and mtime
+            size, mtime_us = listed[rel]
+            task = ClipTask(rel, f"{str(cfg.input_dir).rstrip('/')}/{rel}", size, mtime_us, decode, need_inputs)
+            if FileKey(path_bytes(rel), size, mtime_us, engine_id) not in done:
+                tasks.append(task)
+            continue
         path = cfg.input_dir / rel
         try:
             info = path.stat()

@@ -1,0 +1,222 @@
+"""`tqscore batch --ray`: the same rows as a local run, on a local Ray cluster, through faults.
+
+One Ray instance for the module (``ray.init(num_cpus=2)``, a small object store, no dashboard);
+the in-process runs use it, the killed-driver run joins it from a fresh interpreter by its
+address (as ``--ray ADDRESS`` does on a real cluster). Clips are 4-s cuts of shared clips plus
+a truncated file and a text file named .mp4; engines are the tiny ONNX exports of
+test_runtime_engines.py (ONNX Runtime on the CPU: what a GPU actor does is not run here).
+
+Kills are real SIGKILLs of Ray's own processes, found by the titles Ray gives them
+(``ray::<task or actor>``): the engine actor once its first row is stored, and every process that
+runs the analysis of one file (the stand-in for a file that crashes its decoder).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from media_variants import reencode, text_as_video, truncate
+from runtime_helpers import stable
+from test_runtime_engines import engine_dir, tiny_bundle  # noqa: F401  (fixtures: tiny ONNX engines)
+from tqscore.layout import LABELS
+from tqscore.runtime.config import BatchConfig
+
+ray = pytest.importorskip("ray")
+
+SCORE_TOL = 1e-5  # the issue's bound; fixed batch shapes make the scores equal in practice
+EXPECTED = {"a.mp4": "ok", "b.mp4": "ok", "notes.mp4": "error", "truncated.mp4": "error"}
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    ray.init(num_cpus=2, object_store_memory=200 * 1024**2, include_dashboard=False, logging_level="WARNING")
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory, media_dir):
+    root = tmp_path_factory.mktemp("ray-videos")
+    reencode(media_dir / "generated" / "sadtalker_art2_radio31.mp4", root / "a.mp4", seconds=4)
+    reencode(media_dir / "real" / "WDA_KatieHill_000.mp4", root / "b.mp4", seconds=4)
+    truncate(media_dir / "real" / "WDA_AlexandriaOcasioCortez_000.mp4", root / "truncated.mp4")
+    text_as_video(root / "notes.mp4")
+    return root
+
+
+def _execute(videos: Path, out: Path, engines: Path | None, **kwargs) -> int:
+    from tqscore.runtime.command import execute
+
+    return execute(BatchConfig(videos, out, engines, workers=1, batch_size=32, progress=False, **kwargs))
+
+
+@pytest.fixture(scope="module")
+def local_table(videos, engine_dir, tmp_path_factory):  # noqa: F811
+    out = tmp_path_factory.mktemp("local") / "scores.parquet"
+    assert _execute(videos, out, engine_dir) == 1
+    return pl.read_parquet(out)
+
+
+def _assert_same_rows(got: pl.DataFrame, want: pl.DataFrame) -> None:
+    """Signals, statuses, errors and ids identical; scores within SCORE_TOL."""
+    assert dict(zip(got["path"], got["status"])) == EXPECTED
+    assert got["path"].is_unique().all()
+    assert_frame_equal(stable(got).drop(LABELS), stable(want).drop(LABELS), check_exact=True)
+    assert_frame_equal(stable(got).select(LABELS), stable(want).select(LABELS), check_exact=False,
+                       abs_tol=SCORE_TOL, rel_tol=0)
+
+
+def test_ray_rows_equal_a_local_run(cluster, videos, engine_dir, local_table, tmp_path):  # noqa: F811
+    out = tmp_path / "scores.parquet"
+    assert _execute(videos, out, engine_dir, ray="auto") == 1
+    table = pl.read_parquet(out)
+    _assert_same_rows(table, local_table)
+    ok = table.filter(pl.col("status") == "ok")
+    assert ok[LABELS[0]].null_count() == 0 and (ok["ms_visual"] > 0).all()
+    # Resume by the same key: a second run finds every row done and does no work.
+    assert _execute(videos, out, engine_dir, ray="auto") == 1
+    assert pl.read_parquet(out)["scored_at"].to_list() == table["scored_at"].to_list()
+
+
+def test_without_engines_a_file_uri_through_pyarrow_fs_gives_the_local_rows(cluster, videos, tmp_path):
+    """The reference scorer on the driver, and DIR as a ``file://`` URI: listed and read through
+    pyarrow.fs (each file copied to the task's temporary folder), as an ``s3://`` one would be."""
+    local, remote = tmp_path / "local.parquet", tmp_path / "ray.parquet"
+    assert _execute(videos, local, None) == 1
+    assert _execute(videos.as_uri(), remote, None, ray="auto") == 1
+    table = pl.read_parquet(remote)
+    assert (table["model_id"] == "reference-1").all() and dict(zip(table["path"], table["status"])) == EXPECTED
+    uri, folder = videos.as_uri(), str(videos)
+    assert table["error"].drop_nulls().str.starts_with(uri).all()  # errors name the URI the user gave
+    named_as_locally = stable(table).with_columns(
+        pl.col("error").str.replace(uri, folder, literal=True),
+        pl.col("reasons").list.eval(pl.element().str.replace(uri, folder, literal=True)),
+    )
+    assert_frame_equal(named_as_locally, stable(pl.read_parquet(local)), check_exact=True)
+
+
+def _ray_pids(title: str) -> list[int]:
+    """Processes whose command line (Ray's process title) contains ``title``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if cmdline.startswith("ray::") and title in cmdline:
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_a_killed_engine_actor_costs_a_restart_not_a_row(cluster, videos, engine_dir, local_table, tmp_path):  # noqa: F811
+    out = tmp_path / "scores.parquet"
+    parts = out.with_name(out.name + ".parts")
+    killed: dict = {}
+
+    def kill_actor_after_first_row():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not killed:
+            actors = _ray_pids("_EngineActor")
+            if actors and parts.is_dir() and any(parts.glob("part-*.parquet")):
+                killed["rows_before"] = sum(pl.read_parquet(p).height for p in parts.glob("part-*.parquet"))
+                for pid in actors:
+                    os.kill(pid, signal.SIGKILL)
+                killed["pids"] = actors
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_actor_after_first_row, daemon=True)
+    watcher.start()
+    # One clip per actor call and one row per part: rows arrive one by one, the kill lands between them.
+    code = _execute(videos, out, engine_dir, ray="auto", group_clips=1, part_rows=1)
+    watcher.join(timeout=5)
+    assert killed, "the engine actor was never seen"
+    assert killed["rows_before"] < len(EXPECTED), "the kill came after the last row: nothing was tested"
+    assert code == 1
+    _assert_same_rows(pl.read_parquet(out), local_table)
+
+
+def _open_by(path: Path) -> list[int]:
+    """Processes holding ``path`` open."""
+    target = os.path.realpath(path)
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_a_file_that_kills_every_attempt_is_one_error_row(cluster, videos, media_dir, tmp_path):
+    one = tmp_path / "one"
+    one.mkdir()
+    deadly = media_dir / "real" / "WDA_KatieHill_000.mp4"
+    os.symlink(deadly, one / "deadly.mp4")
+    os.symlink(videos / "notes.mp4", one / "notes.mp4")
+    out = tmp_path / "scores.parquet"
+    kills: list[int] = []
+
+    def kill_whatever_opens_it():  # the stand-in for a file that crashes its decoder every time
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and len(kills) < 3:
+            for pid in _open_by(deadly):
+                if pid not in kills:
+                    os.kill(pid, signal.SIGKILL)
+                    kills.append(pid)
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=kill_whatever_opens_it, daemon=True)
+    watcher.start()
+    assert _execute(one, out, None, ray="auto") == 1
+    watcher.join(timeout=5)
+    table = pl.read_parquet(out).sort("path")
+    assert table["path"].to_list() == ["deadly.mp4", "notes.mp4"]
+    row = table.row(0, named=True)
+    assert len(kills) == 3 and row["status"] == "error", (kills, row["error"])
+    assert "deadly.mp4" in row["error"] and "worker process died on all 3 attempts" in row["error"]
+    assert "not a video" in table.row(1, named=True)["error"]
+
+
+def test_a_killed_driver_is_resumed_by_running_again(cluster, videos, engine_dir, local_table, tmp_path):  # noqa: F811
+    out = tmp_path / "scores.parquet"
+    parts = out.with_name(out.name + ".parts")
+    args = ["batch", str(videos), "--out", str(out), "--engines", str(engine_dir), "--batch-size", "32",
+            "--part-rows", "1", "--no-progress", "--ray", cluster]
+    # The driver SIGKILLs itself right after its first part is on disk (the cluster lives on).
+    die_after_first_part = textwrap.dedent(f"""
+        import os, signal, sys
+        from tqscore.cli import main
+        from tqscore.runtime.store import ResultStore
+        flush = ResultStore.flush
+        def flush_then_die(self):
+            had_rows = bool(self.pending)
+            flush(self)
+            if had_rows:
+                os.kill(os.getpid(), signal.SIGKILL)
+        ResultStore.flush = flush_then_die
+        sys.exit(main({args!r}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", die_after_first_part], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
+    assert not out.exists()
+    done_before = sum(pl.read_parquet(p).height for p in parts.glob("part-*.parquet"))
+    assert done_before == 1
+    again = subprocess.run([sys.executable, "-m", "tqscore.cli", *args], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1, again.stderr[-3000:]
+    assert f"already done {done_before}" in again.stdout
+    _assert_same_rows(pl.read_parquet(out), local_table)
+    assert not parts.exists()
