@@ -7,7 +7,8 @@ import pytest
 
 from tqscore.features.frontend import run_frontend
 from tqscore.media import load_audio
-from tqscore.signals.sync import estimate_sync, first_canonical_correlations, sync_score
+from tqscore.signals.geometry import LIP_PAIRS
+from tqscore.signals.sync import estimate_sync, first_canonical_correlations, open_loudness_corr, sync_score
 
 from conftest import MEDIA, REAL_CLIPS
 
@@ -85,3 +86,39 @@ def test_batched_canonical_correlation_matches_the_eigenvalue_form():
         top = np.linalg.eigvals(np.linalg.solve(cxx, cxy) @ np.linalg.solve(cyy, cxy.T)).real.max()
         assert value == pytest.approx(np.sqrt(top), rel=1e-6)
     assert got[1] > got[0] + 0.3
+
+
+def _syllables(n_frames: int, rng) -> np.ndarray:
+    """A 0..1 syllable envelope per 25-fps frame: bursts of 3-6 frames at random 4-8-frame gaps."""
+    env = np.zeros(n_frames)
+    t = 0
+    while t < n_frames:
+        length = int(rng.integers(3, 7))
+        env[t : t + length] = np.sin(np.linspace(0, np.pi, length + 2)[1:-1])[: n_frames - t]
+        t += length + int(rng.integers(4, 9))
+    return env
+
+
+def test_open_loudness_corr_follows_syllable_onsets():
+    """A mouth that opens with each syllable of its audio agrees with it and not with another
+    utterance's syllables; a mouth that never moves gives no value."""
+    rng = np.random.default_rng(1)
+    n = 250
+    times = np.arange(n) / 25.0
+    env = _syllables(n, rng)
+    lm = np.zeros((n, 468, 3), np.float32)
+    lm[:, :, :2] = 0.5
+    lm[:, 33, 0], lm[:, 263, 0] = 0.4, 0.6
+    for upper, lower in LIP_PAIRS:
+        lm[:, lower, 1] = 0.5 + 0.002 + 0.03 * env
+    found, speech = np.ones(n, bool), np.ones(n, bool)
+
+    def voiced(envelope):  # noise whose loudness follows the envelope, frame by frame
+        gain = np.repeat(envelope, 640) + 1e-3
+        return (0.3 * gain * rng.standard_normal(n * 640)).astype(np.float32)
+
+    own = open_loudness_corr(lm, found, times, voiced(env), speech, 0)
+    other = open_loudness_corr(lm, found, times, voiced(_syllables(n, rng)), speech, 0)
+    assert own > 0.6 and abs(other) < 0.25
+    still = np.repeat(lm[:1], n, 0)
+    assert open_loudness_corr(still, found, times, voiced(env), speech, 0) is None

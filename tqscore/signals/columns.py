@@ -49,8 +49,9 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     ),
     SignalColumn(
         "sync_open_loudness_corr", "float32", "Spearman rank correlation", "-1 .. 1", "higher",
-        "On speech frames with a face: rank correlation of the inner-lip opening with the 300-3000 Hz "
-        "log energy at the sync estimator's offset; near 0 = the mouth does not follow this voice.",
+        "On consecutive frame pairs with a face touching speech: rank correlation of the inner-lip "
+        "opening's rise with the 300-3000 Hz log energy's rise (onsets, falls count as 0) at the sync "
+        "estimator's offset; near 0 = the mouth does not open with this voice's syllables.",
     ),
     SignalColumn(
         "syncnet_offset_frames", "int32", "frames (40 ms at 25 fps)", "-15 .. 15", "closer to 0",
