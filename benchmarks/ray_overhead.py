@@ -1,21 +1,24 @@
 """What `tqscore batch --ray` costs against the local `batch` on the same clips, in one run.
 
-Both modes score the same folder (symlinks cycling over the shared clips) with the same CPUs:
-the local pool with `--workers` = the cores, Ray with a local instance of as many CPUs (one
-clip task per CPU). The runs alternate (local, Ray, local, Ray, ...) so a change in the shared
-machine's load hits both; each is a fresh output (nothing resumed). Printed per run: seconds and
-clips/s; then the median of each mode and Ray's overhead = Ray / local - 1.
+Both modes score the same folder (symlinks cycling over the shared clips) on the same cores:
+the local pool and a local Ray instance of as many CPUs. Without engines, the local pool has one
+worker per core and Ray one clip task per CPU; with engines, the local engines run in the main
+process beside CPUs - 1 workers (the default) and Ray's engine actor holds one CPU beside
+CPUs - 1 clip tasks. The runs come in pairs, local and Ray, in alternating order (local-Ray,
+Ray-local, ...), so a change in the shared machine's load hits both; each writes a fresh output.
+Printed per run: seconds and clips/s; per pair Ray / local; then the median of the pairs'
+overheads (Ray / local - 1).
 
 Start-up is reported apart: the time `ray.init` takes to start the local instance (paid once
 per command; a cluster that is already running, `--ray auto`, does not pay it). The first Ray
-run also starts Ray's worker processes and loads each one's models (as the local pool does on
-every run); later Ray runs reuse them, so they are shown as "warm" and the comparison uses the
-cold first Ray run as well as the median.
+run also starts Ray's worker processes and loads their models (as the local pool does on every
+run); later Ray runs reuse them ("warm"), so the first pair is also shown alone.
 
-    python benchmarks/ray_overhead.py                 # 16 files, 2 runs of each mode
-    python benchmarks/ray_overhead.py --files 32 --repeats 3
-    python benchmarks/ray_overhead.py --engines DIR   # with an engine folder (actor pool)
-    python benchmarks/ray_overhead.py --smoke         # 2 small files, one run of each
+    python benchmarks/ray_overhead.py                   # 16 files, 2 pairs, no engines
+    python benchmarks/ray_overhead.py --files 32 --pairs 4
+    python benchmarks/ray_overhead.py --engines tiny    # tiny random engines (the actor pool)
+    python benchmarks/ray_overhead.py --engines DIR     # an engine folder of `tqscore export`
+    python benchmarks/ray_overhead.py --smoke           # 2 small files, one pair
 """
 
 from __future__ import annotations
@@ -42,20 +45,29 @@ def clip_folder(folder: Path, n: int, clips: list[Path]) -> Path:
     return folder
 
 
-def one_run(videos: Path, out: Path, engines: Path | None, cpus: int, ray: str | None) -> tuple[float, int]:
+def one_run(videos: Path, out: Path, engines: Path | None, workers: int, ray: str | None) -> tuple[float, int]:
     from tqscore.runtime.config import BatchConfig
     from tqscore.runtime.pipeline import run_batch
 
-    cfg = BatchConfig(videos, out, engines, workers=cpus, progress=False, resume=False, ray=ray)
+    cfg = BatchConfig(videos, out, engines, workers=workers, progress=False, resume=False, ray=ray)
     summary = run_batch(cfg)
     return summary.seconds, summary.processed
+
+
+def tiny_engines(folder: Path) -> Path:
+    """Tiny random backbones and the standard fusion config, exported to FP32 ONNX (as the tests')."""
+    from runtime_e2e import export, random_bundle
+
+    resnet, hubert = common.random_backbones(folder, full=False)
+    return export(random_bundle(folder, "standard"), resnet, hubert, folder / "engines-tiny")
 
 
 def main() -> int:
     p = common.parser(__doc__)
     p.add_argument("--files", type=int, default=16, help="files in the folder (symlinks over the shared clips)")
-    p.add_argument("--repeats", type=int, default=2, help="runs of each mode, alternating")
-    p.add_argument("--engines", type=Path, default=None, help="engine folder (default: none, the reference scorer)")
+    p.add_argument("--pairs", type=int, default=2, help="pairs of runs (local + Ray), in alternating order")
+    p.add_argument("--engines", default=None,
+                   help="'tiny' (random tiny engines built here) or an engine folder; default none (reference-1)")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     import ray
@@ -63,38 +75,43 @@ def main() -> int:
     cpus = os.cpu_count() or 2
     if args.smoke:
         clips = [c for c in common.media_clips() if c.name in SMOKE_CLIPS]
-        files, repeats = len(clips), 1
+        files, pairs = len(clips), 1
     else:
-        clips, files, repeats = common.media_clips(), args.files, args.repeats
+        clips, files, pairs = common.media_clips(), args.files, args.pairs
     info = common.machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory']}, GPU {info['gpu']}, "
           f"load at start {info['load']}")
     with tempfile.TemporaryDirectory(prefix="ray-overhead-") as tmp:
         tmp = Path(tmp)
         videos = clip_folder(tmp / "videos", files, clips)
+        engines = tiny_engines(tmp) if args.engines == "tiny" else (Path(args.engines) if args.engines else None)
+        workers = max(1, cpus - 1) if engines else cpus
         tick = time.monotonic()
         ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING")
         startup = time.monotonic() - tick
-        runs: list[tuple[str, float, int]] = []
+        runs: list[tuple[int, str, float, int]] = []
         try:
-            for r in range(repeats):
-                for mode in ("local", "ray"):
-                    seconds, n = one_run(videos, tmp / f"{mode}-{r}.parquet", args.engines, cpus,
+            for pair in range(pairs):
+                for mode in (("local", "ray") if pair % 2 == 0 else ("ray", "local")):
+                    seconds, n = one_run(videos, tmp / f"{mode}-{pair}.parquet", engines, workers,
                                          None if mode == "local" else "auto")
-                    runs.append((mode if mode == "local" or r == 0 else "ray (warm)", seconds, n))
+                    runs.append((pair, mode, seconds, n))
         finally:
             ray.shutdown()
-    print(f"\n{files} files, {cpus} CPUs, engines: {args.engines or 'none (reference-1)'}; "
+    print(f"\n{files} files, {cpus} CPUs, engines: {args.engines or 'none (reference-1)'}, local --workers {workers}; "
           f"Ray start-up (ray.init, local instance): {startup:.1f} s, not in the runs below\n")
-    print("| run | mode | seconds | clips/s |\n|---|---|---|---|")
-    for i, (mode, seconds, n) in enumerate(runs, 1):
-        print(f"| {i} | {mode} | {seconds:.1f} | {n / seconds:.3f} |")
-    local = statistics.median(s for m, s, _ in runs if m == "local")
-    cold = next(s for m, s, _ in runs if m == "ray")
-    every_ray = statistics.median(s for m, s, _ in runs if m != "local")
-    print(f"\nlocal median {local:.1f} s ({files / local:.3f} clips/s); "
-          f"Ray cold {cold:.1f} s ({files / cold:.3f} clips/s), overhead {cold / local - 1:+.1%}; "
-          f"Ray median of all runs {every_ray:.1f} s, overhead {every_ray / local - 1:+.1%} (target <= +15 %)")
+    print("| run | pair | mode | seconds | clips/s |\n|---|---|---|---|---|")
+    for i, (pair, mode, seconds, n) in enumerate(runs, 1):
+        shown = mode if mode == "local" or pair == 0 else "ray (warm)"
+        print(f"| {i} | {pair + 1} | {shown} | {seconds:.1f} | {n / seconds:.3f} |")
+    overheads = []
+    for pair in range(pairs):
+        local = next(s for p_, m, s, _ in runs if p_ == pair and m == "local")
+        remote = next(s for p_, m, s, _ in runs if p_ == pair and m == "ray")
+        overheads.append(remote / local - 1)
+        print(f"pair {pair + 1}: local {files / local:.3f} clips/s, Ray {files / remote:.3f} clips/s, "
+              f"overhead {overheads[-1]:+.1%}{' (cold Ray workers)' if pair == 0 else ''}")
+    print(f"median overhead over {pairs} pair(s): {statistics.median(overheads):+.1%} (target <= +15 %)")
     print(f"load at end: {', '.join(f'{x:.1f}' for x in os.getloadavg())}")
     return 0
 
