@@ -34,6 +34,11 @@ from tqscore.layout import FACE_MASK, FEATURE_DTYPE, FPS, FRAME_MASK, MASK_DTYPE
 from tqscore.media import StandardClip, open_clip
 
 THUMB_SIZE = 64  # side of the grey face thumbnails the frozen-frame test compares (tqscore.signals.face)
+# Decoded frames held per chunk, at most: 32 frames of a 1080x1920 clip are 200 MB, and with them
+# the front end peaked at 1.76 GB RSS on demo1_video; chunks of 8 (50 MB) peaked at 0.98 GB
+# (run_frontend alone, 2026-12-01), with identical outputs and no time difference this loaded
+# machine could resolve (decode and Face Mesh work frame by frame). 512x512 clips keep 32.
+CHUNK_BYTES = 64 * 2**20
 SYNCNET_RUN_S = 6.0  # seconds of consecutive 224x224 crops kept for SyncNet (syncnet_frames.MAX_SECONDS)
 
 
@@ -82,6 +87,7 @@ def run_frontend(
 ) -> Frontend:
     """Decode ``path`` and compute its per-frame features. Raises MediaError for bad files.
 
+    ``chunk``: frames decoded at a time, at most (fewer where they would exceed ``CHUNK_BYTES``).
     ``observers``: objects with ``update(frames, landmarks, found)`` fed each chunk of dense
     frames (uint8 (k, H, W, 3) RGB); default ``tqscore.signals.frame_observers(width, height)``.
     ``syncnet_run``: keep the 224x224 crops of the dense frames of the first 6 s when the dense
@@ -113,7 +119,8 @@ def run_frontend(
     cropper = CropTracker(clip.info.width, clip.info.height, crop)
     dense_boxes = CropTracker(clip.info.width, clip.info.height, crop)
     with clip, FaceMeshTracker(face_mesh) as tracker:
-        frames_iter = clip.iter_frames_at(union, chunk=chunk)
+        frame_bytes = clip.info.width * clip.info.height * 3
+        frames_iter = clip.iter_frames_at(union, chunk=max(1, min(chunk, CHUNK_BYTES // frame_bytes)))
         pos = row = dense_row = 0
         while True:
             with _timed(timings, "decode"):
