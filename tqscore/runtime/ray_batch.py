@@ -38,7 +38,9 @@ import logging
 import os
 import pickle
 import shutil
+import signal
 import tempfile
+import threading
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +51,7 @@ from tqscore.media.discovery import Scan, Shard, normalize_extensions
 from tqscore.runtime.analyse import Analysis, ClipTask, analyse_clip, error_analysis, worker_init
 from tqscore.runtime.config import BatchConfig, is_uri
 from tqscore.runtime.scoring import Scores, load_scorer
-from tqscore.runtime.workers import release_freed_memory
+from tqscore.runtime.workers import WorkerInitError, release_freed_memory
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +79,8 @@ class RayScorer:
         self.cfg, self.model_id, self.engine_id, self.needs_inputs = cfg, model_id, engine_id, needs_inputs
         self.num_gpus, self.actors, self._started = num_gpus, actors, started
         self._reference = None if needs_inputs else load_scorer(None, cfg.device)
+        if self._reference is not None:
+            self.model_id = self._reference.model_id
 
     @classmethod
     def connect(cls, cfg: BatchConfig) -> RayScorer:
@@ -89,10 +93,15 @@ class RayScorer:
 
         started = not ray.is_initialized()
         if started:
+            # ray.init replaces SIGTERM's handler with sys.exit; the command's own (save the
+            # finished rows, exit 143) must stay.
+            on_sigterm = signal.getsignal(signal.SIGTERM)
             _init_ray(cfg.ray)
+            if threading.current_thread() is threading.main_thread() and on_sigterm is not None:
+                signal.signal(signal.SIGTERM, on_sigterm)
         _quiet_ray_data()
         if cfg.engines is None:
-            return cls(cfg, "reference-1", None, False, 0, 0, started)
+            return cls(cfg, None, None, False, 0, 0, started)
         if not os.path.isdir(cfg.engines):
             raise FileNotFoundError(f"engine folder {cfg.engines} does not exist (build it with `tqscore export`)")
         gpus = float(ray.cluster_resources().get("GPU", 0))
@@ -132,7 +141,8 @@ class RayScorer:
                         num_cpus=1, max_retries=TASK_RETRIES)
             if self.needs_inputs:
                 ds = ds.map_batches(
-                    _EngineActor, batch_size=cfg.group_clips, batch_format="numpy", concurrency=self.actors,
+                    _EngineActor, batch_size=cfg.group_clips, batch_format="numpy",
+                    compute=ray.data.ActorPoolStrategy(size=self.actors),
                     fn_constructor_kwargs={"engines": str(cfg.engines), "device": cfg.device,
                                            "batch_size": cfg.batch_size, "audio_batch": cfg.audio_batch,
                                            "precision": cfg.precision},
@@ -145,6 +155,8 @@ class RayScorer:
                 continue
             seen.add(i)
             analysis, scores = pickle.loads(row["result"])
+            if analysis is None:
+                raise WorkerInitError(f"a Ray worker could not start: {scores}")
             if self._reference is not None:
                 (analysis, scores), = self._reference.add([analysis])
             yield analysis, scores
@@ -179,6 +191,7 @@ def _quiet_ray_data() -> None:
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "Progress bars disabled": we know
 
 
 def _engine_identity(engines: str, device: str, precision: str):
@@ -198,7 +211,10 @@ def _analyse_row(row: dict, syncnet: str | None) -> dict:
     task: ClipTask = pickle.loads(row["task"])
     state = _STATE.get(syncnet)
     if state is None:
-        state = _STATE[syncnet] = worker_init(syncnet)
+        try:
+            state = _STATE[syncnet] = worker_init(syncnet)
+        except Exception as exc:  # not the file's fault: the driver ends the run (exit 2), as a local run does
+            return {"i": row["i"], "result": pickle.dumps((None, f"{type(exc).__name__}: {exc}"))}
     try:
         with _local_file(task) as local:
             analysis = analyse_clip(state, local)
@@ -220,11 +236,13 @@ class _EngineActor:
         self.scorer = load_scorer(engines, device, batch_size, audio_batch, precision)
 
     def __call__(self, batch: dict) -> dict:
-        analyses = [pickle.loads(blob)[0] for blob in batch["result"]]
+        results = [pickle.loads(blob) for blob in batch["result"]]
+        analyses = [a for a, _ in results if a is not None]  # None: a worker that could not start
         finished = self.scorer.add(analyses) + self.scorer.flush()
         by_key = {id(a): (a, s) for a, s in finished}
-        out = [pickle.dumps(by_key[id(a)], protocol=pickle.HIGHEST_PROTOCOL) for a in analyses]
-        del analyses, finished, by_key
+        out = [pickle.dumps(by_key[id(a)] if a is not None else (a, s), protocol=pickle.HIGHEST_PROTOCOL)
+               for a, s in results]
+        del results, analyses, finished, by_key
         release_freed_memory()
         return {"i": batch["i"], "result": out}
 
