@@ -26,6 +26,7 @@ Examples:
   tqscore batch ./videos --out scores.parquet --engines engines/ --workers 7
   tqscore batch /data/videos --out /results/scores-3.parquet --shard 3/8
   tqscore batch ./videos --out scores.parquet --retry-errors   # redo the error rows
+  tqscore batch /data/videos --out scores.parquet --engines /engines --ray auto   # on a Ray cluster
 
 A second run over the same DIR and OUT resumes: files that already have a row are skipped.
 
