@@ -63,9 +63,10 @@ TARGETS = {
     "foreign_audio": "sync_confidence",
 }
 # Stand-ins, in order, for a target column that does not exist. No NIQE/BRISQUE column installs
-# here (tqscore/signals/picture.py says why); per-frame independent noise is frame-to-frame
-# change that no motion explains, which is what temporal_flicker measures.
-FALLBACK = {"face_niqe": ("face_brisque", "temporal_flicker")}
+# here (tqscore/signals/picture.py says why); face_noise (Immerkaer's noise sigma) measures the
+# noise itself; per-frame independent noise is also frame-to-frame change that no motion
+# explains, which is what temporal_flicker measures.
+FALLBACK = {"face_niqe": ("face_brisque", "face_noise", "temporal_flicker")}
 
 # Degradations defined against speech: noise at an SNR to the speech, speech shifted or replaced,
 # a mouth still "while the audio speaks". A clip whose clean copy has no speech at all
@@ -106,6 +107,9 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
         "none", "noise adds high-frequency energy: sharpness measures can rise, nothing is expected"),
     ("visual_noise", "mouth_sharpness"): ("none", "as face_sharpness"),
     ("visual_noise", "temporal_flicker"): ("higher", "independent noise per frame is change no motion explains"),
+    ("face_blur", "face_noise"): ("none", "blur smooths grain away: a lower reading, not a worse picture"),
+    ("mouth_blur", "face_noise"): ("none", "as face_blur, on the mouth only"),
+    ("compression", "face_noise"): ("none", "coding removes grain first: a lower reading, not a better picture"),
     ("visual_noise", "landmark_jitter"): ("higher", "noise shakes the landmarks"),
     ("compression", "face_niqe"): ("higher", "NIQE rises (worse) with coding artefacts"),
     ("compression", "face_brisque"): ("higher", "BRISQUE rises (worse) with coding artefacts"),

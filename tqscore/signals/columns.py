@@ -127,21 +127,25 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     SignalColumn("mouth_open_range", "float32", "inter-ocular distances", ">= 0", "inside the real-footage range",
                  "5th-95th percentile range of the inner-lip opening (mean of five lip pairs / IOD)."),
     # Picture quality (tqscore.signals.picture), on the original frames.
-    SignalColumn("face_sharpness", "float32", "Laplacian / luma variance", "0 .. 20", "higher",
-                 "Geometric mean over face frames of var(Laplacian) / var(luma) of the face box, resampled "
-                 "to 172 px wide so every resolution is judged at one face scale."),
-    SignalColumn("mouth_sharpness", "float32", "Laplacian / luma variance", "0 .. 20", "higher",
-                 "As face_sharpness, on the mouth box (1.5 x the mouth width), same resampling as the face."),
+    SignalColumn("face_sharpness", "float32", "gradient-energy ratio", ">= 1", "higher",
+                 "Geometric mean over face frames of the luma's gradient energy at Gaussian scale 1 px / at 4 px "
+                 "(two octaves of the power spectrum), inside the face hull less the mouth region, the face "
+                 "resampled to 172 px; falls towards 1 as blur widens (a 1/f^2 picture gives 16)."),
+    SignalColumn("mouth_sharpness", "float32", "gradient-energy ratio", ">= 1", "higher",
+                 "As face_sharpness, inside the mouth region (outer-lip hull scaled 1.5x), same resampling as the face."),
     SignalColumn("mouth_face_sharpness_ratio", "float32", "ratio", ">= 0", "inside the real-footage range",
                  "mouth_sharpness / face_sharpness; well below the real-footage range = a mouth blurrier "
                  "than its face (inpainting)."),
     SignalColumn("blockiness", "float32", "ratio", ">= 0", "lower",
-                 "Mean |luma difference| across the frame's 8x8 grid lines / inside the blocks, on the face "
-                 "box (Wang, Sheikh & Bovik 2002); 1 = no blocks."),
+                 "Mean |luma difference| across the frame's 16-px (H.264 macroblock) grid lines / between the "
+                 "other neighbours, on the face box (after Wang, Sheikh & Bovik 2002); 1 = no blocks."),
     SignalColumn("temporal_flicker", "float32", "grey levels (0-255)", ">= 0", "lower",
                  "RMS second difference over consecutive frames of the inner face's mean luma (region "
                  "following the landmarks): frame-to-frame pulsing that head motion and slow light changes do "
                  "not explain."),
+    SignalColumn("face_noise", "float32", "grey levels (0-255)", ">= 0", "lower",
+                 "Mean over face frames of Immerkaer's (1996) noise sigma of the luma inside the face hull, at "
+                 "the original resolution: grain or sensor noise; texture adds a floor (about 1 on clean footage)."),
 )
 
 SIGNAL_NAMES: tuple[str, ...] = tuple(c.name for c in SIGNAL_COLUMNS)

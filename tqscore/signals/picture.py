@@ -47,48 +47,92 @@ import numpy as np
 from tqscore.signals.head import RIGID_POINTS
 
 LIPS_OUTER = (61, 146, 91, 181, 84, 17, 314, 405, 321, 375, 291, 409, 270, 269, 267, 0, 37, 39, 40, 185)
-# The face box's width after resampling: 224 / 1.3, the face inside the model's 224-px crop
+# The face's extent after resampling: 224 / 1.3, the face inside the model's 224-px crop
 # (crops.CropConfig.margin = 1.3), so sharpness is judged at the scale the model sees faces.
 FACE_PX = 172
-# Mouth box side / mouth width (corners 61-291): the lips plus the skin around them, where an
-# inpainted mouth's seam lies.
-MOUTH_BOX_SCALE = 1.5
-BLOCK = 8  # JPEG's and MPEG-2/4's DCT block; H.264's 8x8 transform (High profile) shares the grid
-MIN_BOX_PX = 16  # boxes smaller than two blocks in the original frame give no measure
+# Gaussian scales (pixels of the FACE_PX face) of the two gradient energies whose ratio is the
+# sharpness: the fine one is one pixel of the model's crop, the finest detail the model can see;
+# the coarse one two octaves below it, so the ratio spans two octaves of the power spectrum.
+FINE_SIGMA = 1.0
+COARSE_SIGMA = 4.0
+# The face box is cut with this many coarse sigmas around it, so the coarse Gaussian at the
+# face's edge sees the picture, not a reflected border (a Gaussian's weight beyond 3 sigma: 0.3 %).
+MARGIN_SIGMAS = 3.0
+# Mouth region: the outer-lip hull scaled 1.5x about its centre: the lips plus the skin around
+# them, where an inpainted mouth's seam lies.
+MOUTH_REGION_SCALE = 1.5
+# H.264's macroblock: the unit it predicts and codes; its in-loop deblocking filter smooths the
+# 4x4 / 8x8 transform edges inside macroblocks. JPEG's and MPEG-2/4's 8x8 blocks fall on every
+# other 16-px line, so their grid shows on this one too.
+BLOCK = 16
+MIN_BOX_PX = 16  # face boxes smaller than this in the original frame give no measure
+# Immerkaer (1996)'s noise operator: the difference of two Laplacians, which cancels the
+# first- and second-order structure of the picture and keeps white noise; its |response|
+# averaged and scaled by sqrt(pi / 2) / 6 is the noise sigma.
+NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+NOISE_SCALE = np.sqrt(np.pi / 2) / 6
 EPS = 1e-6
 
 PICTURE_COLUMNS = ("face_sharpness", "mouth_sharpness", "mouth_face_sharpness_ratio", "blockiness",
-                   "temporal_flicker")
+                   "temporal_flicker", "face_noise")
 
 
-def _square(points_px: np.ndarray, scale: float = 1.0) -> tuple[float, float, float]:
+def gradient_energy(image: np.ndarray, sigma: float) -> np.ndarray:
+    """|gradient|^2 of ``image`` (float32) smoothed by a Gaussian of ``sigma`` px (central differences)."""
+    smooth = cv2.GaussianBlur(image, (0, 0), sigma)
+    gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=1)
+    gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=1)
+    return gx * gx + gy * gy
+
+
+def _hull_mask(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+    mask = np.zeros(shape, np.uint8)
+    cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points).astype(np.int32)), 1)
+    return mask.view(bool)
+
+
+def mouth_polygon(points_px: np.ndarray) -> np.ndarray:
+    lips = points_px[list(LIPS_OUTER)]
+    centre = lips.mean(axis=0)
+    return centre + MOUTH_REGION_SCALE * (lips - centre)
+
+
+def sharpness_pair(grey: np.ndarray, points_px: np.ndarray) -> tuple[float | None, float | None]:
+    """(face, mouth) sharpness of one frame: gradient energy at ``FINE_SIGMA`` / at ``COARSE_SIGMA``
+    inside the face hull less the mouth region, and inside the mouth region, on ``grey`` (uint8,
+    holding the face and a margin) resampled so the face's extent is ``FACE_PX``. None where a
+    region is empty or flat."""
     lo, hi = points_px.min(0), points_px.max(0)
-    cx, cy = (lo + hi) / 2
-    return float(cx), float(cy), float(max(hi - lo)) * scale
-
-
-def _cut(grey: np.ndarray, cx: float, cy: float, side: float) -> np.ndarray:
-    h, w = grey.shape
-    x0, y0 = max(int(round(cx - side / 2)), 0), max(int(round(cy - side / 2)), 0)
-    x1, y1 = min(int(round(cx + side / 2)), w), min(int(round(cy + side / 2)), h)
-    return grey[y0:y1, x0:x1]
-
-
-def _resampled(region: np.ndarray, factor: float) -> np.ndarray:
-    size = (max(int(round(region.shape[1] * factor)), 3), max(int(round(region.shape[0] * factor)), 3))
+    factor = FACE_PX / max(float(max(hi - lo)), EPS)
+    margin = int(np.ceil(MARGIN_SIGMAS * COARSE_SIGMA / factor))
+    x0, y0 = np.maximum(np.floor(lo).astype(int) - margin, 0)
+    x1, y1 = np.minimum(np.ceil(hi).astype(int) + margin, grey.shape[::-1])
+    region = grey[y0:y1, x0:x1]
     interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    return cv2.resize(region, size, interpolation=interpolation).astype(np.float32)
+    size = (max(int(round(region.shape[1] * factor)), 3), max(int(round(region.shape[0] * factor)), 3))
+    image = cv2.resize(region, size, interpolation=interpolation).astype(np.float32)
+    points = (points_px - (x0, y0)) * (size[0] / region.shape[1], size[1] / region.shape[0])
+    mouth = _hull_mask(image.shape, mouth_polygon(points))
+    face = _hull_mask(image.shape, points) & ~mouth
+    fine, coarse = gradient_energy(image, FINE_SIGMA), gradient_energy(image, COARSE_SIGMA)
+    out = []
+    for mask in (face, mouth):
+        low = float(coarse[mask].mean()) if mask.any() else 0.0
+        out.append(float(fine[mask].mean()) / low if low > EPS else None)
+    return out[0], out[1]
 
 
-def relative_sharpness(region: np.ndarray) -> float:
-    """Variance of the 4-neighbour Laplacian / variance of the image (float32 grey)."""
-    lap = cv2.Laplacian(region, cv2.CV_32F, ksize=1)
-    return float(lap.var() / (region.var() + EPS))
+def noise_sigma(grey: np.ndarray, mask: np.ndarray) -> float | None:
+    """Immerkaer (1996) noise sigma (grey levels) of ``grey`` (uint8) over ``mask``."""
+    response = cv2.filter2D(grey, cv2.CV_32F, NOISE_KERNEL, borderType=cv2.BORDER_REPLICATE)
+    inner = mask.copy()
+    inner[[0, -1], :] = inner[:, [0, -1]] = False  # the border's replicated pixels are no picture
+    return float(NOISE_SCALE * np.abs(response[inner]).mean()) if inner.any() else None
 
 
 def block_sums(grey: np.ndarray, x0: int, y0: int) -> tuple[float, int, float, int]:
-    """(sum, count) of |differences| across 8-px grid lines and inside blocks, both directions,
-    for a grey region whose top-left pixel is (x0, y0) of the frame (x0, y0 multiples of 8)."""
+    """(sum, count) of |differences| across the frame's ``BLOCK``-px grid lines and between the
+    other neighbours, both directions, for a grey region whose top-left pixel is (x0, y0) of the frame."""
     g = grey.astype(np.int16)
     dx = np.abs(np.diff(g, axis=1))  # column c: between pixels c and c+1
     dy = np.abs(np.diff(g, axis=0))
@@ -109,6 +153,7 @@ class PictureStats:
         self._n_face = self._n_mouth = 0
         self._edge = self._inner = 0.0
         self._n_edge = self._n_inner = 0
+        self._noise, self._n_noise = 0.0, 0
         self._flicker_sq, self._n_flicker = 0.0, 0
         self._prev: list[float] = []  # mean inner-face luma of the last (up to) two face frames
 
@@ -120,40 +165,42 @@ class PictureStats:
                 self._prev = []
                 continue
             px = points[:, :2].astype(np.float64) * scale
-            # Only the face's grid-snapped bounding box is converted to grey: every region lies
-            # inside it, and a 1080p frame's full conversion would cost more than the measures.
-            lo = np.clip(np.floor(px.min(0) / BLOCK) * BLOCK, 0, None).astype(int)
-            hi = np.minimum(np.ceil(px.max(0) / BLOCK) * BLOCK, [self.width, self.height]).astype(int)
-            if min(hi - lo) < MIN_BOX_PX:
+            face_lo = np.clip(np.floor(px.min(0)), 0, None).astype(int)
+            face_hi = np.minimum(np.ceil(px.max(0)), [self.width, self.height]).astype(int)
+            if min(face_hi - face_lo) < MIN_BOX_PX:
                 self._prev = []
                 continue
+            # Only the face's box and the sharpness filters' margin are converted to grey: every
+            # region lies inside it, and a 1080p frame's full conversion would cost more than the measures.
+            margin = int(np.ceil(MARGIN_SIGMAS * COARSE_SIGMA * max(face_hi - face_lo) / FACE_PX))
+            lo = np.maximum(face_lo - margin, 0)
+            hi = np.minimum(face_hi + margin, [self.width, self.height])
             grey = cv2.cvtColor(np.ascontiguousarray(frame[lo[1]:hi[1], lo[0]:hi[0]]), cv2.COLOR_RGB2GRAY)
             px = px - lo
             self._sharpness(grey, px)
-            self._blockiness(grey, px)
+            (fx0, fy0), (fx1, fy1) = face_lo - lo, face_hi - lo
+            self._blockiness(grey[fy0:fy1, fx0:fx1], *face_lo)
+            self._face_noise(grey, px)
             self._flicker(grey, px)
 
     def _sharpness(self, grey: np.ndarray, px: np.ndarray) -> None:
-        cx, cy, side = _square(px)
-        face = _cut(grey, cx, cy, side)
-        if min(face.shape) < MIN_BOX_PX:
-            return
-        factor = FACE_PX / side
-        self._log_face += np.log(relative_sharpness(_resampled(face, factor)) + EPS)
-        self._n_face += 1
-        lips = px[list(LIPS_OUTER)]
-        mcx, mcy, _ = _square(lips)
-        mouth_side = MOUTH_BOX_SCALE * float(np.linalg.norm(px[61] - px[291]))
-        mouth = _cut(grey, mcx, mcy, mouth_side)
-        if min(mouth.shape) * factor >= 3 and min(mouth.shape) >= 2:
-            self._log_mouth += np.log(relative_sharpness(_resampled(mouth, factor)) + EPS)
+        face, mouth = sharpness_pair(grey, px)
+        if face is not None:
+            self._log_face += np.log(face)
+            self._n_face += 1
+        if mouth is not None:
+            self._log_mouth += np.log(mouth)
             self._n_mouth += 1
 
-    def _blockiness(self, grey: np.ndarray, px: np.ndarray) -> None:
-        """``grey`` is the face's box snapped to the frame's 8-px grid, so its own grid is the frame's."""
-        edge, n_edge, inner, n_inner = block_sums(grey, 0, 0)
+    def _blockiness(self, face_box: np.ndarray, x0: int, y0: int) -> None:
+        edge, n_edge, inner, n_inner = block_sums(face_box, x0, y0)
         self._edge, self._n_edge = self._edge + edge, self._n_edge + n_edge
         self._inner, self._n_inner = self._inner + inner, self._n_inner + n_inner
+
+    def _face_noise(self, grey: np.ndarray, px: np.ndarray) -> None:
+        sigma = noise_sigma(grey, _hull_mask(grey.shape, px))
+        if sigma is not None:
+            self._noise, self._n_noise = self._noise + sigma, self._n_noise + 1
 
     def _flicker(self, grey: np.ndarray, px: np.ndarray) -> None:
         rigid = px[list(RIGID_POINTS)]
@@ -181,4 +228,6 @@ class PictureStats:
             row["blockiness"] = (self._edge / self._n_edge) / (self._inner / self._n_inner)
         if self._n_flicker:
             row["temporal_flicker"] = float(np.sqrt(self._flicker_sq / self._n_flicker))
+        if self._n_noise:
+            row["face_noise"] = self._noise / self._n_noise
         return row
