@@ -45,13 +45,15 @@ def clip_folder(folder: Path, n: int, clips: list[Path]) -> Path:
     return folder
 
 
-def one_run(videos: Path, out: Path, engines: Path | None, workers: int, ray: str | None) -> tuple[float, int]:
+def one_run(videos: Path, out: Path, engines: Path | None, workers: int, ray: str | None) -> tuple[float, int, int]:
+    """(seconds, files processed, error rows): every shared clip decodes, so an error row here is a
+    worker the machine killed (OOM on a shared host) and makes the run not comparable."""
     from tqscore.runtime.config import BatchConfig
     from tqscore.runtime.pipeline import run_batch
 
     cfg = BatchConfig(videos, out, engines, workers=workers, progress=False, resume=False, ray=ray)
     summary = run_batch(cfg)
-    return summary.seconds, summary.processed
+    return summary.seconds, summary.processed, summary.status_counts.get("error", 0)
 
 
 def tiny_engines(folder: Path) -> Path:
@@ -89,25 +91,25 @@ def main() -> int:
         tick = time.monotonic()
         ray.init(num_cpus=cpus, include_dashboard=False, logging_level="WARNING")
         startup = time.monotonic() - tick
-        runs: list[tuple[int, str, float, int]] = []
+        runs: list[tuple[int, str, float, int, int]] = []
         try:
             for pair in range(pairs):
                 for mode in (("local", "ray") if pair % 2 == 0 else ("ray", "local")):
-                    seconds, n = one_run(videos, tmp / f"{mode}-{pair}.parquet", engines, workers,
-                                         None if mode == "local" else "auto")
-                    runs.append((pair, mode, seconds, n))
+                    seconds, n, errors = one_run(videos, tmp / f"{mode}-{pair}.parquet", engines, workers,
+                                                 None if mode == "local" else "auto")
+                    runs.append((pair, mode, seconds, n, errors))
         finally:
             ray.shutdown()
     print(f"\n{files} files, {cpus} CPUs, engines: {args.engines or 'none (reference-1)'}, local --workers {workers}; "
           f"Ray start-up (ray.init, local instance): {startup:.1f} s, not in the runs below\n")
-    print("| run | pair | mode | seconds | clips/s |\n|---|---|---|---|---|")
-    for i, (pair, mode, seconds, n) in enumerate(runs, 1):
+    print("| run | pair | mode | seconds | clips/s | error rows (a killed worker: not comparable) |\n|---|---|---|---|---|---|")
+    for i, (pair, mode, seconds, n, errors) in enumerate(runs, 1):
         shown = mode if mode == "local" or pair == 0 else "ray (warm)"
-        print(f"| {i} | {pair + 1} | {shown} | {seconds:.1f} | {n / seconds:.3f} |")
+        print(f"| {i} | {pair + 1} | {shown} | {seconds:.1f} | {n / seconds:.3f} | {errors} |")
     overheads = []
     for pair in range(pairs):
-        local = next(s for p_, m, s, _ in runs if p_ == pair and m == "local")
-        remote = next(s for p_, m, s, _ in runs if p_ == pair and m == "ray")
+        local = next(s for p_, m, s, _, _ in runs if p_ == pair and m == "local")
+        remote = next(s for p_, m, s, _, _ in runs if p_ == pair and m == "ray")
         overheads.append(remote / local - 1)
         print(f"pair {pair + 1}: local {files / local:.3f} clips/s, Ray {files / remote:.3f} clips/s, "
               f"overhead {overheads[-1]:+.1%}{' (cold Ray workers)' if pair == 0 else ''}")
