@@ -66,10 +66,16 @@ MOUTH_REGION_SCALE = 1.5
 # other 16-px line, so their grid shows on this one too.
 BLOCK = 16
 MIN_BOX_PX = 16  # face boxes smaller than this in the original frame give no measure
-# Immerkaer (1996)'s noise operator: the difference of two Laplacians, which cancels the
-# first- and second-order structure of the picture and keeps white noise; its |response|
-# averaged and scaled by sqrt(pi / 2) / 6 is the noise sigma.
-NOISE_KERNEL = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float32)
+# Sharpness is measured on every 2nd face frame: it is the costliest measure (a resampling and
+# two Gaussians per frame; measured with every frame, PictureStats cost 1.7-2x the previous
+# Laplacian measure), and a face's sharpness changes over seconds, not from frame to frame:
+# a 5-s clip at 25 fps still gives 62 measures.
+SHARPNESS_EVERY = 2
+# Immerkaer (1996)'s noise operator: the difference of two Laplacians, [1 -2 1]^T [1 -2 1],
+# which cancels a picture's planar structure and keeps white noise; its mean |response| times
+# sqrt(pi / 2) / 6 (the operator's gain: sqrt(36) for Gaussian noise's mean |x| = sigma sqrt(2 / pi))
+# is the noise sigma.
+NOISE_TAPS = np.array([1, -2, 1], np.float32)
 NOISE_SCALE = np.sqrt(np.pi / 2) / 6
 EPS = 1e-6
 
@@ -88,7 +94,7 @@ def gradient_energy(image: np.ndarray, sigma: float) -> np.ndarray:
 def _hull_mask(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
     mask = np.zeros(shape, np.uint8)
     cv2.fillConvexPoly(mask, cv2.convexHull(np.round(points).astype(np.int32)), 1)
-    return mask.view(bool)
+    return mask
 
 
 def mouth_polygon(points_px: np.ndarray) -> np.ndarray:
@@ -113,35 +119,35 @@ def sharpness_pair(grey: np.ndarray, points_px: np.ndarray) -> tuple[float | Non
     image = cv2.resize(region, size, interpolation=interpolation).astype(np.float32)
     points = (points_px - (x0, y0)) * (size[0] / region.shape[1], size[1] / region.shape[0])
     mouth = _hull_mask(image.shape, mouth_polygon(points))
-    face = _hull_mask(image.shape, points) & ~mouth
+    face = _hull_mask(image.shape, points) & (1 - mouth)
     fine, coarse = gradient_energy(image, FINE_SIGMA), gradient_energy(image, COARSE_SIGMA)
     out = []
     for mask in (face, mouth):
-        low = float(coarse[mask].mean()) if mask.any() else 0.0
-        out.append(float(fine[mask].mean()) / low if low > EPS else None)
+        low = cv2.mean(coarse, mask)[0]  # 0 for an empty mask
+        out.append(cv2.mean(fine, mask)[0] / low if low > EPS else None)
     return out[0], out[1]
 
 
-def noise_sigma(grey: np.ndarray, mask: np.ndarray) -> float | None:
-    """Immerkaer (1996) noise sigma (grey levels) of ``grey`` (uint8) over ``mask``."""
-    response = cv2.filter2D(grey, cv2.CV_32F, NOISE_KERNEL, borderType=cv2.BORDER_REPLICATE)
-    inner = mask.copy()
-    inner[[0, -1], :] = inner[:, [0, -1]] = False  # the border's replicated pixels are no picture
-    return float(NOISE_SCALE * np.abs(response[inner]).mean()) if inner.any() else None
+def noise_sigma(grey: np.ndarray) -> float | None:
+    """Immerkaer (1996) noise sigma (grey levels) of ``grey`` (uint8), its border pixels left out."""
+    if min(grey.shape) < 3:
+        return None
+    response = cv2.sepFilter2D(grey, cv2.CV_16S, NOISE_TAPS, NOISE_TAPS)[1:-1, 1:-1]
+    return float(NOISE_SCALE * np.abs(response).mean())
 
 
 def block_sums(grey: np.ndarray, x0: int, y0: int) -> tuple[float, int, float, int]:
     """(sum, count) of |differences| across the frame's ``BLOCK``-px grid lines and between the
     other neighbours, both directions, for a grey region whose top-left pixel is (x0, y0) of the frame."""
-    g = grey.astype(np.int16)
-    dx = np.abs(np.diff(g, axis=1))  # column c: between pixels c and c+1
-    dy = np.abs(np.diff(g, axis=0))
-    bx = (np.arange(dx.shape[1]) + x0) % BLOCK == BLOCK - 1
-    by = (np.arange(dy.shape[0]) + y0) % BLOCK == BLOCK - 1
-    edge = float(dx[:, bx].sum()) + float(dy[by].sum())
-    inner = float(dx[:, ~bx].sum()) + float(dy[~by].sum())
-    return edge, int(bx.sum()) * dx.shape[0] + int(by.sum()) * dy.shape[1], inner, \
-        int((~bx).sum()) * dx.shape[0] + int((~by).sum()) * dy.shape[1]
+    # column c of dx: |pixel c+1 - pixel c| summed down the region; row r of dy likewise across it
+    dx = cv2.reduce(cv2.absdiff(grey[:, 1:], grey[:, :-1]), 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    dy = cv2.reduce(cv2.absdiff(grey[1:], grey[:-1]), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S).ravel()
+    bx = (np.arange(dx.size) + x0) % BLOCK == BLOCK - 1
+    by = (np.arange(dy.size) + y0) % BLOCK == BLOCK - 1
+    edge = float(dx[bx].sum()) + float(dy[by].sum())
+    inner = float(dx.sum()) + float(dy.sum()) - edge
+    n_edge = int(bx.sum()) * grey.shape[0] + int(by.sum()) * grey.shape[1]
+    return edge, n_edge, inner, dx.size * grey.shape[0] + dy.size * grey.shape[1] - n_edge
 
 
 class PictureStats:
@@ -156,6 +162,7 @@ class PictureStats:
         self._noise, self._n_noise = 0.0, 0
         self._flicker_sq, self._n_flicker = 0.0, 0
         self._prev: list[float] = []  # mean inner-face luma of the last (up to) two face frames
+        self._face_frames = 0
 
     def update(self, frames: np.ndarray, landmarks: np.ndarray, found: np.ndarray) -> None:
         """frames uint8 (k, H, W, 3) RGB at the original size; landmarks (k, 468, 3); found (k,)."""
@@ -177,11 +184,12 @@ class PictureStats:
             hi = np.minimum(face_hi + margin, [self.width, self.height])
             grey = cv2.cvtColor(np.ascontiguousarray(frame[lo[1]:hi[1], lo[0]:hi[0]]), cv2.COLOR_RGB2GRAY)
             px = px - lo
-            self._sharpness(grey, px)
+            if self._face_frames % SHARPNESS_EVERY == 0:
+                self._sharpness(grey, px)
+            self._face_frames += 1
             (fx0, fy0), (fx1, fy1) = face_lo - lo, face_hi - lo
             self._blockiness(grey[fy0:fy1, fx0:fx1], *face_lo)
-            self._face_noise(grey, px)
-            self._flicker(grey, px)
+            self._inner_face(grey, px)
 
     def _sharpness(self, grey: np.ndarray, px: np.ndarray) -> None:
         face, mouth = sharpness_pair(grey, px)
@@ -197,19 +205,20 @@ class PictureStats:
         self._edge, self._n_edge = self._edge + edge, self._n_edge + n_edge
         self._inner, self._n_inner = self._inner + inner, self._n_inner + n_inner
 
-    def _face_noise(self, grey: np.ndarray, px: np.ndarray) -> None:
-        sigma = noise_sigma(grey, _hull_mask(grey.shape, px))
-        if sigma is not None:
-            self._noise, self._n_noise = self._noise + sigma, self._n_noise + 1
-
-    def _flicker(self, grey: np.ndarray, px: np.ndarray) -> None:
+    def _inner_face(self, grey: np.ndarray, px: np.ndarray) -> None:
+        """Noise and flicker, on the inner face's box (``head.RIGID_POINTS``: forehead, eyes, nose;
+        skin, no background, no moving mouth)."""
         rigid = px[list(RIGID_POINTS)]
         lo = np.clip(np.floor(rigid.min(0)), 0, None).astype(int)
         hi = np.minimum(np.ceil(rigid.max(0)), grey.shape[::-1]).astype(int)
         if min(hi - lo) < 2:
             self._prev = []
             return
-        level = float(grey[lo[1]:hi[1], lo[0]:hi[0]].mean())
+        inner = grey[lo[1]:hi[1], lo[0]:hi[0]]
+        sigma = noise_sigma(inner)
+        if sigma is not None:
+            self._noise, self._n_noise = self._noise + sigma, self._n_noise + 1
+        level = float(inner.mean())
         self._prev = (self._prev + [level])[-3:]
         if len(self._prev) == 3:
             second = self._prev[1] - (self._prev[0] + self._prev[2]) / 2
