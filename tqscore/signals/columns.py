@@ -127,11 +127,11 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     SignalColumn("mouth_open_range", "float32", "inter-ocular distances", ">= 0", "inside the real-footage range",
                  "5th-95th percentile range of the inner-lip opening (mean of five lip pairs / IOD)."),
     # Picture quality (tqscore.signals.picture), on the original frames.
-    SignalColumn("face_sharpness", "float32", "gradient-energy ratio", ">= 1", "higher",
-                 "Geometric mean over face frames of the luma's gradient energy at Gaussian scale 1 px / at 4 px "
+    SignalColumn("face_sharpness", "float32", "gradient-energy ratio", "> 0", "higher",
+                 "Geometric mean over every 2nd face frame of the luma's gradient energy at Gaussian scale 1 px / 4 px "
                  "(two octaves of the power spectrum), inside the face hull less the mouth region, the face "
                  "resampled to 172 px; falls towards 1 as blur widens (a 1/f^2 picture gives 16)."),
-    SignalColumn("mouth_sharpness", "float32", "gradient-energy ratio", ">= 1", "higher",
+    SignalColumn("mouth_sharpness", "float32", "gradient-energy ratio", "> 0", "higher",
                  "As face_sharpness, inside the mouth region (outer-lip hull scaled 1.5x), same resampling as the face."),
     SignalColumn("mouth_face_sharpness_ratio", "float32", "ratio", ">= 0", "inside the real-footage range",
                  "mouth_sharpness / face_sharpness; well below the real-footage range = a mouth blurrier "
@@ -144,8 +144,9 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
                  "following the landmarks): frame-to-frame pulsing that head motion and slow light changes do "
                  "not explain."),
     SignalColumn("face_noise", "float32", "grey levels (0-255)", ">= 0", "lower",
-                 "Mean over face frames of Immerkaer's (1996) noise sigma of the luma inside the face hull, at "
-                 "the original resolution: grain or sensor noise; texture adds a floor (about 1 on clean footage)."),
+                 "Mean over face frames of Immerkaer's (1996) noise sigma of the luma on the inner face's box "
+                 "(forehead, eyes, nose), at the original resolution: grain or sensor noise; skin texture adds a "
+                 "floor of about 1; coding and blur remove grain."),
 )
 
 SIGNAL_NAMES: tuple[str, ...] = tuple(c.name for c in SIGNAL_COLUMNS)
