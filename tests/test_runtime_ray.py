@@ -6,14 +6,16 @@ address (as ``--ray ADDRESS`` does on a real cluster). Clips are 4-s cuts of sha
 a truncated file and a text file named .mp4; engines are the tiny ONNX exports of
 test_runtime_engines.py (ONNX Runtime on the CPU: what a GPU actor does is not run here).
 
-Kills are real SIGKILLs of Ray's own processes, found by the titles Ray gives them
-(``ray::<task or actor>``): the engine actor once its first row is stored, and every process that
-runs the analysis of one file (the stand-in for a file that crashes its decoder).
+Kills are real SIGKILLs of Ray's own processes, found by the title Ray gives them
+(``ray::<task or actor>``) or by the file they hold open: the worker reading one clip (once),
+the engine actor once the first row is stored, and every process that opens one file (the
+stand-in for a file that crashes its decoder).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -68,6 +70,14 @@ def local_table(videos, engine_dir, tmp_path_factory):  # noqa: F811
     return pl.read_parquet(out)
 
 
+@pytest.fixture(scope="module")
+def local_reference_table(videos, tmp_path_factory):
+    """A local run without engines: the reference scorer fills the scores."""
+    out = tmp_path_factory.mktemp("local-reference") / "scores.parquet"
+    assert _execute(videos, out, None) == 1
+    return pl.read_parquet(out)
+
+
 def _assert_same_rows(got: pl.DataFrame, want: pl.DataFrame) -> None:
     """Signals, statuses, errors and ids identical; scores within SCORE_TOL."""
     assert dict(zip(got["path"], got["status"])) == EXPECTED
@@ -89,11 +99,11 @@ def test_ray_rows_equal_a_local_run(cluster, videos, engine_dir, local_table, tm
     assert pl.read_parquet(out)["scored_at"].to_list() == table["scored_at"].to_list()
 
 
-def test_without_engines_a_file_uri_through_pyarrow_fs_gives_the_local_rows(cluster, videos, tmp_path):
+def test_without_engines_a_file_uri_through_pyarrow_fs_gives_the_local_rows(cluster, videos, local_reference_table,
+                                                                              tmp_path):
     """The reference scorer on the driver, and DIR as a ``file://`` URI: listed and read through
     pyarrow.fs (each file copied to the task's temporary folder), as an ``s3://`` one would be."""
-    local, remote = tmp_path / "local.parquet", tmp_path / "ray.parquet"
-    assert _execute(videos, local, None) == 1
+    remote = tmp_path / "ray.parquet"
     assert _execute(videos.as_uri(), remote, None, ray="auto") == 1
     table = pl.read_parquet(remote)
     assert (table["model_id"] == "reference-1").all() and dict(zip(table["path"], table["status"])) == EXPECTED
@@ -103,11 +113,11 @@ def test_without_engines_a_file_uri_through_pyarrow_fs_gives_the_local_rows(clus
         pl.col("error").str.replace(uri, folder, literal=True),
         pl.col("reasons").list.eval(pl.element().str.replace(uri, folder, literal=True)),
     )
-    assert_frame_equal(named_as_locally, stable(pl.read_parquet(local)), check_exact=True)
+    assert_frame_equal(named_as_locally, stable(local_reference_table), check_exact=True)
 
 
 def _ray_pids(title: str) -> list[int]:
-    """Processes whose command line (Ray's process title) contains ``title``."""
+    """This test process's Ray processes (its descendants) whose title (``ray::...``) contains ``title``."""
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -115,58 +125,85 @@ def _ray_pids(title: str) -> list[int]:
                 cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if cmdline.startswith("ray::") and title in cmdline:
+            if cmdline.startswith("ray::") and title in cmdline and _descends_from_us(int(entry.name)):
                 pids.append(int(entry.name))
     return pids
 
 
-def test_a_killed_engine_actor_costs_a_restart_not_a_row(cluster, videos, engine_dir, local_table, tmp_path):  # noqa: F811
+def _descends_from_us(pid: int) -> bool:
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
+        if pid == os.getpid():
+            return True
+    return False
+
+
+def test_a_killed_worker_and_a_killed_engine_actor_cost_retries_not_rows(cluster, videos, engine_dir, local_table,  # noqa: F811
+                                                                          tmp_path):
     out = tmp_path / "scores.parquet"
     parts = out.with_name(out.name + ".parts")
     killed: dict = {}
 
-    def kill_actor_after_first_row():
+    def kill_the_worker_reading_b_once():
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not killed:
+        while time.monotonic() < deadline and "worker" not in killed:
+            for pid in _open_by(videos / "b.mp4"):
+                os.kill(pid, signal.SIGKILL)
+                killed["worker"] = pid
+            time.sleep(0.02)
+
+    def kill_the_actor_after_first_row():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and "actor" not in killed:
             actors = _ray_pids("_EngineActor")
             if actors and parts.is_dir() and any(parts.glob("part-*.parquet")):
                 killed["rows_before"] = sum(pl.read_parquet(p).height for p in parts.glob("part-*.parquet"))
                 for pid in actors:
                     os.kill(pid, signal.SIGKILL)
-                killed["pids"] = actors
+                killed["actor"] = actors
             time.sleep(0.05)
 
-    watcher = threading.Thread(target=kill_actor_after_first_row, daemon=True)
-    watcher.start()
+    watchers = [threading.Thread(target=f, daemon=True)
+                for f in (kill_the_worker_reading_b_once, kill_the_actor_after_first_row)]
+    for w in watchers:
+        w.start()
     # One clip per actor call and one row per part: rows arrive one by one, the kill lands between them.
     code = _execute(videos, out, engine_dir, ray="auto", group_clips=1, part_rows=1)
-    watcher.join(timeout=5)
-    assert killed, "the engine actor was never seen"
+    for w in watchers:
+        w.join(timeout=5)
+    assert "worker" in killed and "actor" in killed, killed
     # Every row passes through the actor stage, so the rows after the kill came from a restarted actor.
     assert killed["rows_before"] < len(EXPECTED), "the kill came after the last row: nothing was tested"
     assert code == 1
-    _assert_same_rows(pl.read_parquet(out), local_table)
+    _assert_same_rows(pl.read_parquet(out), local_table)  # b.mp4's retry gave its row, once
 
 
 def _open_by(path: Path) -> list[int]:
-    """Processes holding ``path`` open."""
+    """Ray worker processes holding ``path`` open (``path`` is a private copy: no one else's process
+    can hold it)."""
     target = os.path.realpath(path)
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit() and int(entry.name) != os.getpid():
-            try:
-                if any(os.readlink(fd) == target for fd in (entry / "fd").iterdir()):
-                    pids.append(int(entry.name))
-            except OSError:
-                continue
-    return pids
+    return [pid for pid in _ray_pids("") if target in _open_files(pid)]
 
 
-def test_a_file_that_kills_every_attempt_is_one_error_row(cluster, videos, media_dir, tmp_path):
+def _open_files(pid: int) -> set[str]:
+    files = set()
+    try:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            files.add(os.readlink(fd))
+    except OSError:  # the process ended or closed the descriptor meanwhile
+        pass
+    return files
+
+
+def test_a_file_that_kills_every_attempt_is_one_error_row(cluster, videos, tmp_path):
     one = tmp_path / "one"
     one.mkdir()
-    deadly = media_dir / "real" / "WDA_KatieHill_000.mp4"
-    os.symlink(deadly, one / "deadly.mp4")
+    deadly = one / "deadly.mp4"
+    shutil.copyfile(videos / "b.mp4", deadly)  # a copy of our own: only this run's workers open it
     os.symlink(videos / "notes.mp4", one / "notes.mp4")
     out = tmp_path / "scores.parquet"
     kills: list[int] = []
@@ -192,11 +229,10 @@ def test_a_file_that_kills_every_attempt_is_one_error_row(cluster, videos, media
     assert "not a video" in table.row(1, named=True)["error"]
 
 
-def test_a_killed_driver_is_resumed_by_running_again(cluster, videos, engine_dir, local_table, tmp_path):  # noqa: F811
+def test_a_killed_driver_is_resumed_by_running_again(cluster, videos, local_reference_table, tmp_path):
     out = tmp_path / "scores.parquet"
     parts = out.with_name(out.name + ".parts")
-    args = ["batch", str(videos), "--out", str(out), "--engines", str(engine_dir), "--batch-size", "32",
-            "--part-rows", "1", "--no-progress", "--ray", cluster]
+    args = ["batch", str(videos), "--out", str(out), "--part-rows", "1", "--no-progress", "--ray", cluster]
     # The driver SIGKILLs itself right after its first part is on disk (the cluster lives on).
     die_after_first_part = textwrap.dedent(f"""
         import os, signal, sys
@@ -219,5 +255,5 @@ def test_a_killed_driver_is_resumed_by_running_again(cluster, videos, engine_dir
     again = subprocess.run([sys.executable, "-m", "tqscore.cli", *args], capture_output=True, text=True, timeout=300)
     assert again.returncode == 1, again.stderr[-3000:]
     assert f"already done {done_before}" in again.stdout
-    _assert_same_rows(pl.read_parquet(out), local_table)
+    _assert_same_rows(pl.read_parquet(out), local_reference_table)
     assert not parts.exists()
