@@ -45,8 +45,9 @@ crops the model sees have already lost most of it, so this reads the decoded fra
   |response| of the difference of two Laplacians, which cancels a picture's planar structure,
   scaled to the sigma of Gaussian noise, in grey levels, on the inner face's box (the
   bounding box of ``head.RIGID_POINTS``: forehead, eyes, nose) at the original resolution
-  (resampling would average noise away). Skin texture and edges add a floor (about 0.7-1.4 on
-  the shared real clips re-encoded at x264 CRF 12); added noise adds in quadrature. Coding and
+  (resampling would average noise away). Skin texture and edges add a floor (0.77-1.73 on the
+  8 real clips' x264 CRF-12 copies, docs/signals.md "Picture degradations, current measures");
+  added noise adds in quadrature. Coding and
   blur remove grain, so a low value is not by itself a good picture.
 - **Temporal flicker**: mean luma of the same inner-face box per frame, following the landmarks
   so head motion moves the region with the face; the RMS of its second difference
