@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 import av
 import cv2
 import numpy as np
@@ -9,7 +11,12 @@ import pytest
 from degradations import clean, compression
 from real_face import CLIP, real_face
 
-from tqscore.signals.picture import PICTURE_COLUMNS, PictureStats, mouth_polygon, noise_sigma
+from tqscore.signals.picture import (
+    PICTURE_COLUMNS,
+    PictureStats,
+    mouth_polygon,
+    noise_sigma,
+)
 
 
 def _stats(frames, landmarks, found, chunk: int = 16) -> dict:
@@ -56,7 +63,7 @@ def test_sharpness_falls_strictly_with_blur_width():
     values = [_stats(frames, landmarks, found)["face_sharpness"]]
     for pct in (1, 2, 4):  # Gaussian sigma in % of the face width, as tests/degradations.face_blur
         values.append(_stats(_face_blurred(frames, landmarks, pct / 100 * width), landmarks, found)["face_sharpness"])
-    assert all(b < 0.9 * a for a, b in zip(values, values[1:])), values
+    assert all(b < 0.9 * a for a, b in pairwise(values)), values
 
 
 def test_mouth_blur_lowers_the_ratio_step_by_step_and_leaves_the_face():
@@ -74,7 +81,7 @@ def test_mouth_blur_lowers_the_ratio_step_by_step_and_leaves_the_face():
         row = _stats(blurred, landmarks, found)
         ratios.append(row["mouth_face_sharpness_ratio"])
         assert row["face_sharpness"] == pytest.approx(clean_row["face_sharpness"], rel=0.1)  # the rest of the face is intact
-    assert all(b < 0.9 * a for a, b in zip(ratios, ratios[1:])), ratios
+    assert all(b < 0.9 * a for a, b in pairwise(ratios)), ratios
 
 
 def _decoded(path) -> np.ndarray:
@@ -83,13 +90,13 @@ def _decoded(path) -> np.ndarray:
 
 
 def test_h264_compression_raises_blockiness_with_the_crf(tmp_path):
-    frames, landmarks, found, _ = real_face()
+    _, landmarks, found, _ = real_face()
     values = []
     for path in [clean(CLIP, tmp_path, seconds=0.4)] + [compression(CLIP, tmp_path, crf, seconds=0.4) for crf in (35, 43, 51)]:
         decoded = _decoded(path)  # the same pictures, so the source's landmarks still fit
         n = len(decoded)
         values.append(_stats(decoded, landmarks[:n], found[:n])["blockiness"])
-    assert all(b > a for a, b in zip(values, values[1:])), values
+    assert all(b > a for a, b in pairwise(values)), values
 
 
 def test_low_quality_jpeg_raises_blockiness_on_the_grid_only():
@@ -115,7 +122,7 @@ def test_noise_estimate_reads_the_added_noise():
         grain = rng.normal(0, sigma, frames.shape[:3] + (1,))
         values.append(_stats(np.clip(frames + grain + 0.5, 0, 255).astype(np.uint8), landmarks, found)["face_noise"])
         assert values[-1] == pytest.approx(np.hypot(values[0], sigma), rel=0.15)
-    assert all(b > a for a, b in zip(values, values[1:])), values
+    assert all(b > a for a, b in pairwise(values)), values
 
 
 def test_brightness_flicker_raises_temporal_flicker_and_a_still_image_gives_zero():

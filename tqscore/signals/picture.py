@@ -146,7 +146,7 @@ def sharpness_pair(grey: np.ndarray, points_px: np.ndarray) -> tuple[float | Non
     x1, y1 = np.minimum(np.ceil(hi).astype(int) + margin, grey.shape[::-1])
     region = grey[y0:y1, x0:x1]
     interpolation = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
-    size = (max(int(round(region.shape[1] * factor)), 3), max(int(round(region.shape[0] * factor)), 3))
+    size = (max(round(region.shape[1] * factor), 3), max(round(region.shape[0] * factor), 3))
     image = cv2.resize(region, size, interpolation=interpolation).astype(np.float32)
     points = (points_px - (x0, y0)) * (size[0] / region.shape[1], size[1] / region.shape[0])
     mouth = _hull_mask(image.shape, mouth_polygon(points))
