@@ -78,3 +78,38 @@ def random_backbones(folder: Path, full: bool = True) -> tuple[Path, Path]:
     ResNetModel(resnet).eval().save_pretrained(paths[0])
     HubertModel(hubert).eval().save_pretrained(paths[1])
     return paths
+
+
+# A held picture as a real encoder writes it: x264 at its default CRF 23, 25 fps; 2 grey levels of
+# per-frame sensor noise. Both noise-floor measurements (head pose, frozen frames) start from it.
+HOLD_S, HOLD_FPS, HOLD_CRF, SENSOR_SIGMA = 4.0, 25, "23", 2.0
+
+
+def first_frame(path) -> "np.ndarray":
+    """The first decoded frame of ``path``, RGB."""
+    import av
+
+    with av.open(str(path)) as container:
+        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+
+
+def encode_held(frame, n: int, sigma: float, target, seed: int = 0, container_format: str | None = None):
+    """``n`` copies of ``frame`` (plus per-frame noise of ``sigma`` grey levels) encoded with x264 into
+    ``target`` (a path, or a file object with ``container_format``)."""
+    import av
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    h, w = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
+    with av.open(target if container_format else str(target), "w", format=container_format) as out:
+        stream = out.add_stream("libx264", rate=HOLD_FPS, options={"crf": HOLD_CRF})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(n):
+            img = frame[:h, :w].astype(np.float32)
+            if sigma:
+                img += rng.normal(0, sigma, img.shape[:2])[..., None]
+            vf = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
+            vf.pts = i
+            out.mux(stream.encode(vf))
+        out.mux(stream.encode(None))
+    return target

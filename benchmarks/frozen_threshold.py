@@ -19,37 +19,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-import av
 import numpy as np
 
 import common
 from tqscore.features.frontend import run_frontend
 from tqscore.signals.face import FROZEN_MAD
 
-HOLD_S, FPS, CRF, SENSOR_SIGMA = 4.0, 25, "23", 2.0
-
-
-def _first_frame(path) -> np.ndarray:
-    with av.open(str(path)) as container:
-        return next(container.decode(video=0)).to_ndarray(format="rgb24")
-
-
-def write_held(frame: np.ndarray, n: int, sigma: float, dst: Path, seed: int = 0) -> Path:
-    """``n`` copies of ``frame`` (plus per-frame noise of ``sigma`` grey levels) as an x264 file."""
-    rng = np.random.default_rng(seed)
-    h, w = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
-    with av.open(str(dst), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS, options={"crf": CRF})
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for i in range(n):
-            img = frame[:h, :w].astype(np.float32)
-            if sigma:
-                img += rng.normal(0, sigma, img.shape[:2])[..., None]
-            vf = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
-            vf.pts = i
-            out.mux(stream.encode(vf))
-        out.mux(stream.encode(None))
-    return dst
+HOLD_S, FPS, SENSOR_SIGMA = common.HOLD_S, common.HOLD_FPS, common.SENSOR_SIGMA
 
 
 def pair_mad(path: Path) -> np.ndarray:
@@ -74,8 +50,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for clip in clips:
             real = pair_mad(clip)
-            frame = _first_frame(clip)
-            held = [pair_mad(write_held(frame, n, sigma, Path(tmp) / f"held_{sigma}.mp4")) for sigma in (0.0, SENSOR_SIGMA)]
+            frame = common.first_frame(clip)
+            held = [pair_mad(common.encode_held(frame, n, sigma, Path(tmp) / f"held_{sigma}.mp4")) for sigma in (0.0, SENSOR_SIGMA)]
             cells = []
             for values in held:
                 if len(values):

@@ -22,30 +22,12 @@ import common
 from tqscore.features.landmarks import FaceMeshTracker
 from tqscore.signals.head import STILL_DPS, fit_pose, rotation_speeds_dps
 
-HOLD_S, FPS, CRF, SENSOR_SIGMA = 4.0, 25, "23", 2.0
-
-
-def _first_frame(path) -> np.ndarray:
-    with av.open(str(path)) as container:
-        return next(container.decode(video=0)).to_ndarray(format="rgb24")
+HOLD_S, FPS, SENSOR_SIGMA = common.HOLD_S, common.HOLD_FPS, common.SENSOR_SIGMA
 
 
 def _held_clip(frame: np.ndarray, n: int, sigma: float, seed: int = 0) -> np.ndarray:
     """Encode ``n`` copies of ``frame`` (plus per-frame noise) with x264 and decode them again."""
-    rng = np.random.default_rng(seed)
-    h, w = frame.shape[0] // 2 * 2, frame.shape[1] // 2 * 2
-    buffer = io.BytesIO()
-    with av.open(buffer, "w", format="matroska") as out:
-        stream = out.add_stream("libx264", rate=FPS, options={"crf": CRF})
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for i in range(n):
-            img = frame[:h, :w].astype(np.float32)
-            if sigma:
-                img += rng.normal(0, sigma, img.shape[:2])[..., None]
-            vf = av.VideoFrame.from_ndarray(np.clip(img, 0, 255).astype(np.uint8), format="rgb24")
-            vf.pts = i
-            out.mux(stream.encode(vf))
-        out.mux(stream.encode(None))
+    buffer = common.encode_held(frame, n, sigma, io.BytesIO(), seed, container_format="matroska")
     buffer.seek(0)
     with av.open(buffer) as container:
         return np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
@@ -61,7 +43,7 @@ def main() -> int:
     print(f"{'clip':34s} {'sensor noise':>12s} {'p50 dps':>8s} {'p95 dps':>8s} {'p99 dps':>8s} {'max dps':>8s}")
     worst = 0.0
     for path in clips:
-        frame = _first_frame(path)
+        frame = common.first_frame(path)
         for sigma in (0.0, SENSOR_SIGMA):
             frames = _held_clip(frame, n, sigma)
             with FaceMeshTracker() as tracker:
