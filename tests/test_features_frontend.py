@@ -77,3 +77,19 @@ def test_streams_pad_to_the_layout_with_masks(tiny_resnet_dir, tiny_hubert_dir):
     np.testing.assert_array_equal(streams[FACE_MASK][:n], fe.face_found.astype(np.uint8))
     assert not streams[FACE_MASK][n:].any()
     assert {"resnet", "hubert"} <= fe.timings_ms.keys()
+
+
+def test_signals_only_frontend_makes_no_model_crops_and_the_same_dense_pass():
+    """model_inputs=False (a run without engines) builds no 224x224 standard crops, and every
+    product the signals read is what the full front end gives."""
+    path = next(p for p in CLIPS if p.name == "latentsync_demo1_out.mp4")
+    full, lean = frontend_of(path), run_frontend(path, model_inputs=False)
+    assert lean.crops is None and lean.crop_kinds is None
+    np.testing.assert_array_equal(lean.landmarks, full.landmarks)
+    np.testing.assert_array_equal(lean.face_found, full.face_found)
+    np.testing.assert_array_equal(lean.aus, full.aus)
+    for name in ("times", "landmarks", "face_found", "pair_mad"):
+        np.testing.assert_array_equal(getattr(lean.signal, name), getattr(full.signal, name))
+    assert [o.result() for o in lean.signal.observers] == [o.result() for o in full.signal.observers]
+    # Face Mesh's graph start and close are timed as Face Mesh, not left between the stages.
+    assert lean.timings_ms["facemesh_start"] > 0

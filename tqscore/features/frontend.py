@@ -7,10 +7,13 @@ blink or a lip movement lasts a few frames, and sync needs consecutive frames). 
 frames inside that span are dense frames too, so the front end decodes the sorted union of both
 sets once and runs ONE Face Mesh tracker over it, in order: tracking then sees consecutive
 frames, which is what its video mode is made for (a standard frame's landmarks come from that
-tracking, hence layout version 2). Crops and AUs are made for the standard frames only.
+tracking, hence layout version 2). Crops and AUs are made for the standard frames only, and
+the crops only when asked (``model_inputs``): a signals-only run has no model to feed them.
 
 Frames are decoded chunk by chunk, and every per-frame product is made from the chunk while it
-is in memory, so a clip never holds its frames: the dense pass keeps landmarks, one number per
+is in memory, so a clip never holds its frames (a chunk is let go before the next is decoded,
+and the one frame the next chunk's first pair needs is copied out of it): the dense pass keeps
+landmarks, one number per
 consecutive frame pair (the frozen-frame test's picture difference) and whatever the frame observers summarise
 (``tqscore.signals.frame_observers``: accumulators that see each chunk of dense frames).
 ``streams_from_frontend`` turns the standard products into the layout's four (T, width) streams.
@@ -69,10 +72,13 @@ class Frontend:
     landmarks: np.ndarray  # float32 (n, 468, 3)
     face_found: np.ndarray  # bool (n,)
     aus: np.ndarray  # float32 (n, 17)
-    crops: np.ndarray  # uint8 (n, 224, 224, 3) RGB
-    crop_kinds: np.ndarray  # uint8 (n,): crops.CROP_FACE / CROP_HELD / CROP_CENTRE
+    # uint8 (n, 224, 224, 3) RGB and uint8 (n,) crops.CROP_FACE / CROP_HELD / CROP_CENTRE; None
+    # when run_frontend was told the model inputs are not needed (model_inputs=False).
+    crops: np.ndarray | None
+    crop_kinds: np.ndarray | None
     signal: SignalFrames  # the dense pass the signals read
-    timings_ms: dict[str, float] = field(default_factory=dict)  # open, decode, facemesh, crops, aus, observers
+    # open, decode, facemesh_start (the graph's start and close), facemesh, crops, aus, observers
+    timings_ms: dict[str, float] = field(default_factory=dict)
 
 
 def run_frontend(
@@ -84,6 +90,7 @@ def run_frontend(
     crop: CropConfig = CropConfig(),
     observers: Sequence | None = None,
     syncnet_run: bool = False,
+    model_inputs: bool = True,
 ) -> Frontend:
     """Decode ``path`` and compute its per-frame features. Raises MediaError for bad files.
 
@@ -92,8 +99,11 @@ def run_frontend(
     frames (uint8 (k, H, W, 3) RGB); default ``tqscore.signals.frame_observers(width, height)``.
     ``syncnet_run``: keep the 224x224 crops of the dense frames of the first 6 s when the dense
     rate is 25 fps, so SyncNet needs no second decode.
+    ``model_inputs``: make the standard frames' 224x224 crops (the model's visual input, and
+    SyncNet's fallback run); False leaves ``crops`` and ``crop_kinds`` None and saves about
+    1 ms a standard frame and the frames' copies (docs/signals.md, "Speed and memory").
     """
-    timings = dict.fromkeys(("open", "decode", "facemesh", "crops", "aus", "observers"), 0.0)
+    timings = dict.fromkeys(("open", "decode", "facemesh_start", "facemesh", "crops", "aus", "observers"), 0.0)
     with _timed(timings, "open"):
         clip = open_clip(path, decode_device=decode_device)
     if observers is None:
@@ -110,7 +120,7 @@ def run_frontend(
 
     landmarks = np.zeros((n, N_LANDMARKS, 3), np.float32)
     found = np.zeros(n, bool)
-    crops = np.zeros((n, CROP_SIZE, CROP_SIZE, 3), np.uint8)
+    crops = np.zeros((n, CROP_SIZE, CROP_SIZE, 3), np.uint8) if model_inputs else None
     dense_landmarks = np.zeros((m, N_LANDMARKS, 3), np.float32)
     dense_found = np.zeros(m, bool)
     pair_mad = np.zeros(max(m - 1, 0), np.float32)
@@ -118,7 +128,7 @@ def run_frontend(
     run_crops = np.zeros((n_run, CROP_SIZE, CROP_SIZE, 3), np.uint8) if keep_run else None
     cropper = CropTracker(clip.info.width, clip.info.height, crop)
     dense_boxes = CropTracker(clip.info.width, clip.info.height, crop)
-    with clip, FaceMeshTracker(face_mesh) as tracker:
+    with clip, _timed_context(timings, "facemesh_start", FaceMeshTracker(face_mesh)) as tracker:
         frame_bytes = clip.info.width * clip.info.height * 3
         frames_iter = clip.iter_frames_at(union, chunk=max(1, min(chunk, CHUNK_BYTES // frame_bytes)))
         pos = row = dense_row = 0
@@ -133,8 +143,9 @@ def run_frontend(
                 chunk_landmarks, chunk_found = tracker.process(frames)
             rows = slice(row, row + int(std.sum()))
             landmarks[rows], found[rows] = chunk_landmarks[std], chunk_found[std]
-            with _timed(timings, "crops"):
-                crops[rows] = cropper.crop(frames[std], landmarks[rows], found[rows])
+            if model_inputs:
+                with _timed(timings, "crops"):
+                    crops[rows] = cropper.crop(frames[std], landmarks[rows], found[rows])
             if dense.any():
                 drows = slice(dense_row, dense_row + int(dense.sum()))
                 dense_frames = frames if dense.all() else frames[dense]
@@ -147,11 +158,16 @@ def run_frontend(
                         previous = frame
                         if i < n_run:
                             run_crops[i] = crop_square(frame, box)
+                    # A copy, not a view: a view would keep this whole chunk alive while the
+                    # next one is decoded (one 6-MB frame at 1080p instead of up to 64 MiB).
+                    previous = previous.copy()
                 with _timed(timings, "observers"):
                     for observer in observers:
                         observer.update(dense_frames, dense_landmarks[drows], dense_found[drows])
                 dense_row = drows.stop
+                del dense_frames
             row, pos = rows.stop, pos + k
+            del frames  # before the next chunk is decoded, so two chunks are never held at once
     with _timed(timings, "aus"):
         aus = compute_aus(landmarks, found, aspect=clip.info.width / clip.info.height)
     return Frontend(
@@ -160,7 +176,7 @@ def run_frontend(
         face_found=found,
         aus=aus,
         crops=crops,
-        crop_kinds=np.asarray(cropper.kinds, np.uint8),
+        crop_kinds=np.asarray(cropper.kinds, np.uint8) if model_inputs else None,
         signal=SignalFrames(
             times=np.asarray(clip.signal_times, np.float64),
             landmarks=dense_landmarks,
@@ -197,6 +213,20 @@ def _timed(timings: dict[str, float], key: str):
         yield
     finally:
         timings[key] += time.perf_counter() - tick
+
+
+@contextmanager
+def _timed_context(timings: dict[str, float], key: str, manager):
+    """``with manager``, its entry and exit timed under ``timings[key]``: Face Mesh's graph start
+    and close are part of what Face Mesh costs a clip (20-200 ms measured; 0.7-2 s for a process's
+    first graph, which ``runtime.analyse.worker_init`` pays), not time between the stages."""
+    with _timed(timings, key):
+        value = manager.__enter__()
+    try:
+        yield value
+    finally:
+        with _timed(timings, key):
+            manager.__exit__(None, None, None)
 
 
 def pad_to_layout(values: np.ndarray, frame_mask: np.ndarray) -> np.ndarray:

@@ -58,11 +58,18 @@ class WorkerState:
 
 
 def worker_init(syncnet_weights: str | None = None) -> WorkerState:
-    """Once per worker: imports and models every clip reuses, so no clip's timings include them."""
+    """Once per worker: imports and models every clip reuses, so no clip's timings include them.
+
+    One Face Mesh graph is started and closed here: a process's first graph start loads
+    MediaPipe's models and took 0.7-2 s (later ones 20-200 ms), which the worker's first clip
+    would otherwise carry in its ``ms_total``."""
     import tqscore.features.frontend  # noqa: F401  (decord, MediaPipe, OpenCV)
+    from tqscore.features.landmarks import FaceMeshTracker
     from tqscore.signals import load_signal_models
 
     quiet_decoders(logging.getLogger().getEffectiveLevel())  # the pool set the parent's level
+    with FaceMeshTracker():
+        pass
     return WorkerState(signal_models=load_signal_models(syncnet_weights))
 
 
@@ -121,7 +128,7 @@ def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
         signals=signals,
         ms={
             "decode": t.get("open", 0.0) + t.get("decode", 0.0),
-            "face_mesh": t.get("facemesh", 0.0) + t.get("aus", 0.0),
+            "face_mesh": t.get("facemesh_start", 0.0) + t.get("facemesh", 0.0) + t.get("aus", 0.0),
             "crops": t.get("crops", 0.0),
             "signals": signals_ms + t.get("observers", 0.0),  # observers: signal accumulators fed in the front end
         },
@@ -141,14 +148,17 @@ def analyse_clip(state: WorkerState, task: ClipTask) -> Analysis:
 
 def _frontend(task: ClipTask, syncnet_run: bool):
     """The front end; with ``decode_device="auto"`` a file NVDEC cannot decode is tried on the CPU.
-    ``syncnet_run``: keep the dense pass's 25-fps crops for SyncNet (only when it is configured)."""
+    ``syncnet_run``: keep the dense pass's 25-fps crops for SyncNet (only when it is configured).
+    The standard frames' model crops are made only for the engines or for SyncNet (whose
+    fallback, a clip whose standard frames are a 25-fps run, scores them)."""
     from tqscore.features.frontend import run_frontend
     from tqscore.media import MediaError, decord_cuda_available
 
+    options = {"syncnet_run": syncnet_run, "model_inputs": task.need_inputs or syncnet_run}
     try:
-        return run_frontend(task.path, decode_device=task.decode_device, syncnet_run=syncnet_run)
+        return run_frontend(task.path, decode_device=task.decode_device, **options)
     except MediaError as exc:
         if task.decode_device != "auto" or not decord_cuda_available():
             raise
         log.warning("%s: GPU decoding failed (%s); decoding on the CPU", task.path, exc.cause)
-        return run_frontend(task.path, decode_device="cpu", syncnet_run=syncnet_run)
+        return run_frontend(task.path, decode_device="cpu", **options)
