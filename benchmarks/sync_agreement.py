@@ -6,7 +6,10 @@ and with every other clip's and speech file's audio (tiled to the clip's length;
 the same utterance are never each other's swap, and swapped audio without speech is skipped).
 Each audio gets its own sync offset, as compute_signals does. Measures:
 
-- ``confidence``: ``sync_confidence`` (CCA curve peak minus median over offsets);
+- ``confidence``: ``sync_confidence`` (CCA curve peak minus median over offsets; 3-s windows
+  at most 0.5 s apart over the whole clip);
+- ``former``: the same with the windows used until 2026-12-02 (4 s every 1 s from the first
+  frame, so up to the last second unread), the baseline of this run;
 - ``levels``: Spearman of the inner-lip opening with the 300-3000 Hz log energy at the offset
   on speech frames (``sync_open_loudness_corr`` until 2026-12-01);
 - ``onsets``: ``sync_open_loudness_corr`` now: Spearman of the half-wave-rectified rises of
@@ -20,63 +23,111 @@ Printed: per clip own / max swapped; per measure, clips where own beats every sw
 the AUC of own vs swapped (pooled over clips), for the real and the generated clips apart (on
 real recordings own audio is known to be in sync; a generated clip's own audio may not be).
 
-    python benchmarks/sync_agreement.py [--smoke]
+``--cuts``: instead, 5-s cuts of every real clip with speech, one every second, each made
+worse in memory as ``tests/degradations.py`` makes ``foreign_audio`` (the first 1/3, 2/3, all
+of the audio replaced by each shared speech file at the cut's active speech level, 20-ms
+crossfade) and ``audio_shift`` (3, 6, 10 frames late, zeros in front). Per clip: the share of
+severity steps in which ``confidence`` / ``former`` fell (foreign) and the offset rose (shift),
+and the AUC of the cuts' own audio against the fully foreign copies.
+
+    python benchmarks/sync_agreement.py [--smoke] [--cuts]
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
-
-import numpy as np
+import sys
+from dataclasses import replace
 
 import common
+import numpy as np
+from signals_sync import UTTERANCE
+
 from tqscore.features.frontend import run_frontend
 from tqscore.layout import FPS, SAMPLE_RATE
 from tqscore.media import load_audio
-from tqscore.signals.dsp import ENERGY_FLOOR, SPEECH_BAND_HZ, SYNC_BANDS_HZ, band_energy_track, sample_track
+from tqscore.signals.dsp import (
+    ENERGY_FLOOR,
+    SPEECH_BAND_HZ,
+    SYNC_BANDS_HZ,
+    band_energy_track,
+    sample_track,
+)
 from tqscore.signals.geometry import mouth_features
-from tqscore.signals.sync import (SyncConfig, _windows, average_ranks, first_canonical_correlations,
-                                  open_loudness_corr)
+from tqscore.signals.sync import (
+    SyncConfig,
+    average_ranks,
+    first_canonical_correlations,
+    open_loudness_corr,
+)
+from tqscore.signals.sync import window_curves as sync_window_curves
 from tqscore.signals.vad import SileroVad, frame_mask
 
-from signals_sync import UTTERANCE
+sys.path.insert(0, str(common.REPO / "tests"))  # the degradation makers live with the tests
+from degradations import CROSSFADE_S, FRAME_S, SHARED_AUDIO, _wav, active_speech_power
 
 CFG = SyncConfig()
-MEASURES = ("confidence", "levels", "onsets", "onsets_signed", "window_t")
+FORMER_WINDOW_S, FORMER_HOP_S = 4.0, 1.0
+MEASURES = ("confidence", "former", "levels", "onsets", "onsets_signed", "window_t")
 MIN_SPEECH = 0.2
+CUT_S = 5.0
+FOREIGN_SHARES = (1 / 3, 2 / 3, 1.0)
+SHIFTS = (3, 6, 10)
 
 
-def window_curves(mouth, times, audio) -> np.ndarray | None:
-    """(windows, offsets) canonical correlations, as sync.sync_curve before its mean."""
-    pad = int(np.ceil((CFG.max_offset + 1) / FPS * SAMPLE_RATE))
-    track_t, energy = band_energy_track(np.pad(audio, pad), SYNC_BANDS_HZ, window_s=CFG.energy_window_s)
+def former_window_curves(mouth, times, audio) -> np.ndarray:
+    """sync.window_curves with the former windows: 4 s every 1 s from the first frame."""
+    cfg = replace(CFG, window_s=FORMER_WINDOW_S, hop_s=FORMER_HOP_S)
+    pad = int(np.ceil((cfg.max_offset + 1) / FPS * SAMPLE_RATE))
+    track_t, energy = band_energy_track(np.pad(audio, pad), SYNC_BANDS_HZ, window_s=cfg.energy_window_s)
     log_energy = np.log(energy + 1e-8)
     centres = times + 0.5 / FPS + pad / SAMPLE_RATE
     feats = np.stack([sample_track(track_t, log_energy, centres + lag / FPS)
-                      for lag in range(-CFG.max_offset, CFG.max_offset + 1)])
+                      for lag in range(-cfg.max_offset, cfg.max_offset + 1)])
     valid = np.isfinite(mouth).all(1) & np.isfinite(feats).all(axis=(0, 2))
-    usable = [w & valid for w in _windows(times, CFG)
-              if (w & valid).sum() >= max(CFG.min_frames, CFG.min_pairs * w.sum())]
-    return np.stack([first_canonical_correlations(mouth[w], feats[:, w], CFG.ridge) for w in usable]) if usable else None
+    if times[-1] - times[0] < cfg.window_s:
+        masks = [np.ones(len(times), bool)]
+    else:
+        starts = np.arange(times[0], times[-1] - cfg.window_s + 1e-9, cfg.hop_s)
+        masks = [(times >= t) & (times < t + cfg.window_s) for t in starts]
+    usable = [w & valid for w in masks if (w & valid).sum() >= max(cfg.min_frames, cfg.min_pairs * w.sum())]
+    if not usable:
+        return np.zeros((0, 2 * cfg.max_offset + 1))
+    return np.stack([first_canonical_correlations(mouth[w], feats[:, w], cfg.ridge) for w in usable])
+
+
+def peak_offset(curves: np.ndarray) -> tuple[int, float]:
+    """Offset (frames) and peak-minus-median confidence of the mean curve, as estimate_sync."""
+    if not len(curves):
+        return 0, float("nan")
+    curve = curves.mean(0)
+    best = int(np.argmax(curve))
+    return best - CFG.max_offset, float(curve[best] - np.median(curve))
+
+
+def usable_clip(found, times, audio) -> bool:
+    face_t = times[found]
+    return len(face_t) >= CFG.min_frames and face_t[-1] - face_t[0] >= CFG.min_span_s and bool(np.any(audio))
 
 
 def measures(sig, aspect: float, audio: np.ndarray, vad) -> dict | None:
     lm, found, times = sig.landmarks, sig.face_found, sig.times
-    face_t = times[found]
-    if len(face_t) < CFG.min_frames or face_t[-1] - face_t[0] < CFG.min_span_s or not np.any(audio):
+    if not usable_clip(found, times, audio):
         return None
     speech = frame_mask(vad.segments(audio), times, FPS)
     if speech.mean() < MIN_SPEECH:
         return None
     mouth = mouth_features(lm, found, aspect)
-    curves = window_curves(mouth, times, audio)
-    if curves is None:
+    curves = sync_window_curves(mouth, times, audio, FPS, CFG)
+    if not len(curves):
         return None
     curve = curves.mean(0)
     best = int(np.argmax(curve))
     lags = np.arange(-CFG.max_offset, CFG.max_offset + 1)
     out = dict.fromkeys(MEASURES, np.nan)
     out["confidence"] = float(curve[best] - np.median(curve))
+    out["former"] = peak_offset(former_window_curves(mouth, times, audio))[1]
     far = np.abs(lags - lags[best]) >= 5
     advantage = curves[:, best] - np.median(curves[:, far], axis=1)
     if len(advantage) > 1:
@@ -104,15 +155,95 @@ def auc(pos, neg) -> float:
     return float(((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg)))
 
 
+def foreign(audio: np.ndarray, share: float, other: np.ndarray) -> np.ndarray:
+    """tests/degradations.foreign_audio on a 16 kHz array: the first ``share`` replaced by
+    ``other`` at the audio's active speech level, 20-ms crossfade."""
+    n, cut = len(audio), round(share * len(audio))
+    gain = np.sqrt(active_speech_power(audio, SAMPLE_RATE) / (active_speech_power(other, SAMPLE_RATE) + 1e-12))
+    weight = np.zeros(n, np.float32)
+    weight[:cut] = 1.0
+    fade = min(round(CROSSFADE_S * SAMPLE_RATE), cut, n - cut)
+    if fade > 0:
+        weight[cut - fade // 2 : cut - fade // 2 + fade] = np.linspace(1.0, 0.0, fade)
+    return (weight * np.resize(other * gain, n) + (1 - weight) * audio).astype(np.float32)
+
+
+def delayed(audio: np.ndarray, frames: int) -> np.ndarray:
+    """tests/degradations.audio_shift on a 16 kHz array: ``frames`` x 40 ms late, zeros in front."""
+    k = round(frames * FRAME_S * SAMPLE_RATE)
+    return np.concatenate([np.zeros(k, np.float32), audio[: len(audio) - k]])
+
+
+def cuts_report(frontends: dict, vad) -> None:
+    others = {w.stem: _wav(w) for w in sorted(SHARED_AUDIO.glob("*.wav"))}
+    estimators = {"confidence": lambda m, t, a: peak_offset(sync_window_curves(m, t, a, FPS, CFG)),
+                  "former": lambda m, t, a: peak_offset(former_window_curves(m, t, a))}
+    print(f"\n5-s cuts every 1 s of the real clips; foreign audio {', '.join(others)}; "
+          "step shares: confidence fell (foreign) / offset rose (shift)\n")
+    print("| clip | cuts | " + " | ".join(f"{e}: foreign steps, shift steps, AUC own vs all-foreign, offsets at k=0"
+                                          for e in estimators) + " |")
+    print("|---|---|" + "---|" * len(estimators))
+    per_clip = {e: [] for e in estimators}
+    for name, (fe, kind) in frontends.items():
+        if kind != "real":
+            continue
+        sig, aspect = fe.signal, fe.clip.info.width / fe.clip.info.height
+        mouth_all = mouth_features(sig.landmarks, sig.face_found, aspect)
+        tally = {e: {"foreign": [], "shift": [], "own": [], "alien": [], "offset0": []} for e in estimators}
+        n_cuts = 0
+        for start in np.arange(0.0, sig.times[-1] + 1.0 / FPS - CUT_S + 1e-6, 1.0):
+            keep = (sig.times >= start - 1e-6) & (sig.times < start + CUT_S - 1e-6)
+            times = sig.times[keep] - start
+            audio = fe.clip.audio[round(start * SAMPLE_RATE): round((start + CUT_S) * SAMPLE_RATE)]
+            if not usable_clip(sig.face_found[keep], times, audio) or not len(vad.segments(audio)):
+                continue
+            n_cuts += 1
+            mouth = mouth_all[keep]
+            for e, estimate in estimators.items():
+                t = tally[e]
+                offset0, own = estimate(mouth, times, audio)
+                t["own"].append(own)
+                t["offset0"].append(offset0)
+                for other_name, other in others.items():
+                    if UTTERANCE.get(name, name) == other_name:
+                        continue
+                    series = [own] + [estimate(mouth, times, foreign(audio, f, other))[1] for f in FOREIGN_SHARES]
+                    t["foreign"] += [b < a for a, b in itertools.pairwise(series)]
+                    t["alien"].append(series[-1])
+                offsets = [offset0] + [estimate(mouth, times, delayed(audio, k))[0] for k in SHIFTS]
+                t["shift"] += [b > a for a, b in itertools.pairwise(offsets)]
+        if not n_cuts:
+            continue
+        cells = []
+        for e, t in tally.items():
+            shares = (np.mean(t["foreign"]), np.mean(t["shift"]), auc(t["own"], t["alien"]))
+            per_clip[e].append(shares)
+            cells.append(f"{100 * shares[0]:.0f} %, {100 * shares[1]:.0f} %, {shares[2]:.2f}, "
+                         f"{' '.join(f'{o:+d}' for o in t['offset0'])}")
+        print(f"| {name[:32]} | {n_cuts} | " + " | ".join(cells) + " |")
+    for e, rows in per_clip.items():
+        r = np.asarray(rows)
+        print(f"  {e:10s} foreign steps mean {100 * r[:, 0].mean():.0f} % (worst clip {100 * r[:, 0].min():.0f} %), "
+              f"shift steps mean {100 * r[:, 1].mean():.0f} % (worst {100 * r[:, 1].min():.0f} %), "
+              f"AUC own vs all-foreign mean {r[:, 2].mean():.3f} (worst {r[:, 2].min():.3f})")
+
+
 def main() -> int:
-    args = common.parser(__doc__).parse_args()
+    p = common.parser(__doc__)
+    p.add_argument("--cuts", action="store_true", help="5-s cuts of the real clips, foreign audio and shifts")
+    args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
     clips = common.media_clips() + sorted((common.CORPUS / "real").glob("*")) + sorted((common.CORPUS / "generated").glob("*"))
     if args.smoke:
         clips = [common.MEDIA / "generated" / "sadtalker_camera_radio31.mp4", common.MEDIA / "real" / "WDA_KatieHill_000.mp4"]
     print("machine:", common.machine())
     vad = SileroVad()
-    frontends = {p.stem: (run_frontend(p, observers=[]), "real" if p.parent.name == "real" else "generated") for p in clips}
+    if args.cuts:
+        clips = [c for c in clips if c.parent.name == "real"][: 1 if args.smoke else None]
+    frontends = {c.stem: (run_frontend(c, observers=[]), "real" if c.parent.name == "real" else "generated") for c in clips}
+    if args.cuts:
+        cuts_report(frontends, vad)
+        return 0
     sources = {name: fe.clip.audio for name, (fe, _) in frontends.items()}
     for wav in sorted((common.MEDIA / "audio").glob("*.wav")):
         sources[wav.stem] = load_audio(wav)[0]

@@ -8,7 +8,8 @@ import pytest
 from tqscore.features.frontend import run_frontend
 from tqscore.media import load_audio
 from tqscore.signals.geometry import LIP_PAIRS
-from tqscore.signals.sync import estimate_sync, first_canonical_correlations, open_loudness_corr, sync_score
+from tqscore.signals.sync import (SyncConfig, _windows, estimate_sync, first_canonical_correlations, open_loudness_corr,
+                                  sync_score)
 
 from conftest import MEDIA, REAL_CLIPS
 
@@ -63,6 +64,24 @@ def test_no_basis_gives_none(frontends):
     short = clip.frame_times < 2.5
     assert estimate_sync(fe.landmarks[short], fe.face_found[short], clip.frame_times[short],
                          clip.audio[: int(2.5 * 16000)]) is None
+
+
+@pytest.mark.parametrize("seconds", [2.0, 3.0, 4.0, 5.0, 5.48, 20.0])
+def test_windows_read_every_frame(seconds):
+    """Every frame is in a window, windows start at most ``hop_s`` apart and span at most
+    ``window_s``; a clip no longer than one window is one window. (The former windows, 4 s every
+    1 s from the start, left the last second of a 5-s clip unread.)"""
+    cfg = SyncConfig()
+    times = np.arange(round(seconds * 25)) / 25.0
+    masks = _windows(times, 25.0, cfg)
+    assert np.any(masks, axis=0).all()
+    if seconds <= cfg.window_s:
+        assert len(masks) == 1
+        return
+    starts = np.array([times[m][0] for m in masks])
+    assert starts[0] == times[0] and np.diff(starts).max() <= cfg.hop_s + 1 / 25.0 + 1e-9  # frame-quantised
+    assert all(times[m][-1] + 1 / 25.0 - times[m][0] <= cfg.window_s + 1e-9 for m in masks)
+    assert masks[-1][-1]
 
 
 def test_sync_score_is_the_spec_sigmoid():
