@@ -39,8 +39,9 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     ),
     SignalColumn(
         "sync_confidence", "float32", "canonical correlation", "0 .. 1", "higher",
-        "Peak minus median, over the +/-15 frame offsets, of the windowed mouth/audio canonical "
-        "correlation; low when the mouth does not follow this audio at any offset.",
+        "Peak minus median, over the +/-15 frame offsets, of the mouth/audio canonical correlation "
+        "averaged over 3-s windows spread over the whole clip; low when the mouth does not follow "
+        "this audio at any offset.",
     ),
     SignalColumn(
         "sync_score", "float32", "score", "0 .. 5", "higher",
