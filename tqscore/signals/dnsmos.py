@@ -104,8 +104,12 @@ class Dnsmos:
         # needed (the conv stack's maps over 16 segments) for the life of the worker. Measured in
         # one process on 5 shared clips (3-26 s of audio; /proc VmHWM, one session set each way):
         # with the arena the peak was 653-738 MB and 632-693 MB stayed resident between clips,
-        # without it 271-469 MB and 125-129 MB; CPU time 8.1-8.9 s without, 8.6-10.5 s with
-        # (load 2-3: no difference this machine resolves). Scores are unchanged (allocation only).
+        # without it 271-469 MB and 125-129 MB. The price is CPU: 4 clips (KatieHill, sadtalker_art2,
+        # styletalk, demo1_video; 8-26 s), 3 passes per process, processes alternated: 5.7-6.4 s per
+        # pass without the arena, 4.8-5.5 s with it (~12 % more DNSMOS CPU). Keeping the arena and
+        # shrinking it on each session's last run of a clip ("memory.enable_memory_arena_shrinkage")
+        # cost 5.4-5.7 s and still left 680-700 MB resident, so it bought neither. Scores are
+        # unchanged (allocation only).
         options.enable_cpu_mem_arena = False
         providers = ["CPUExecutionProvider"]
         paths = {name: model_dir / name for name in ("sig_bak_ovr.onnx", "model_v8.onnx")}
