@@ -141,3 +141,21 @@ def test_open_loudness_corr_follows_syllable_onsets():
     assert own > 0.6 and abs(other) < 0.25
     still = np.repeat(lm[:1], n, 0)
     assert open_loudness_corr(still, found, times, voiced(env), speech, 0) is None
+
+
+def test_confidence_from_under_min_span_of_speech_is_no_lip_sync_evidence():
+    """The reference scorer reads sync_confidence only from at least ``min_span_s`` of speech, the
+    span below which own and foreign audio score alike; from more, a weak confidence costs points."""
+    from tqscore.model.reference import MIN_CONFIDENCE_SPEECH_S, ReferenceScorer
+    from tqscore.signals.reference import Band
+
+    assert MIN_CONFIDENCE_SPEECH_S == SyncConfig().min_span_s
+    scorer = ReferenceScorer(lambda name: Band(0.1, 0.3, 0.2, 5))
+    row = {"face_present_ratio": 1.0, "has_audio": True, "speech_ratio": 0.1, "sync_offset_frames": 1,
+           "mouth_motion_speech": 0.2}
+
+    def lip(speech_s, confidence):
+        return scorer.score({**row, "speech_s": speech_s, "sync_confidence": confidence}).values["lip_sync"]
+
+    assert lip(0.7, 0.02) == lip(0.7, 0.2) == lip(0.7, None)
+    assert lip(3.0, 0.02) < lip(3.0, 0.2)

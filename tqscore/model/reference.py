@@ -53,6 +53,13 @@ ESTIMATOR_TOLERANCE_FRAMES = (0, 3)
 W_MOUTH_SPEECH = 0.80 - 0.50
 W_FOLLOWS_AUDIO = 0.57 - 0.50
 
+# sync_confidence counts as lip-sync evidence only with at least this much speech: the sync
+# estimator's own floor (tqscore.signals.sync.SyncConfig.min_span_s), below which own audio and
+# another utterance's scored alike (1.6-s and 2.6-s all-speech cuts of AOC). A recording with a
+# few words in a silent clip (LivePortrait_d12: 0.7 s of speech in 7.3 s) otherwise has its grade
+# set by CCA windows over silence (docs/scores.md, "The five formulas").
+MIN_CONFIDENCE_SPEECH_S = 3.0
+
 # Overall: the picture counts as much as the four other dimensions together (what a viewer looks
 # at, and what issue 10's visual-quality judgements rate); a choice, not a measurement.
 W_PICTURE = 0.5
@@ -258,7 +265,9 @@ class ReferenceScorer:
             offset = _value(row, "sync_offset_frames")
             s_offset = keep("offset", None if offset is None else bt1359_grade(offset_beyond_tolerance_ms(offset)))
             s_mouth = keep("mouth_speech", self.share(row, "mouth_motion_speech"))
-            s_follows = keep("follows_audio", _mean((self.share(row, "sync_confidence"),
+            confidence = (self.share(row, "sync_confidence")
+                          if speech_s is None or speech_s >= MIN_CONFIDENCE_SPEECH_S else None)
+            s_follows = keep("follows_audio", _mean((confidence,
                                                      self.natural(row, "sync_open_loudness_corr", "low"))))
             evidence = _weighted(((s_mouth, W_MOUTH_SPEECH), (s_follows, W_FOLLOWS_AUDIO)))
             known = [v for v in (s_offset, evidence) if v is not None]

@@ -24,7 +24,7 @@ the last second (on a 5-s cut, the last fifth). Spread over the whole clip, 3 s 
 (``benchmarks/sync_agreement.py`` and ``--cuts``, each against the former windows in the same
 run; docs/signals.md, "Windows"): own audio beats every other utterance on 5/5 real recordings
 (was 3/5), equivariance within one frame on the dense pass 126/126 (was 119/126), and on 5-s
-cuts of the real clips own audio against a wholly foreign one AUC 0.94 (was 0.80). Windows of
+cuts of the real clips own audio against a wholly foreign one AUC 0.95 (was 0.84). Windows of
 4 s spread the same way do less on the cuts (0.86-0.88); 3 s is also ``min_span_s``, below which
 no estimate is given. What it does not do: a clip whose audio is only partly another
 utterance's is not ranked reliably by how much (on 5-s cuts the confidence falls in about two
