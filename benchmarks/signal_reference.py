@@ -24,6 +24,7 @@ import numpy as np
 import common
 from tqscore.features.frontend import run_frontend
 from tqscore.layout import LAYOUT_VERSION
+from tqscore.model.reference import MIN_CONFIDENCE_SPEECH_S
 from tqscore.signals import SIGNAL_NAMES, compute_signals, load_signal_models
 from tqscore.signals.reference import REFERENCE_FILE
 
@@ -42,11 +43,21 @@ def numeric(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# Measures of speech (lip sync against it, its quality) are banded from the recordings that have
+# some: at least MIN_CONFIDENCE_SPEECH_S of it, the span below which the sync estimator scores
+# own and foreign audio alike (tqscore/model/reference.py). Without this, FollowYourEmoji's hum
+# (no speech) set the top of the sync_confidence band and LivePortrait's 0.7 s of words amid
+# noise the bottom of the DNSMOS bands.
+SPEECH_MEASURES = ("sync_", "syncnet_", "dnsmos_")
+
+
 def bands(rows: dict[str, dict]) -> dict[str, dict]:
     names = [n for n in SIGNAL_NAMES] + sorted({k for r in rows.values() for k in r} - set(SIGNAL_NAMES))
     out = {}
     for name in names:
-        values = [r[name] for r in rows.values() if numeric(r.get(name))]
+        speaking = [r for r in rows.values() if (r.get("speech_s") or 0.0) >= MIN_CONFIDENCE_SPEECH_S]
+        banded = speaking if name.startswith(SPEECH_MEASURES) else rows.values()
+        values = [r[name] for r in banded if numeric(r.get(name))]
         if values:
             out[name] = {"low": float(min(values)), "high": float(max(values)),
                          "median": float(np.median(values)), "n": len(values)}
