@@ -88,12 +88,26 @@ def test_frozen_frame_ratio_on_a_clip_made_frozen(frozen_clip):
     path, n = frozen_clip
     fe = run_frontend(path)
     ratio = frozen_frame_ratio(fe.signal.pair_mad)
-    # The source repeats one frame itself (pair 6, 0.05 grey levels; the next lowest pair 0.46),
-    # the held frames add 39 identical pairs of n - 1: both frames of a pair are cut at one box,
-    # so Face Mesh's jitter on the held face cannot hide any of them.
+    # The held frames make 39 identical pairs of n - 1: both frames of a pair are cut at one
+    # box, so Face Mesh's jitter on the held face cannot hide any of them. The source repeats one
+    # frame itself (pair 6, 0.05 grey levels; the next lowest pair 0.46): an isolated repeat.
     original = run_frontend(MEDIA / "generated" / "latentsync_demo1_out.mp4")
-    assert frozen_frame_ratio(original.signal.pair_mad) == pytest.approx(1 / (n - 1))
-    assert ratio == pytest.approx(40 / (n - 1))
+    assert np.sum(original.signal.pair_mad < 0.2) == 1
+    assert frozen_frame_ratio(original.signal.pair_mad) == 0.0
+    assert ratio == pytest.approx(39 / (n - 1))
+
+
+def test_a_hold_counts_and_isolated_repeats_do_not():
+    moving, same = 5.0, 0.01
+    # 24 -> 25 fps style: one repeated frame every 5 frames, never two in a row.
+    converted = np.tile([moving] * 4 + [same], 20)
+    assert frozen_frame_ratio(converted) == 0.0
+    # A 200-ms hold at 25 fps (5 frames, 4 identical pairs) among 96 moving pairs, and one of 2 pairs.
+    held = np.array([moving] * 50 + [same] * 4 + [moving] * 46)
+    assert frozen_frame_ratio(held) == pytest.approx(0.04)
+    assert frozen_frame_ratio(np.array([same, same, moving, same])) == pytest.approx(0.5)
+    assert frozen_frame_ratio(np.full(10, same)) == 1.0
+    assert frozen_frame_ratio(np.zeros(0)) is None
 
 
 def test_null_columns_without_audio_and_without_syncnet(frozen_clip):

@@ -84,8 +84,9 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
                  "Longest stretch of consecutive frames without a face."),
     SignalColumn(
         "frozen_frame_ratio", "float32", "fraction of frame pairs", "0 .. 1", "lower",
-        "Share of consecutive frame pairs that are visually identical (mean absolute difference of the "
-        "64x64 grey face crops below 0.2 grey levels).",
+        "Share of consecutive frame pairs inside a hold: two or more visually identical pairs in a row "
+        "(mean absolute difference of the 64x64 grey face crops below 0.2 grey levels); an isolated "
+        "repeated frame (frame-rate conversion) is not a hold.",
     ),
     SignalColumn(
         "landmark_jitter", "float32", "inter-ocular distances / frame^2", ">= 0", "lower",

@@ -18,8 +18,16 @@ from tqscore.signals.geometry import inter_ocular, mouth_features, to_plane
 # (0.131 with sensor noise of sigma 2 grey levels; 95th percentile 0.046); on six of the real
 # clips the 1st percentile of the pairs is 0.27-1.95. The other two repeat frames themselves
 # (frame-rate conversion: LivePortrait d12 about every 5th frame, LIA driving3 every 24th): those
-# pairs read 0.02-0.05 like held frames, and are counted, since they are repeated pictures.
+# pairs read 0.02-0.05 like held frames.
 FROZEN_MAD = 0.2
+# Identical pairs in a row that make a hold. A frame-rate conversion inserts one repeated frame
+# every N frames: an isolated identical pair, the same picture for two frame periods (67-83 ms),
+# which no shared real recording shows longer. Counted with this script on every shared clip
+# (docs/signals.md, "Face and motion facts"): LivePortrait d12 35 runs of 1 pair, LIA driving3 23
+# of 1 and 2 of 2, emo (15-fps motion in a 30-fps file) 153 of 1, DINet 54 of 1; styletalk, the one
+# clip with longer holds, 8 of 1 and 6 of 2-5. Counting isolated repeats put two real recordings
+# at 0.06-0.19 and every clip with a converted frame rate under the `frozen_frames` rule.
+MIN_HOLD_PAIRS = 2
 
 
 def frame_durations(frame_times: np.ndarray, fps: float) -> np.ndarray:
@@ -44,12 +52,18 @@ def longest_gap_s(face_found: np.ndarray, frame_times: np.ndarray, fps: float) -
     return float(longest)
 
 
-def frozen_frame_ratio(pair_mad: np.ndarray, threshold: float = FROZEN_MAD) -> float | None:
-    """Share of consecutive frame pairs whose grey face thumbnails are the same picture
-    (``pair_mad``: the front end's dense-pass ``SignalFrames.pair_mad``, grey levels per pair)."""
+def frozen_frame_ratio(pair_mad: np.ndarray, threshold: float = FROZEN_MAD,
+                       min_run: int = MIN_HOLD_PAIRS) -> float | None:
+    """Share of consecutive frame pairs inside a hold: at least ``min_run`` identical pairs in a
+    row (grey face thumbnails the same picture; ``pair_mad``: the front end's dense-pass
+    ``SignalFrames.pair_mad``, grey levels per pair). An isolated repeat is not a hold."""
     if len(pair_mad) == 0:
         return None
-    return float(np.mean(np.asarray(pair_mad) < threshold))
+    same = np.asarray(pair_mad) < threshold
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], same.astype(np.int8), [0]))))
+    starts, ends = edges[::2], edges[1::2]
+    long = (ends - starts) >= min_run
+    return float(np.sum(ends[long] - starts[long]) / len(same))
 
 
 def landmark_jitter(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
