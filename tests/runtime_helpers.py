@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import textwrap
 from fractions import Fraction
 from pathlib import Path
 
@@ -85,3 +86,22 @@ def run_cli(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
 def stable(table: pl.DataFrame) -> pl.DataFrame:
     """The columns that must match between two runs over the same files."""
     return table.drop(RUN_COLUMNS).drop([c for c in table.columns if c.startswith("ms_")]).sort("path")
+
+
+def batch_that_dies_after_first_part(args: list[str], kill: str) -> str:
+    """Python source running ``tqscore`` with ``args`` that executes ``kill`` (for example
+    ``os.kill(os.getpid(), signal.SIGKILL)``) right after its first part file with rows is on
+    disk: the same moment every time, whatever the machine's speed."""
+    return textwrap.dedent(f"""
+        import os, signal, sys
+        from tqscore.cli import main
+        from tqscore.runtime.store import ResultStore
+        flush = ResultStore.flush
+        def flush_then_die(self):
+            had_rows = bool(self.pending)
+            flush(self)
+            if had_rows:
+                {kill}
+        ResultStore.flush = flush_then_die
+        sys.exit(main({args!r}))
+    """)

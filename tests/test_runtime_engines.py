@@ -19,7 +19,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from media_variants import remux, truncate
-from runtime_helpers import run_cli, stable
+from runtime_helpers import batch_that_dies_after_first_part, run_cli, stable
 from tqscore.layout import LABELS, STREAMS
 
 PARITY_TOL = 1e-3
@@ -122,19 +122,7 @@ def test_sigkill_with_engines_then_resume_gives_identical_scores(scored, videos,
             "--part-rows", "1", "--no-progress"]
     # The run kills its own process group (main process and workers, as a lost node does) right
     # after its first part file is on disk: the same moment every time, whatever the machine's speed.
-    kill_after_first_part = textwrap.dedent(f"""
-        import os, signal, sys
-        from tqscore.cli import main
-        from tqscore.runtime.store import ResultStore
-        flush = ResultStore.flush
-        def flush_then_die(self):
-            had_rows = bool(self.pending)
-            flush(self)
-            if had_rows:
-                os.killpg(0, signal.SIGKILL)
-        ResultStore.flush = flush_then_die
-        sys.exit(main({args!r}))
-    """)
+    kill_after_first_part = batch_that_dies_after_first_part(args, "os.killpg(0, signal.SIGKILL)")
     proc = subprocess.run([sys.executable, "-c", kill_after_first_part], start_new_session=True,
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=600)
     assert proc.returncode == -signal.SIGKILL

@@ -19,7 +19,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from media_variants import reencode, text_as_video, truncate
-from runtime_helpers import stable
+from runtime_helpers import batch_that_dies_after_first_part, stable
 from test_runtime_engines import engine_dir, tiny_bundle  # noqa: F401  (fixtures: tiny ONNX engines)
 from tqscore.layout import LABELS
 from tqscore.runtime.config import BatchConfig
@@ -223,19 +222,7 @@ def test_a_killed_driver_is_resumed_by_running_again(cluster, videos, local_refe
     parts = out.with_name(out.name + ".parts")
     args = ["batch", str(videos), "--out", str(out), "--part-rows", "1", "--no-progress", "--ray", cluster]
     # The driver SIGKILLs itself right after its first part is on disk (the cluster lives on).
-    die_after_first_part = textwrap.dedent(f"""
-        import os, signal, sys
-        from tqscore.cli import main
-        from tqscore.runtime.store import ResultStore
-        flush = ResultStore.flush
-        def flush_then_die(self):
-            had_rows = bool(self.pending)
-            flush(self)
-            if had_rows:
-                os.kill(os.getpid(), signal.SIGKILL)
-        ResultStore.flush = flush_then_die
-        sys.exit(main({args!r}))
-    """)
+    die_after_first_part = batch_that_dies_after_first_part(args, "os.kill(os.getpid(), signal.SIGKILL)")
     proc = subprocess.run([sys.executable, "-c", die_after_first_part], capture_output=True, text=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-3000:]
     assert not out.exists()
