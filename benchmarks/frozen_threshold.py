@@ -11,6 +11,10 @@ median of the real clip's consecutive-pair MAD and the share of its pairs under 
 for the held clips (every pair there is a frozen pair) the median, 90th percentile and maximum
 MAD and the share of their pairs under FROZEN_MAD (what ``frozen_frame_ratio`` reads on them).
 
+Then, where ``MIN_HOLD_PAIRS`` comes from: for every shared clip (real and generated), the runs
+of consecutive pairs under FROZEN_MAD: how many are one pair long (an isolated repeated frame, a
+frame-rate conversion's signature) and the lengths of the longer ones (holds).
+
     python benchmarks/frozen_threshold.py [--smoke]
 """
 
@@ -23,7 +27,7 @@ import numpy as np
 
 import common
 from tqscore.features.frontend import run_frontend
-from tqscore.signals.face import FROZEN_MAD
+from tqscore.signals.face import FROZEN_MAD, MIN_HOLD_PAIRS, frozen_frame_ratio, identical_runs
 
 HOLD_S, FPS, SENSOR_SIGMA = common.HOLD_S, common.HOLD_FPS, common.SENSOR_SIGMA
 
@@ -68,7 +72,21 @@ def main() -> int:
     if held_high and real_low:
         print(f"all held pairs: median {np.median(held_high):.3f}, p90 {np.percentile(held_high, 90):.3f}, "
               f"p95 {np.percentile(held_high, 95):.3f}; lowest real-clip p1 {min(real_low):.3f}")
+    print_hold_runs(clips if args.smoke else [*common.media_clips(), *sorted(common.CORPUS.glob("*/*"))])
     return 0
+
+
+def print_hold_runs(clips: list[Path]) -> None:
+    print(f"\nMIN_HOLD_PAIRS = {MIN_HOLD_PAIRS}")
+    print("| clip | fps | identical pairs | runs of 1 pair | longer runs (pairs) | frozen_frame_ratio |")
+    print("|---|---|---|---|---|---|")
+    for clip in clips:
+        signal = run_frontend(clip, model_inputs=False).signal
+        runs = identical_runs(signal.pair_mad)
+        if len(runs):
+            ratio = frozen_frame_ratio(signal.pair_mad)
+            print(f"| {clip.parent.name}/{clip.name[:40]} | {signal.fps:.2f} | {np.mean(signal.pair_mad < FROZEN_MAD):.3f} "
+                  f"| {int(np.sum(runs == 1))} | {', '.join(map(str, sorted(runs[runs > 1]))) or '-'} | {ratio:.3f} |")
 
 
 if __name__ == "__main__":

@@ -22,8 +22,8 @@ from tqscore.signals.geometry import inter_ocular, mouth_features, to_plane
 FROZEN_MAD = 0.2
 # Identical pairs in a row that make a hold. A frame-rate conversion inserts one repeated frame
 # every N frames: an isolated identical pair, the same picture for two frame periods (67-83 ms),
-# which no shared real recording shows longer. Counted with this script on every shared clip
-# (docs/signals.md, "Face and motion facts"): LivePortrait d12 35 runs of 1 pair, LIA driving3 23
+# which no shared real recording shows longer. Run lengths on every shared clip
+# (`python benchmarks/frozen_threshold.py`, second table; docs/signals.md, "Face and motion facts"): LivePortrait d12 35 runs of 1 pair, LIA driving3 23
 # of 1 and 2 of 2, emo (15-fps motion in a 30-fps file) 153 of 1, DINet 54 of 1; styletalk, the one
 # clip with longer holds, 8 of 1 and 6 of 2-5. Counting isolated repeats put two real recordings
 # at 0.06-0.19 and every clip with a converted frame rate under the `frozen_frames` rule.
@@ -59,11 +59,15 @@ def frozen_frame_ratio(pair_mad: np.ndarray, threshold: float = FROZEN_MAD,
     ``SignalFrames.pair_mad``, grey levels per pair). An isolated repeat is not a hold."""
     if len(pair_mad) == 0:
         return None
-    same = np.asarray(pair_mad) < threshold
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], same.astype(np.int8), [0]))))
-    starts, ends = edges[::2], edges[1::2]
-    long = (ends - starts) >= min_run
-    return float(np.sum(ends[long] - starts[long]) / len(same))
+    lengths = identical_runs(pair_mad, threshold)
+    return float(lengths[lengths >= min_run].sum() / len(pair_mad))
+
+
+def identical_runs(pair_mad: np.ndarray, threshold: float = FROZEN_MAD) -> np.ndarray:
+    """Lengths (in pairs) of the runs of consecutive identical pairs, in order."""
+    same = (np.asarray(pair_mad) < threshold).astype(np.int8)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], same, [0]))))
+    return edges[1::2] - edges[::2]
 
 
 def landmark_jitter(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
