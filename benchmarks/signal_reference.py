@@ -53,9 +53,9 @@ SPEECH_MEASURES = ("sync_", "syncnet_", "dnsmos_")
 
 def bands(rows: dict[str, dict]) -> dict[str, dict]:
     names = [n for n in SIGNAL_NAMES] + sorted({k for r in rows.values() for k in r} - set(SIGNAL_NAMES))
+    speaking = [r for r in rows.values() if (r.get("speech_s") or 0.0) >= MIN_CONFIDENCE_SPEECH_S]
     out = {}
     for name in names:
-        speaking = [r for r in rows.values() if (r.get("speech_s") or 0.0) >= MIN_CONFIDENCE_SPEECH_S]
         banded = speaking if name.startswith(SPEECH_MEASURES) else rows.values()
         values = [r[name] for r in banded if numeric(r.get(name))]
         if values:
