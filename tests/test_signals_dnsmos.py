@@ -58,15 +58,20 @@ def per_segment():
     return PerSegmentDnsmos()
 
 
-@pytest.mark.parametrize("clip, per_run", [("real/WDA_KatieHill_000.mp4", 16),
-                                            ("generated/sadtalker_art2_radio31.mp4", 3)])
-def test_shared_frames_match_one_run_per_segment(dnsmos, per_segment, clip, per_run, monkeypatch):
+@pytest.mark.parametrize("clip, per_run, samples, n_segments", [("real/WDA_KatieHill_000.mp4", 16, None, 7),
+                                                                 ("generated/sadtalker_art2_radio31.mp4", 3, None, 7),
+                                                                 ("real/WDA_KatieHill_000.mp4", 16, 127_990, 6)])
+def test_shared_frames_match_one_run_per_segment(dnsmos, per_segment, clip, per_run, samples, n_segments,
+                                                 monkeypatch):
     # 8-s clips are repeated to 16 s: 7 overlapping segments; per_run 3 also crosses chunk edges.
+    # 128000 samples are 800 STFT hops, so the repeated frames are periodic and one period of
+    # the conv stack is tiled; 127990 are not (and make 6 segments), and take the full run.
     import tqscore.signals.dnsmos as module
 
     monkeypatch.setattr(module, "SEGMENTS_PER_RUN", per_run)
     audio, _ = load_audio(MEDIA / clip)
-    assert len(module.segment_starts(audio)[1]) == 7
+    audio = audio[:samples]
+    assert len(module.segment_starts(audio)[1]) == n_segments
     found, reference = dnsmos(audio), per_segment(audio)
     for key, value in reference.items():
         assert found[key] == pytest.approx(value, abs=1e-4), key
