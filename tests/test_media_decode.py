@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import subprocess
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -220,7 +222,7 @@ def test_codec_decord_lacks_falls_back_to_pyav(variants, caplog):
         pytest.skip("this PyAV wheel has no libsvtav1 encoder")
     path = mv.numbered_clip(variants / "av1.mp4", 30, 25, codec="libsvtav1")
     with caplog.at_level(logging.WARNING, logger="tqscore.media.video"):
-        clip = open_clip(path)
+        clip = open_clip(path, backend="decord")
     assert "decord cannot decode this av1 stream" in caplog.text
     assert clip.info.video_codec == "av1"
     assert [mv.read_number(f) for batch in clip.iter_frames() for f in batch] == list(range(30))
@@ -518,6 +520,36 @@ def test_chunks_bound_memory():
     clip.close()
     with pytest.raises(ValueError, match="closed"):
         next(clip.iter_frames())
+
+
+_ITERATE_SLOWLY = """
+import sys, time
+from pathlib import Path
+from tqscore.media import open_clip
+
+def rss_mb():
+    return int(next(l for l in Path("/proc/self/status").read_text().splitlines() if l.startswith("VmRSS")).split()[1]) / 1024
+
+clip = open_clip(sys.argv[1])
+before, peak = rss_mb(), 0.0
+for batch in clip.iter_frames_at(clip.signal_indices, chunk=8):
+    time.sleep(0.02)  # the caller's work on the chunk (Face Mesh)
+    peak = max(peak, rss_mb() - before)
+print(type(clip._frames).__name__, len(clip.signal_indices), peak)
+"""
+
+
+def test_default_cpu_decode_holds_what_was_asked_for():
+    """A caller that works between chunks (as the front end does) must not find the decoder
+    holding the frames it has not asked for yet: decord's CPU reader does (its read-ahead grew by
+    384-805 MiB over demo1_video's 250 frames of 1080x1920, measured), so the default on the CPU
+    is PyAV. Bound: four of the front end's 64-MiB chunks (frontend.CHUNK_BYTES); PyAV measured
+    63-108 MiB. In a fresh process, so no earlier test's memory is reused."""
+    done = subprocess.run([sys.executable, "-c", _ITERATE_SLOWLY, str(MEDIA / "real" / "demo1_video.mp4")],
+                          capture_output=True, text=True, timeout=120, check=True)
+    backend, frames_read, growth_mb = done.stdout.split()
+    assert (backend, int(frames_read)) == ("PyAVFrames", 250)
+    assert float(growth_mb) < 4 * 64, f"resident memory grew by {growth_mb} MiB while iterating"
 
 
 @pytest.mark.parametrize("backend", media_frames.BACKENDS)

@@ -1,9 +1,10 @@
-"""Frame decoders behind ``StandardClip.iter_frames``: decord (default) and PyAV.
+"""Frame decoders behind ``StandardClip.iter_frames``: decord (on the GPU) and PyAV (on the CPU).
 
-decord is the project's decoder: it seeks and batch-decodes by index (``get_batch``) and can
-decode on the GPU where it was built with CUDA (the PyPI wheel is CPU-only). PyAV decodes the
-same frames sequentially with FFmpeg's frame threading; on the CPU it is the faster of the two
-for some inputs (see docs/media.md). Both index the decoded frames in presentation order and
+decord is the project's GPU decoder: it seeks and batch-decodes by index (``get_batch``) and
+decodes with NVDEC where it was built with CUDA (the PyPI wheel is CPU-only). PyAV decodes the
+same frames sequentially with FFmpeg's frame threading, holding only what the caller asked for;
+on the CPU it is the default (``open_clip``'s ``backend="auto"``: decord's CPU reader decodes
+ahead without bound, see ``tqscore.media.video``). Both index the decoded frames in presentation order and
 return one frame at a time in display orientation; the caller copies it into its chunk, so at
 most one decoded frame besides the chunk is alive (fresh large buffers cost page faults: one
 ``get_batch`` of 32 frames of 1080p took 1.6x the CPU of 32 single-frame reads, measured).

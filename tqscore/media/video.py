@@ -2,7 +2,15 @@
 
 The frame timeline (times, count, average rate) comes from the PyAV probe, which also rejects
 bad files before a frame decoder sees them; frames decode lazily, chunk by chunk, through
-decord (the default, GPU-capable) or PyAV (``backend="pyav"``, faster on the CPU).
+decord where they decode on the GPU and PyAV on the CPU (``backend="auto"``, the default).
+
+Why not decord on the CPU too: its reader pushes packets to its decoding thread faster than it
+takes frames back, so the frames a caller has not asked for yet pile up in its queue while the
+caller works on a chunk (dmlc/decord#157 and #304): a 40-s 1080p clip peaked at 2441 MiB through
+the front end with decord and 349 MiB with PyAV, which was also faster (12.2 s vs 16.2 s), and
+a 60-s cap holds up to 9 GB of decoded 1080p frames (docs/media.md, "Frame backends"). Both
+give bit-identical frames (FFmpeg decodes both; checked on the shared clips). On the GPU decord
+decodes with NVDEC into a preallocated pool instead.
 
 Variable frame rate: the step rule uses the average frame rate (frames / duration) and the
 frame indices count decoded frames, as the seed did; ``frame_times`` are the chosen frames'
@@ -139,9 +147,21 @@ def _displayed(pr: Probe) -> tuple[int, int]:
     return pr.coded_height, pr.coded_width
 
 
+def decodes_on_gpu(decode_device: str) -> bool:
+    """Whether frames decode on the GPU: "cuda" (decord must have CUDA), or "auto" where it has."""
+    if decode_device == "cpu":
+        return False
+    if decode_device == "cuda" or frames.decord_cuda_available():
+        return True
+    _warn_cpu_fallback()
+    return False
+
+
 def _frame_source(path: Path, pr: Probe, decode_device: str, backend: str):
+    if backend == "auto":
+        backend = "decord" if decodes_on_gpu(decode_device) else "pyav"
     if backend not in frames.BACKENDS:
-        raise ValueError(f"backend must be one of {frames.BACKENDS}, got {backend!r}")
+        raise ValueError(f"backend must be one of ('auto', *{frames.BACKENDS}), got {backend!r}")
     if backend == "pyav":
         if decode_device == "cuda":
             raise ValueError("backend='pyav' decodes on the CPU; use backend='decord' for decode_device='cuda'")
@@ -165,8 +185,11 @@ def _frame_source(path: Path, pr: Probe, decode_device: str, backend: str):
     return source
 
 
-def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: str = "decord") -> StandardClip:
+def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: str = "auto") -> StandardClip:
     """Turn a video file into the seed's standard clip (docs/method.md §1). Frames decode lazily.
+
+    ``backend``: "auto" (decord on the GPU, PyAV on the CPU: see the module docstring), "decord"
+    or "pyav".
 
     Raises MediaError for empty, unreadable, truncated, corrupt or non-video files, RuntimeError
     when ``decode_device="cuda"`` is asked of a decord without CUDA, ValueError for an unknown
