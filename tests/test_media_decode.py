@@ -522,6 +522,20 @@ def test_chunks_bound_memory():
         next(clip.iter_frames())
 
 
+def test_frames_an_edit_list_hides_are_not_frames():
+    """echomimic_v3's MP4 starts its picture 2 coded frames in (pre-roll at -80 and -40 ms, packets
+    flagged discard): the clip is the 227 frames shown, from time 0, and both decoders give the
+    same last frame (counting the 229 packets put every time 80 ms late and asked PyAV for two
+    frames past the end: 'frame 227 of 229 does not decode')."""
+    path = MEDIA.parent / "corpus" / "generated" / "echomimic_v3__antgroup.github.io__2025-07-14-4513.mp4"
+    clips = {backend: open_clip(path, backend=backend) for backend in media_frames.BACKENDS}
+    for clip in clips.values():
+        assert clip.info.n_source_frames == 227
+        assert clip.signal_times[0] == 0.0 and clip.signal_times[1] == pytest.approx(0.04)
+    last = [np.concatenate(list(c.iter_frames_at(c.signal_indices[-2:]))) for c in clips.values()]
+    np.testing.assert_array_equal(last[0], last[1])
+
+
 _ITERATE_SLOWLY = """
 import sys, time
 from pathlib import Path

@@ -150,6 +150,7 @@ def probe(path: str | os.PathLike) -> Probe:
                              "be a video, its header is corrupt")
         stream = container.streams.video[0]
         stamps: list[tuple[int, int]] = []
+        hidden = 0  # packets the edit list keeps off screen
         first, end_s = None, 0.0
         try:
             for packet in container.demux(stream, *container.streams.audio[:1]):
@@ -159,16 +160,24 @@ def probe(path: str | os.PathLike) -> Probe:
                 end_s = max(end_s, float((when + (packet.duration or 0)) * packet.time_base))
                 if packet.stream.type != "video":
                     continue
-                stamps.append((when, packet.duration or 0))
-                if first is None:
+                if first is None:  # hidden packets too: later frames are predicted from them
                     first = next(iter(stream.decode(packet)), None)
+                # An MP4 edit list can start the picture after the first coded frames (pre-roll):
+                # FFmpeg flags their packets "discard", and both decoders (decord's FFmpeg 4.1
+                # and PyAV's) decode them without showing them. Counted as frames, they put
+                # every frame's time late by their number and ask for frames past the end
+                # (echomimic_v3's clip: 2 such packets at -80 and -40 ms).
+                if packet.is_discard:
+                    hidden += 1
+                    continue
+                stamps.append((when, packet.duration or 0))
             if first is None:
                 first = next(iter(stream.decode(None)), None)
         except av.FFmpegError as exc:
             raise MediaError(path, f"truncated or corrupt: {exc.strerror or exc}") from None
         if first is None:
             raise MediaError(path, f"truncated or corrupt: no decodable video frame in {len(stamps)} packets")
-        if stream.frames and len(stamps) < stream.frames:
+        if stream.frames and len(stamps) + hidden < stream.frames:
             raise MediaError(
                 path, f"truncated or corrupt: {len(stamps)} of the {stream.frames} frames the header lists are present"
             )
