@@ -9,8 +9,8 @@ takes frames back, so the frames a caller has not asked for yet pile up in its q
 caller works on a chunk (dmlc/decord#157 and #304): a 40-s 1080p clip peaked at 2441 MiB through
 the front end with decord and 349 MiB with PyAV, which was also faster (12.2 s vs 16.2 s), and
 a 60-s cap holds up to 9 GB of decoded 1080p frames (docs/media.md, "Frame backends"). Both
-give bit-identical frames (FFmpeg decodes both; checked on the shared clips). On the GPU decord
-decodes with NVDEC into a preallocated pool instead.
+give the same frames (bit-identical on the shared clips but one 10-bit HEVC, 0.19 grey levels
+apart on average there). On the GPU decord decodes with NVDEC into a preallocated pool instead.
 
 Variable frame rate: the step rule uses the average frame rate (frames / duration) and the
 frame indices count decoded frames, as the seed did; ``frame_times`` are the chosen frames'
