@@ -528,11 +528,12 @@ def test_frames_an_edit_list_hides_are_not_frames():
     same last frame (counting the 229 packets put every time 80 ms late and asked PyAV for two
     frames past the end: 'frame 227 of 229 does not decode')."""
     path = MEDIA.parent / "corpus" / "generated" / "echomimic_v3__antgroup.github.io__2025-07-14-4513.mp4"
-    clips = {backend: open_clip(path, backend=backend) for backend in media_frames.BACKENDS}
-    for clip in clips.values():
-        assert clip.info.n_source_frames == 227
-        assert clip.signal_times[0] == 0.0 and clip.signal_times[1] == pytest.approx(0.04)
-    last = [np.concatenate(list(c.iter_frames_at(c.signal_indices[-2:]))) for c in clips.values()]
+    last = []
+    for backend in media_frames.BACKENDS:
+        with open_clip(path, backend=backend) as clip:
+            assert clip.info.n_source_frames == 227
+            assert clip.signal_times[0] == 0.0 and clip.signal_times[1] == pytest.approx(0.04)
+            last.append(np.concatenate(list(clip.iter_frames_at(clip.signal_indices[-2:]))))
     np.testing.assert_array_equal(last[0], last[1])
 
 

@@ -9,8 +9,9 @@ takes frames back, so the frames a caller has not asked for yet pile up in its q
 caller works on a chunk (dmlc/decord#157 and #304): a 40-s 1080p clip peaked at 2441 MiB through
 the front end with decord and 349 MiB with PyAV, which was also faster (12.2 s vs 16.2 s), and
 a 60-s cap holds up to 9 GB of decoded 1080p frames (docs/media.md, "Frame backends"). Both
-give the same frames (bit-identical on the shared clips but one 10-bit HEVC, 0.19 grey levels
-apart on average there). On the GPU decord decodes with NVDEC into a preallocated pool instead.
+give the same frames (the 23 shared clips' signals-only rows were identical but for one 10-bit
+HEVC, whose frames are 0.19 grey levels apart on average, and one edit-list clip the probe now
+reads right). On the GPU decord decodes with NVDEC into a preallocated pool (its source; not measured here).
 
 Variable frame rate: the step rule uses the average frame rate (frames / duration) and the
 frame indices count decoded frames, as the seed did; ``frame_times`` are the chosen frames'
@@ -118,17 +119,14 @@ def _warn_cpu_fallback() -> None:
 
 def decord_context(decode_device: str):
     """decord's decode context for "cpu", "cuda" (must exist) or "auto" (GPU when available)."""
-    if decode_device == "cpu":
+    if not decodes_on_gpu(decode_device):
         return decord.cpu(0)
-    if frames.decord_cuda_available():
-        return decord.gpu(0)
-    if decode_device == "cuda":
+    if not frames.decord_cuda_available():
         raise RuntimeError(
             "decode_device='cuda' but decord has no CUDA support (the PyPI wheel is CPU-only; "
             "build decord with -DUSE_CUDA=1) or no GPU is visible; use 'cpu' or 'auto'"
         )
-    _warn_cpu_fallback()
-    return decord.cpu(0)
+    return decord.gpu(0)
 
 
 def _is_vfr(starts: np.ndarray) -> bool:

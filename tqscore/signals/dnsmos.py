@@ -177,7 +177,7 @@ class Dnsmos:
         computed (about half the frames of an 8-s clip) and tiled, and the last ``halo`` rows,
         which see the end padding, come from a slab of the last frames."""
         total, halo = frames.shape[1], self.halo
-        if not period_frames or total < period_frames + 4 * halo:
+        if not period_frames or total < period_frames + 2 * halo:  # no full period past the start
             return self.convs.run(None, {SPECTROGRAM: frames[None]})[0][0]
         one = self.convs.run(None, {SPECTROGRAM: frames[None, :, : period_frames + 2 * halo]})[0][0]
         rows = np.arange(total)
