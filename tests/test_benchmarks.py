@@ -15,6 +15,9 @@ import pytest
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if 'if __name__ == "__main__":' in p.read_text())
+# Modes that take another code path than the default one: smoked too.
+MODES = [(p, []) for p in SCRIPTS] + [(BENCHMARKS / "sync_agreement.py", ["--cuts"]),
+                                      (BENCHMARKS / "sync_agreement.py", ["--partial"])]
 
 
 def test_every_script_is_found():
@@ -22,10 +25,10 @@ def test_every_script_is_found():
 
 
 @pytest.mark.timeout(240)
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.stem)
-def test_smoke(script):
+@pytest.mark.parametrize(("script", "flags"), MODES, ids=lambda v: v.stem if isinstance(v, Path) else "".join(v))
+def test_smoke(script, flags):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(script), "--smoke"], cwd=BENCHMARKS.parent, env=env,
+    done = subprocess.run([sys.executable, str(script), "--smoke", *flags], cwd=BENCHMARKS.parent, env=env,
                           capture_output=True, text=True, timeout=230)
     assert done.returncode == 0, f"{script.name} --smoke exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert done.stdout.strip(), f"{script.name} --smoke printed nothing"

@@ -74,7 +74,7 @@ def test_mouth_moving_only_in_silence_raises_mouth_motion_silence():
     in_speech[np.ix_(speech, LOWER_INNER_LIP, [1])] += chew[speech][:, :, None]
     loud = expression_signals(in_silence, np.ones(n, bool), times, aspect, speech)
     quiet = expression_signals(in_speech, np.ones(n, bool), times, aspect, speech)
-    assert loud["mouth_motion_silence"] > 1.0  # ~ 0.1 IOD x 2 pi 3 Hz x 0.7 (RMS) ~ 1.3 IOD/s
+    assert loud["mouth_motion_silence"] > 1.0  # ~ 0.1 IOD x 2 pi 3 Hz x 2 / pi (mean |speed|) ~ 1.2 IOD/s
     assert quiet["mouth_motion_silence"] < 0.01 * loud["mouth_motion_silence"]
     assert loud["mouth_open_range"] == pytest.approx(quiet["mouth_open_range"], rel=0.2)
     assert 0.1 < loud["mouth_open_range"] < 0.25

@@ -59,11 +59,31 @@ def test_mouth_motion_is_zero_for_a_frozen_mouth_while_speaking():
     moving = _face(n)
     moving[:, 14, 1] += 0.03 + 0.02 * np.sin(2 * np.pi * 4 * times)  # lower lip bobs at 4 Hz, never closes
     motion = mouth_motion_speech(moving, np.ones(n, bool), times, speech, 1.0)
-    # opening = mean of five lip pairs, one of which moves: RMS speed 0.02 / 5 * 2 pi 4 / sqrt(2) / IOD 0.2,
+    # opening = mean of five lip pairs, one of which moves: mean |speed| 0.02 / 5 * 2 pi 4 * 2 / pi / IOD 0.2,
     # times sinc(w dt / 2) for a difference over 40 ms
     half = 2 * np.pi * 4 / 25 / 2
-    assert motion == pytest.approx(0.02 / 5 * 2 * np.pi * 4 / np.sqrt(2) / 0.2 * np.sin(half) / half, rel=0.02)
+    assert motion == pytest.approx(0.02 / 5 * 2 * np.pi * 4 * 2 / np.pi / 0.2 * np.sin(half) / half, rel=0.02)
     assert mouth_motion_speech(moving, np.ones(n, bool), times, np.zeros(n, bool), 1.0) is None
+
+
+def test_a_few_misplaced_lip_frames_add_no_more_than_their_own_travel():
+    # Face Mesh misplacing the lips on single frames (a ghost of another mouth) is a jump out and
+    # back; the reading may grow by that travel's share of the pairs, not more. An RMS grows 3x as
+    # much here (+0.22 vs the +0.093 bound), which let a faint pasted still mouth read as MORE motion.
+    n = 200
+    times = np.arange(n) / 25.0
+    speech = np.zeros(n, bool)
+    speech[20:180] = True
+    moving = _face(n)
+    moving[:, 14, 1] += 0.03 + 0.02 * np.sin(2 * np.pi * 4 * times)
+    glitched = moving.copy()
+    jump, frames = 0.1, [50, 100, 150]
+    glitched[frames, 14, 1] += jump
+    clean = mouth_motion_speech(moving, np.ones(n, bool), times, speech, 1.0)
+    bad = mouth_motion_speech(glitched, np.ones(n, bool), times, speech, 1.0)
+    pairs = int((speech[1:] | speech[:-1]).sum())
+    travel = len(frames) * 2 * (jump / 5 / 0.2) * 25  # out and back, opening / IOD, per second
+    assert clean < bad <= clean + travel / pairs + 1e-9
 
 
 @pytest.fixture(scope="module")

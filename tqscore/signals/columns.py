@@ -95,8 +95,8 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     ),
     SignalColumn(
         "mouth_motion_speech", "float32", "inter-ocular distances / s", ">= 0", "higher",
-        "RMS speed of the inner-lip opening over frame pairs touching speech (Silero VAD); near 0 = the "
-        "mouth is frozen while someone speaks.",
+        "Mean absolute speed of the inner-lip opening over frame pairs touching speech (Silero VAD); "
+        "near 0 = the mouth is frozen while someone speaks.",
     ),
     # Head motion (tqscore.signals.head): pose from a similarity fit of the rigid upper-face points
     # to the clip's own reference face; R = Ry(yaw) Rx(pitch) Rz(roll).
@@ -124,7 +124,7 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
                  "RMS over the 468 points' pose-free x, y of their robust standard deviation over time "
                  "(IQR / 1.349); near 0 = a mask-like face."),
     SignalColumn("mouth_motion_silence", "float32", "inter-ocular distances / s", ">= 0", "lower",
-                 "RMS speed of the inner-lip opening over frame pairs more than 0.3 s from any speech (Silero "
+                 "Mean absolute speed of the inner-lip opening over frame pairs more than 0.3 s from any speech (Silero "
                  "VAD); high = a mouth that keeps moving while nobody speaks. Null without audio or silence."),
     SignalColumn("mouth_open_range", "float32", "inter-ocular distances", ">= 0", "inside the real-footage range",
                  "5th-95th percentile range of the inner-lip opening (mean of five lip pairs / IOD)."),

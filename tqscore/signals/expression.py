@@ -23,8 +23,9 @@ image plane) so that ``mouth_motion_silence`` and ``mouth_motion_speech`` compar
   standard deviation over time (interquartile range / 1.349, the Gaussian's ratio, so a single
   bad frame does not dominate), RMS over coordinates, IOD. Lips and jaw dominate it while
   someone speaks.
-- **Mouth motion in silence**: RMS speed of the lip opening (IOD/s) over consecutive face-frame
-  pairs on which the VAD hears no speech within ``SPEECH_GUARD_S``.
+- **Mouth motion in silence**: mean absolute speed of the lip opening (IOD/s,
+  ``geometry.mean_abs_speed``) over consecutive face-frame pairs on which the VAD hears no speech
+  within ``SPEECH_GUARD_S``.
 - **Mouth open range**: 5th-95th percentile of the lip opening, IOD.
 """
 
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tqscore.signals.geometry import mouth_features
+from tqscore.signals.geometry import mean_abs_speed, mouth_features
 from tqscore.signals.head import RANGE_PERCENTILES, PoseFit, fit_pose, frontalize, lag_pairs
 
 # (p1, p2, p3, p4, p5, p6) of Soukupova & Cech's EAR in Face Mesh indices: outer corner, two
@@ -142,6 +143,5 @@ def expression_signals(landmarks: np.ndarray, found: np.ndarray, times: np.ndarr
         quiet = _far_from_speech(times, np.asarray(speech, bool))
         pair = ok[1:] & ok[:-1] & quiet[1:] & quiet[:-1]
         if pair.any():
-            speed = np.diff(opening) / np.diff(times)
-            row["mouth_motion_silence"] = float(np.sqrt(np.mean(speed[pair] ** 2)))
+            row["mouth_motion_silence"] = mean_abs_speed(opening, times, pair)
     return row

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tqscore.signals.geometry import inter_ocular, mouth_features, to_plane
+from tqscore.signals.geometry import inter_ocular, mean_abs_speed, mouth_features, to_plane
 
 # Grey levels (0-255): mean |difference| of a dense frame's 64x64 grey face thumbnail and the
 # previous frame's, both cut at the frame's box, below this = the same picture. Measured with
@@ -90,13 +90,11 @@ def landmark_jitter(landmarks: np.ndarray, face_found: np.ndarray, frame_times: 
 
 def mouth_motion_speech(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
                         speech: np.ndarray, aspect: float) -> float | None:
-    """RMS speed of the lip opening in IOD/s over frame pairs with a face that touch speech
-    (``speech``: the VAD's per-frame mask); None when no such pair exists."""
+    """Mean absolute speed of the lip opening in IOD/s over frame pairs with a face that touch
+    speech (``speech``: the VAD's per-frame mask); None when no such pair exists."""
     opening = mouth_features(landmarks, face_found, aspect)[:, 1]
-    t = np.asarray(frame_times, np.float64)
     speech = np.asarray(speech, bool)
     pair_ok = face_found[1:] & face_found[:-1] & (speech[1:] | speech[:-1])
     if not pair_ok.any():
         return None
-    speed = np.diff(opening) / np.diff(t)
-    return float(np.sqrt(np.mean(speed[pair_ok] ** 2)))
+    return mean_abs_speed(opening, frame_times, pair_ok)
