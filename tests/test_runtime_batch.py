@@ -90,6 +90,28 @@ def test_second_run_resumes_without_work(videos, reference, tmp_path):
     assert_frame_equal(stable(again), stable(table))
 
 
+def test_rows_made_with_other_signal_definitions_are_analysed_again(videos, reference, tmp_path):
+    """An upgrade that changes a signal (or the real-footage reference) must not leave a table
+    mixing old and new definitions: resume redoes the rows whose signals_id differs."""
+    root, _ = videos
+    _, table, _ = reference
+    current = table["signals_id"].drop_nulls().unique().to_list()
+    assert len(current) == 1 and current[0].startswith("v")
+    path = pl.col("path")
+    signals = (pl.when(path == "sub/no_audio.mp4").then(pl.lit("v0-ref000000000000"))  # an older tqscore
+               .when(path == "sub/deeper/landscape.mp4").then(pl.lit(None, pl.String))  # before the column
+               .otherwise(pl.col("signals_id")))
+    out = tmp_path / "scores.parquet"
+    table.with_columns(signals.alias("signals_id")).write_parquet(out)
+    proc = run_cli(str(root), "--out", str(out))
+    # the two older rows and the dangling link
+    assert f"scored now 3, already done {table.height - 3}" in proc.stdout, proc.stdout
+    assert f"2 of {table.height} stored rows were made with other signal definitions" in proc.stderr
+    again = pl.read_parquet(out)
+    assert again["signals_id"].to_list() == [current[0]] * again.height
+    assert_frame_equal(stable(again), stable(table))
+
+
 def test_shards_cover_the_folder_exactly_once(videos, reference, tmp_path):
     """Each shard's output holds exactly its files (rows come from the finished run: no work)."""
     root, expected = videos

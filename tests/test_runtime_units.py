@@ -81,13 +81,14 @@ SCHEMA = {
     "size_bytes": pl.Int64,
     "mtime": pl.Datetime("us", "UTC"),
     "engine_id": pl.String,
+    "signals_id": pl.String,
     "score": pl.Float32,
 }
 
 
 def _row(path, score, size=10, engine="e1"):
     return {"path": path, "path_bytes": path.encode(), "size_bytes": size, "mtime": datetime(2026, 1, 1, tzinfo=timezone.utc),
-            "engine_id": engine, "score": score}
+            "engine_id": engine, "signals_id": "v1-ref0", "score": score}
 
 
 def test_store_parts_resume_and_atomic_finalize(tmp_path):
@@ -157,22 +158,30 @@ def test_worker_pool_survives_errors_crashes_and_hangs():
     assert isinstance(results[6], TaskFailure) and "timed out" in results[6].message
 
 
-def test_plan_skips_rows_with_the_same_file_stamp_and_engines(tmp_path):
+def test_plan_skips_rows_with_the_same_file_stamp_engines_and_signals(tmp_path):
     from tqscore.runtime.config import BatchConfig
     from tqscore.runtime.pipeline import _plan
     from tqscore.runtime.store import FileKey
 
-    for name in ("a.mp4", "b.mp4", "c.mp4"):
+    names = ("a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4")
+    for name in names:
         _touch(tmp_path / name)
-    info = {n: (tmp_path / n).stat() for n in ("a.mp4", "b.mp4", "c.mp4")}
+    info = {n: (tmp_path / n).stat() for n in names}
+
+    def key(name, engines="e1", signals="v1-ref0", grow=0):
+        return FileKey(name.encode(), info[name].st_size + grow, info[name].st_mtime_ns // 1000, engines, signals)
+
     done = {
-        FileKey(b"a.mp4", info["a.mp4"].st_size, info["a.mp4"].st_mtime_ns // 1000, "e1"),  # done
-        FileKey(b"b.mp4", info["b.mp4"].st_size, info["b.mp4"].st_mtime_ns // 1000, "e0"),  # other engines
-        FileKey(b"c.mp4", info["c.mp4"].st_size + 1, info["c.mp4"].st_mtime_ns // 1000, "e1"),  # file changed
+        key("a.mp4"),  # done
+        key("b.mp4", engines="e0"),  # other engines
+        key("c.mp4", grow=1),  # file changed
+        key("d.mp4", signals="v0-ref0"),  # older signal definitions
+        key("e.mp4", signals=None),  # a row from before signals_id existed
     }
     cfg = BatchConfig(tmp_path, tmp_path / "o.parquet")
-    tasks, failed = _plan(cfg, ["a.mp4", "b.mp4", "c.mp4", "gone.mp4"], done, "e1", need_inputs=True)
-    assert [t.rel for t in tasks] == ["b.mp4", "c.mp4"]
+    files = ["a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4", "gone.mp4"]
+    tasks, failed = _plan(cfg, files, done, "e1", "v1-ref0", need_inputs=True)
+    assert [t.rel for t in tasks] == ["b.mp4", "c.mp4", "d.mp4", "e.mp4"]
     assert [f.task.rel for f in failed] == ["gone.mp4"] and "cannot stat" in failed[0].error
 
 

@@ -116,8 +116,8 @@ def summarise(frame: pl.DataFrame) -> RunSummary:
             entry.count += 1
             if len(entry.examples) < EXAMPLES_PER_CAUSE:
                 entry.examples.append(message or row_path)
-    ids = {name: _counts(frame, name, none_label="none") for name in ("model_id", "engine_id", "tqscore_version")
-           if name in frame.columns}
+    ids = {name: _counts(frame, name, none_label="none")
+           for name in ("model_id", "engine_id", "tqscore_version", "signals_id") if name in frame.columns}
     stages = []
     for stage, description in STAGES:
         name = f"ms_{stage}"

@@ -45,6 +45,7 @@ from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
 from tqscore.runtime.scoring import load_scorer
 from tqscore.runtime.store import FileKey, ResultStore
 from tqscore.runtime.workers import TaskFailure, WorkerPool, release_freed_memory
+from tqscore.signals import signals_id
 
 log = logging.getLogger(__name__)
 
@@ -118,8 +119,13 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
         if not cfg.resume:
             store.reset()
         redo = (STATUS_ERROR,) if cfg.retry_errors else ()
-        done = store.done_keys(store.load_previous(), redo) if cfg.resume else set()
-        tasks, pre_failed = _plan(cfg, files, done, scorer.engine_id, need_inputs=scorer.needs_inputs, listed=listed)
+        current = signals_id()
+        previous = store.load_previous() if cfg.resume else None
+        done = store.done_keys(previous, redo) if cfg.resume else set()
+        if previous is not None:
+            _log_other_signals(previous, current)
+        tasks, pre_failed = _plan(cfg, files, done, scorer.engine_id, current, need_inputs=scorer.needs_inputs,
+                                  listed=listed)
         for rel, cause in found.unreadable:  # its files are unknown: the folder's own row says so
             task = ClipTask(rel, str(cfg.input_dir / rel), None, None, cfg.decode_device, scorer.needs_inputs)
             pre_failed.append(error_analysis(task, f"{cfg.input_dir / rel}: cannot read folder: {cause}"))
@@ -190,15 +196,26 @@ def _log_decoding(decode_device: str) -> None:
         log.info("decoding on the CPU: this decord has no CUDA support (the PyPI wheel is CPU-only)")
 
 
-def _plan(cfg, files, done, engine_id, need_inputs, listed=None):
-    """Tasks for the files not yet done; files that cannot even be stat-ed become error rows now."""
+def _log_other_signals(previous, current: str) -> None:
+    """Say how many stored rows will be analysed again because newer signal definitions or a
+    newer real-footage reference made them (their signals_id differs from this tqscore's)."""
+    other = previous.filter(pl.col("signals_id").is_null() | (pl.col("signals_id") != current))
+    if other.height:
+        ids = ", ".join(sorted({i or "none (before signals_id)" for i in other["signals_id"].to_list()}))
+        log.warning("%d of %d stored rows were made with other signal definitions (signals_id %s; this tqscore "
+                    "makes %s): their files are analysed again", other.height, previous.height, ids, current)
+
+
+def _plan(cfg, files, done, engine_id, signals, need_inputs, listed=None):
+    """Tasks for the files not yet done (``done``: keys of stored rows; ``signals``: this run's
+    signals_id); files that cannot even be stat-ed become error rows now."""
     tasks, failed = [], []
     decode = scoring_decode_device(cfg.decode_device, need_inputs)
     for rel in files:
         if listed is not None:  # an object-store URI (--ray): the listing gave size and mtime
             size, mtime_us = listed[rel]
             task = ClipTask(rel, f"{str(cfg.input_dir).rstrip('/')}/{rel}", size, mtime_us, decode, need_inputs)
-            if FileKey(path_bytes(rel), size, mtime_us, engine_id) not in done:
+            if FileKey(path_bytes(rel), size, mtime_us, engine_id, signals) not in done:
                 tasks.append(task)
             continue
         path = cfg.input_dir / rel
@@ -209,7 +226,7 @@ def _plan(cfg, files, done, engine_id, need_inputs, listed=None):
             failed.append(error_analysis(task, f"{path}: cannot stat file: {exc.strerror or exc}"))
             continue
         task = ClipTask(rel, str(path), info.st_size, info.st_mtime_ns // 1000, decode, need_inputs)
-        if FileKey(path_bytes(rel), info.st_size, task.mtime_us, engine_id) not in done:
+        if FileKey(path_bytes(rel), info.st_size, task.mtime_us, engine_id, signals) not in done:
             tasks.append(task)
     return tasks, failed
 
@@ -352,6 +369,7 @@ def _row(analysis: Analysis, scores, scorer, rules) -> dict:
         "model_id": scorer.model_id,
         "engine_id": scorer.engine_id,
         "tqscore_version": __version__,
+        "signals_id": signals_id(),
         "scored_at": datetime.now(timezone.utc),
         **{f"ms_{k}": v for k, v in analysis.ms.items()},
         **(({f"ms_{k}": v for k, v in scores.ms.items()}) if scores is not None else {}),

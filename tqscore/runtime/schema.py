@@ -74,6 +74,8 @@ ID_COLUMNS: tuple[Column, ...] = (
     Column("model_id", pl.String, "id of the model bundle the engines were built from, or reference-1 without engines"),
     Column("engine_id", pl.String, "id of the engine set that scored the row (null without a model)"),
     Column("tqscore_version", pl.String, "tqscore version that wrote the row"),
+    Column("signals_id", pl.String, "signal definitions and real-footage reference the row was made with "
+           "(tqscore.signals.signals_id); resume analyses a file again when it differs"),
     Column("scored_at", pl.Datetime("us", "UTC"), "when the row was made"),
 )
 STAGE_COLUMNS: tuple[Column, ...] = tuple(Column(f"ms_{name}", pl.Float32, text) for name, text in STAGES)

@@ -7,7 +7,7 @@ then are the parts removed. A kill at any point leaves either the old output or 
 never half of one, and every row already in a part survives for the next run.
 
 Resume reads the previous output and the parts, newest last, and keeps one row per path. A row
-counts as done for a file when its size, mtime and engine id match; anything else is scored
+counts as done for a file when its size, mtime, engine id and signals id match; anything else is scored
 again and the new row replaces the old one. Rows are keyed on ``path_bytes``, the name exactly as
 the file system holds it, so a name that is not UTF-8 resumes like any other (``path`` is its
 printable form, which two different names could share).
@@ -35,18 +35,20 @@ from tqscore.io import atomic_write
 
 log = logging.getLogger(__name__)
 
-KEY_COLUMNS = ("path_bytes", "size_bytes", "mtime", "engine_id")
+KEY_COLUMNS = ("path_bytes", "size_bytes", "mtime", "engine_id", "signals_id")
 PART_GLOB = "part-*.parquet"
 
 
 @dataclass(frozen=True)
 class FileKey:
-    """What makes a stored row valid for a file: same content stamp, same engines."""
+    """What makes a stored row valid for a file: same content stamp, same engines, same signal
+    definitions and reference (``tqscore.signals.signals_id``)."""
 
     path: bytes  # tqscore.media.discovery.path_bytes of the relative path
     size_bytes: int
     mtime_us: int
     engine_id: str | None
+    signals_id: str | None
 
 
 def parts_dir_for(out: Path) -> Path:
@@ -126,7 +128,7 @@ class ResultStore:
         if redo_statuses:
             previous = previous.filter(~pl.col("status").is_in(list(redo_statuses)))
         keys = previous.select(
-            "path_bytes", "size_bytes", pl.col("mtime").dt.epoch("us").alias("mtime_us"), "engine_id"
+            "path_bytes", "size_bytes", pl.col("mtime").dt.epoch("us").alias("mtime_us"), "engine_id", "signals_id"
         )
         return {FileKey(*row) for row in keys.iter_rows()}
 

@@ -23,12 +23,21 @@ from pathlib import Path
 import numpy as np
 
 from tqscore.layout import FPS, SAMPLE_RATE
-from tqscore.signals.columns import SIGNAL_COLUMNS, SIGNAL_NAMES, SignalColumn, empty_signals
+from tqscore.signals.columns import SIGNAL_COLUMNS, SIGNAL_NAMES, SIGNALS_VERSION, SignalColumn, empty_signals
 
 __all__ = ["SIGNAL_COLUMNS", "SIGNAL_NAMES", "SignalColumn", "compute_signals", "frame_observers",
-           "load_signal_models"]
+           "load_signal_models", "signals_id"]
 
 log = logging.getLogger(__name__)
+
+
+def signals_id() -> str:
+    """What a row's signals and grades were made with: ``SIGNALS_VERSION`` and the digest of the
+    real-footage reference (``v1-ref3f2a...``). Stored in every batch row; resume analyses a
+    file again when its stored id differs."""
+    from tqscore.signals.reference import reference_digest
+
+    return f"v{SIGNALS_VERSION}-ref{reference_digest()}"
 
 
 def load_signal_models(syncnet_weights: str | Path | None = None, *, threads: int = 1) -> dict:

@@ -11,6 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
+# Bumped whenever a column's computation changes (not its text): with the real-footage
+# reference's digest it makes ``tqscore.signals.signals_id``, which every batch row stores and
+# resume compares, so a table never mixes rows of two definitions (2026-12-02: mouth motion
+# became a mean absolute speed; rows made before have no id and are analysed again).
+SIGNALS_VERSION = 1
+
+
 @dataclass(frozen=True)
 class SignalColumn:
     name: str

@@ -16,6 +16,7 @@ signal changes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
@@ -47,3 +48,9 @@ def reference_band(name: str) -> Band | None:
     (e.g. the SyncNet columns without weights) or the signal is not in the reference."""
     entry = load_reference()["signals"].get(name)
     return None if entry is None else Band(entry["low"], entry["high"], entry["median"], entry["n"])
+
+
+@lru_cache(maxsize=1)
+def reference_digest(path: Path = REFERENCE_FILE) -> str:
+    """First 12 hex digits of the reference file's SHA-256: the bands the grades and rules read."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
