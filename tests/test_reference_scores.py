@@ -178,7 +178,7 @@ def _batch(*args) -> subprocess.CompletedProcess:
                            "--no-progress"], check=False, capture_output=True, text=True, timeout=300)
 
 
-def test_rules_file_overrides_the_table_and_a_bad_one_exits_2(analysed, tmp_path):
+def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exits_2(analysed, tmp_path):
     _, _, files = analysed
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -193,6 +193,14 @@ def test_rules_file_overrides_the_table_and_a_bad_one_exits_2(analysed, tmp_path
     row = pl.read_parquet(tmp_path / "s.parquet").row(0, named=True)
     assert row["verdict"] == "fail" and row["reasons"] == ["too_long: clip lasts 4.0 s"], row["reasons"]
     assert row["model_id"] == "reference-1" and all(1 <= row[label] <= 5 for label in ("lip_sync", "expression"))
+
+    # Resumed without --rules: nothing is analysed again, yet the row now follows rules.yaml.
+    proc = _batch(videos, "--out", tmp_path / "s.parquet")
+    assert proc.returncode == 0 and "scored now 0, already done 1" in proc.stdout, proc.stdout
+    resumed = pl.read_parquet(tmp_path / "s.parquet").row(0, named=True)
+    assert resumed["scored_at"] == row["scored_at"]
+    assert not any(r.startswith("too_long:") for r in resumed["reasons"])
+    assert (resumed["verdict"], resumed["reasons"]) == evaluate(resumed, causes=resumed["score_causes"])
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - code: x\n    signal: no_such_signal\n    above: 1\n    verdict: fail\n"

@@ -147,7 +147,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
                         _save_pending(store)  # the finished rows first; leaving the block ends the workers
                         raise
         summary.processed = len(tasks) + len(pre_failed)
-        table = store.finalize(keys)
+        table = store.finalize(keys, revise=partial(apply_rules, rules=rules))
     except BaseException:
         _save_pending(store)
         raise
@@ -382,8 +382,29 @@ def _row(analysis: Analysis, scores, scorer, rules) -> dict:
     if row["error"] is not None:
         row["error"] = display_path(row["error"])  # names the file, which may not be UTF-8
     _finite_only(row, shown)
-    row["verdict"], row["reasons"] = evaluate(row, rules, scores.causes if scores is not None else [])
+    row["score_causes"] = list(scores.causes) if scores is not None else []
+    row["verdict"], row["reasons"] = evaluate(row, rules, row["score_causes"])
     return row
+
+
+def apply_rules(table: pl.DataFrame, rules) -> pl.DataFrame:
+    """Verdict and reasons of every row from this run's rules, resumed rows included, so a changed
+    ``--rules`` file (or rules.yaml) takes effect without analysing any file again; rows read
+    back as stored (float32), so a resumed run's verdicts equal an uninterrupted one's. Rows made
+    before ``score_causes`` existed keep theirs (they have no signals_id either, so they are
+    analysed again on the next resume anyway)."""
+    if table.is_empty():
+        return table
+    verdicts, reasons = [], []
+    for row in table.drop("sync_curve").iter_rows(named=True):
+        if row["score_causes"] is None:
+            verdicts.append(row["verdict"])
+            reasons.append(row["reasons"])
+            continue
+        verdict, why = evaluate(row, rules, row["score_causes"])
+        verdicts.append(verdict)
+        reasons.append(why)
+    return table.with_columns(pl.Series("verdict", verdicts, pl.String), pl.Series("reasons", reasons, pl.List(pl.String)))
 
 
 def _finite_only(row: dict, shown: str) -> None:

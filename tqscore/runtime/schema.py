@@ -69,6 +69,8 @@ VERDICT_COLUMNS: tuple[Column, ...] = (
     Column("verdict", pl.String, "pass, review or fail: the most severe rule that fired (tqscore.model.rules)"),
     Column("reasons", pl.List(pl.String), "why, one \"code: text a person can act on\" per fired rule and per "
            "score left null (e.g. \"sound_late: sound 5 frames (200 ms) late\"); empty when nothing fired"),
+    Column("score_causes", pl.List(pl.String), "the reasons that say why a score is null, kept apart so that every "
+           "run applies its own rules to every row, resumed rows included, without analysing the file again"),
 )
 ID_COLUMNS: tuple[Column, ...] = (
     Column("model_id", pl.String, "id of the model bundle the engines were built from, or reference-1 without engines"),

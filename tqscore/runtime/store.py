@@ -158,8 +158,9 @@ class ResultStore:
         self._pending.clear()
 
     # ----- end of a run
-    def finalize(self, paths: list[bytes]) -> pl.DataFrame:
-        """Write ``out`` holding exactly one row for each of ``paths`` (``path_bytes``); return that table."""
+    def finalize(self, paths: list[bytes], revise=None) -> pl.DataFrame:
+        """Write ``out`` holding exactly one row for each of ``paths`` (``path_bytes``); return that table.
+        ``revise(table) -> table``, if given, runs on the whole table first (the run's verdict rules)."""
         self.flush()
         table = self.load_previous()
         wanted = pl.DataFrame({"path_bytes": paths}, schema={"path_bytes": pl.Binary})
@@ -167,6 +168,8 @@ class ResultStore:
         missing = len(paths) - table.height
         if missing:
             raise RunError(f"{missing} of {len(paths)} files have no row; the run is incomplete", self.out)
+        if revise is not None:
+            table = revise(table)
         try:
             _atomic_write(table, self.out)
         except OSError as exc:
