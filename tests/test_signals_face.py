@@ -49,15 +49,21 @@ def test_landmark_jitter_is_acceleration_in_inter_ocular_units():
     assert landmark_jitter(_face(20), np.ones(20, bool), np.arange(20) / 25.0, 25.0, 1.0) == 0.0
 
 
-def test_mouth_motion_is_zero_for_a_frozen_mouth_while_speaking():
-    n = 200
+def _speaking(n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(times, speech mask, landmarks) of n frames at 25 fps whose lower lip bobs at 4 Hz (never
+    closing) while frames 20-179 are speech."""
     times = np.arange(n) / 25.0
     speech = np.zeros(n, bool)
     speech[20:180] = True
-    still = _face(n)
-    assert mouth_motion_speech(still, np.ones(n, bool), times, speech, 1.0) == 0.0
     moving = _face(n)
-    moving[:, 14, 1] += 0.03 + 0.02 * np.sin(2 * np.pi * 4 * times)  # lower lip bobs at 4 Hz, never closes
+    moving[:, 14, 1] += 0.03 + 0.02 * np.sin(2 * np.pi * 4 * times)
+    return times, speech, moving
+
+
+def test_mouth_motion_is_zero_for_a_frozen_mouth_while_speaking():
+    times, speech, moving = _speaking()
+    n = len(times)
+    assert mouth_motion_speech(_face(n), np.ones(n, bool), times, speech, 1.0) == 0.0
     motion = mouth_motion_speech(moving, np.ones(n, bool), times, speech, 1.0)
     # opening = mean of five lip pairs, one of which moves: mean |speed| 0.02 / 5 * 2 pi 4 * 2 / pi / IOD 0.2,
     # times sinc(w dt / 2) for a difference over 40 ms
@@ -70,12 +76,8 @@ def test_a_few_misplaced_lip_frames_add_no_more_than_their_own_travel():
     # Face Mesh misplacing the lips on single frames (a ghost of another mouth) is a jump out and
     # back; the reading may grow by that travel's share of the pairs, not more. An RMS grows 3x as
     # much here (+0.22 vs the +0.093 bound), which let a faint pasted still mouth read as MORE motion.
-    n = 200
-    times = np.arange(n) / 25.0
-    speech = np.zeros(n, bool)
-    speech[20:180] = True
-    moving = _face(n)
-    moving[:, 14, 1] += 0.03 + 0.02 * np.sin(2 * np.pi * 4 * times)
+    times, speech, moving = _speaking()
+    n = len(times)
     glitched = moving.copy()
     jump, frames = 0.1, [50, 100, 150]
     glitched[frames, 14, 1] += jump
