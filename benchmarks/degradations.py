@@ -100,6 +100,7 @@ EXPECTED: dict[tuple[str, str], tuple[str, str]] = {
     ("visual_noise", "mouth_face_sharpness_ratio"): ("none", "noise lands on face and mouth alike"),
     ("freeze", "brow_motion"): ("lower", "held frames add frame pairs without brow motion"),
     ("freeze", "head_still_ratio"): ("higher", "a held frame's pose does not change"),
+    ("freeze", "distinct_picture_rate"): ("lower", "held frames repeat the picture before them"),
     ("freeze", "head_rotation_speed_dps"): ("lower", "held frames add zero-speed frame pairs"),
     ("freeze", "expression_variability"): ("lower", "held frames repeat one expression"),
     ("still_mouth", "mouth_open_range"): ("lower", "the pasted lower face never opens"),

@@ -9,6 +9,7 @@ import pytest
 from tqscore.features.frontend import run_frontend
 from tqscore.signals import SIGNAL_COLUMNS, SIGNAL_NAMES, compute_signals
 from tqscore.signals.face import (
+    distinct_picture_rate,
     face_present_ratio,
     frozen_frame_ratio,
     landmark_jitter,
@@ -130,6 +131,35 @@ def test_a_hold_counts_and_isolated_repeats_do_not():
     assert frozen_frame_ratio(np.array([same, same, moving, same])) == pytest.approx(0.5)
     assert frozen_frame_ratio(np.full(10, same)) == 1.0
     assert frozen_frame_ratio(np.zeros(0)) is None
+
+
+def test_distinct_picture_rate_counts_every_repeat():
+    moving, same = 5.0, 0.01
+    assert distinct_picture_rate(np.tile([moving] * 4 + [same], 20), 25.0) == pytest.approx(20.0)
+    assert distinct_picture_rate(np.full(10, moving), 30.0) == 30.0
+    assert distinct_picture_rate(np.full(10, same), 30.0) == 0.0
+    assert distinct_picture_rate(np.zeros(0), 25.0) is None
+
+
+def test_distinct_picture_rate_of_15_fps_motion_in_a_30_fps_file(tmp_path):
+    """latentsync_demo1_out's every other frame, each written twice at 30 fps: the motion of a
+    15-fps generator up-converted by repetition, which frozen_frame_ratio does not count."""
+    src = MEDIA / "generated" / "latentsync_demo1_out.mp4"
+    out = tmp_path / "doubled_30fps.mp4"
+    with av.open(str(src)) as inp:
+        frames = [f.to_ndarray(format="rgb24") for f in inp.decode(video=0)][::2]
+    with av.open(str(out), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.height, stream.width = frames[0].shape[:2]
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            for _ in range(2):
+                container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
+        container.mux(stream.encode())
+    fe = run_frontend(out, model_inputs=False)
+    assert fe.signal.fps == pytest.approx(30.0)
+    assert distinct_picture_rate(fe.signal.pair_mad, fe.signal.fps) == pytest.approx(15.0, abs=0.5)
+    assert frozen_frame_ratio(fe.signal.pair_mad) == 0.0
 
 
 def test_null_columns_without_audio_and_without_syncnet(frozen_clip):

@@ -107,6 +107,7 @@ def compute_signals(frontend, *, syncnet=None, dnsmos=None, vad=None, timings_ms
     row["face_present_ratio"] = face.face_present_ratio(found)
     row["face_longest_gap_s"] = face.longest_gap_s(found, times, frames.fps)
     row["frozen_frame_ratio"] = face.frozen_frame_ratio(frames.pair_mad)
+    row["distinct_picture_rate"] = face.distinct_picture_rate(frames.pair_mad, frames.fps)
     row["landmark_jitter"] = face.landmark_jitter(landmarks, found, times, FPS, aspect)
     if speech is not None:
         row["mouth_motion_speech"] = face.mouth_motion_speech(landmarks, found, times, speech, aspect)

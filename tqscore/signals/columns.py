@@ -96,6 +96,12 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
         "repeated frame (frame-rate conversion) is not a hold.",
     ),
     SignalColumn(
+        "distinct_picture_rate", "float32", "pictures / s", "0 .. signal_fps", "inside the real-footage range",
+        "Face pictures per second that differ from the one before (the same test as frozen_frame_ratio, "
+        "every pair counted): signal_fps for footage whose every frame is new, lower where frames repeat, "
+        "e.g. 15 for 15-fps motion in a 30-fps file or a clip that freezes.",
+    ),
+    SignalColumn(
         "landmark_jitter", "float32", "inter-ocular distances / frame^2", ">= 0", "lower",
         "Median over frames of the RMS second difference (acceleration at 25 fps) of the 468 Face Mesh "
         "points, in units of the inter-ocular distance; high = shaky landmarks or face.",

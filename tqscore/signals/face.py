@@ -63,6 +63,16 @@ def frozen_frame_ratio(pair_mad: np.ndarray, threshold: float = FROZEN_MAD,
     return float(lengths[lengths >= min_run].sum() / len(pair_mad))
 
 
+def distinct_picture_rate(pair_mad: np.ndarray, fps: float, threshold: float = FROZEN_MAD) -> float | None:
+    """Pictures per second that differ from the previous one: ``fps`` (the dense frames' rate)
+    times the share of pairs that are not the same picture. Every repeat counts, isolated or in
+    a hold, so a generator's low native rate up-converted by repeating frames shows here (15 for
+    a 30-fps file that repeats every frame) while ``frozen_frame_ratio`` ignores it."""
+    if len(pair_mad) == 0:
+        return None
+    return float(fps * np.mean(np.asarray(pair_mad) >= threshold))
+
+
 def identical_runs(pair_mad: np.ndarray, threshold: float = FROZEN_MAD) -> np.ndarray:
     """Lengths (in pairs) of the runs of consecutive identical pairs, in order."""
     same = (np.asarray(pair_mad) < threshold).astype(np.int8)
