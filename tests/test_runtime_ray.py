@@ -217,6 +217,21 @@ def test_a_file_that_kills_every_attempt_is_one_error_row(cluster, videos, tmp_p
     assert "not a video" in table.row(1, named=True)["error"]
 
 
+def test_a_file_longer_than_the_clip_timeout_is_one_error_row_not_a_stuck_run(cluster, videos, tmp_path):
+    """Ray Data cannot time a task out; the task's own timer ends its worker. A 4-s clip takes
+    seconds to analyse, so a 0.3-s timeout stands in for a decoder that never returns."""
+    one = tmp_path / "one"
+    one.mkdir()
+    os.symlink(videos / "b.mp4", one / "slow.mp4")
+    out = tmp_path / "scores.parquet"
+    started = time.monotonic()
+    assert _execute(one, out, None, ray="auto", clip_timeout_s=0.3) == 1
+    row = pl.read_parquet(out).row(0, named=True)
+    assert row["status"] == "error" and "slow.mp4" in row["error"], row["error"]
+    assert "died on all 3 attempts" in row["error"] and "--clip-timeout 0.3 s" in row["error"]
+    assert time.monotonic() - started < 120
+
+
 def test_a_killed_driver_is_resumed_by_running_again(cluster, videos, local_reference_table, tmp_path):
     out = tmp_path / "scores.parquet"
     parts = out.with_name(out.name + ".parts")

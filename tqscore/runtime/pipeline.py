@@ -396,7 +396,7 @@ def apply_rules(table: pl.DataFrame, rules) -> pl.DataFrame:
     if table.is_empty():
         return table
     verdicts, reasons = [], []
-    for row in table.drop("sync_curve").iter_rows(named=True):
+    for row in table.drop("sync_curve").iter_rows(named=True):  # no rule reads the per-offset curve
         if row["score_causes"] is None:
             verdicts.append(row["verdict"])
             reasons.append(row["reasons"])
@@ -404,7 +404,8 @@ def apply_rules(table: pl.DataFrame, rules) -> pl.DataFrame:
         verdict, why = evaluate(row, rules, row["score_causes"])
         verdicts.append(verdict)
         reasons.append(why)
-    return table.with_columns(pl.Series("verdict", verdicts, pl.String), pl.Series("reasons", reasons, pl.List(pl.String)))
+    return table.with_columns(pl.Series("verdict", verdicts, pl.String),
+                              pl.Series("reasons", reasons, pl.List(pl.String)))
 
 
 def _finite_only(row: dict, shown: str) -> None:

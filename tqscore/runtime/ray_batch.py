@@ -21,7 +21,9 @@ analyses come from and where the engines run:
 
 Faults: a worker process that dies is retried ``TASK_RETRIES`` times (an actor restarted
 ``ACTOR_RESTARTS`` times, its call retried); a file whose task still fails is skipped by Ray Data
-(``max_errored_blocks``) and becomes one ``error`` row here. A killed driver loses at most the
+(``max_errored_blocks``) and becomes one ``error`` row here. Ray Data has no per-task timeout,
+so each task arms a timer of ``--clip-timeout`` that ends its worker process: a file that hangs
+its decoder costs its retries and then an ``error`` row, like one that crashes it. A killed driver loses at most the
 rows not yet in a part file: running the command again resumes like a local run.
 
 Analyses travel from the tasks to the actors and the driver as pickles of our own dataclasses
@@ -137,7 +139,8 @@ class RayScorer:
         # hence the extra's pin); Ray Data warns about them on every call.
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
-            ds = ds.map(_analyse_row, fn_kwargs={"syncnet": str(cfg.syncnet) if cfg.syncnet else None},
+            ds = ds.map(_analyse_row, fn_kwargs={"syncnet": str(cfg.syncnet) if cfg.syncnet else None,
+                                                 "timeout_s": cfg.clip_timeout_s},
                         num_cpus=1, max_retries=TASK_RETRIES)
             if self.needs_inputs:
                 ds = ds.map_batches(
@@ -164,7 +167,8 @@ class RayScorer:
             if i not in seen:
                 log.warning("%s: every Ray attempt at it died; written as an error row", task.path)
                 yield error_analysis(task, f"{task.path}: {DIED} on all {TASK_RETRIES + 1} attempts "
-                                     "(Ray task; a decoder crash or out of memory)"), None
+                                     "(Ray task; a decoder crash, out of memory, or longer than "
+                                     f"--clip-timeout {self.cfg.clip_timeout_s:g} s each time)"), None
 
 
 def _init_ray(address: str) -> None:
@@ -206,8 +210,10 @@ def _engine_identity(engines: str, device: str, precision: str):
 # ----- cluster side
 
 
-def _analyse_row(row: dict, syncnet: str | None) -> dict:
-    """One Ray Data task: ``analyse_clip`` on one file, as a local worker runs it."""
+def _analyse_row(row: dict, syncnet: str | None, timeout_s: float) -> dict:
+    """One Ray Data task: ``analyse_clip`` on one file, as a local worker runs it; a worker still
+    on it after ``timeout_s`` (the models' first load excluded) is ended, as the local pool ends
+    one, and Ray retries the file like a crash."""
     task: ClipTask = pickle.loads(row["task"])
     state = _STATE.get(syncnet)
     if state is None:
@@ -215,6 +221,9 @@ def _analyse_row(row: dict, syncnet: str | None) -> dict:
             state = _STATE[syncnet] = worker_init(syncnet)
         except Exception as exc:  # not the file's fault: the driver ends the run (exit 2), as a local run does
             return {"i": row["i"], "result": pickle.dumps((None, f"{type(exc).__name__}: {exc}"))}
+    watchdog = threading.Timer(timeout_s, _end_worker, (task.path, timeout_s))
+    watchdog.daemon = True
+    watchdog.start()
     try:
         with _local_file(task) as local:
             analysis = analyse_clip(state, local)
@@ -223,10 +232,19 @@ def _analyse_row(row: dict, syncnet: str | None) -> dict:
             analysis.error = analysis.error.replace(local.path, task.path)
     except Exception as exc:  # the task's own failure is the file's row, as in the local pool
         analysis = error_analysis(task, f"{task.path}: {type(exc).__name__}: {exc}")
+    finally:
+        watchdog.cancel()
     result = pickle.dumps((analysis, None), protocol=pickle.HIGHEST_PROTOCOL)
     del analysis
     release_freed_memory()
     return {"i": row["i"], "result": result}
+
+
+def _end_worker(path: str, timeout_s: float) -> None:
+    # A hung decoder holds the task's thread in C, where no exception reaches it: only the
+    # process can end, and Ray then retries the file on a fresh worker.
+    log.warning("%s: still analysing after %g s (--clip-timeout): ending this Ray worker", path, timeout_s)
+    os._exit(1)
 
 
 class _EngineActor:

@@ -7,8 +7,8 @@ then are the parts removed. A kill at any point leaves either the old output or 
 never half of one, and every row already in a part survives for the next run.
 
 Resume reads the previous output and the parts, newest last, and keeps one row per path. A row
-counts as done for a file when its size, mtime, engine id and signals id match; anything else is scored
-again and the new row replaces the old one. Rows are keyed on ``path_bytes``, the name exactly as
+counts as done for a file when its size, mtime, engine id and signals id match; anything else is
+scored again and the new row replaces the old one. Rows are keyed on ``path_bytes``, the name exactly as
 the file system holds it, so a name that is not UTF-8 resumes like any other (``path`` is its
 printable form, which two different names could share).
 
@@ -35,7 +35,6 @@ from tqscore.io import atomic_write
 
 log = logging.getLogger(__name__)
 
-KEY_COLUMNS = ("path_bytes", "size_bytes", "mtime", "engine_id", "signals_id")
 PART_GLOB = "part-*.parquet"
 
 
