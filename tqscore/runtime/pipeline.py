@@ -390,17 +390,13 @@ def _row(analysis: Analysis, scores, scorer, rules) -> dict:
 def apply_rules(table: pl.DataFrame, rules) -> pl.DataFrame:
     """Verdict and reasons of every row from this run's rules, resumed rows included, so a changed
     ``--rules`` file (or rules.yaml) takes effect without analysing any file again; rows read
-    back as stored (float32), so a resumed run's verdicts equal an uninterrupted one's. Rows made
-    before ``score_causes`` existed keep theirs (they have no signals_id either, so they are
-    analysed again on the next resume anyway)."""
+    back as stored (float32), so a resumed run's verdicts equal an uninterrupted one's. Every row
+    here has ``score_causes``: a row made before the column has no signals_id either, so this run
+    analysed its file again."""
     if table.is_empty():
         return table
     verdicts, reasons = [], []
     for row in table.drop("sync_curve").iter_rows(named=True):  # no rule reads the per-offset curve
-        if row["score_causes"] is None:
-            verdicts.append(row["verdict"])
-            reasons.append(row["reasons"])
-            continue
         verdict, why = evaluate(row, rules, row["score_causes"])
         verdicts.append(verdict)
         reasons.append(why)

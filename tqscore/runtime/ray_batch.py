@@ -23,8 +23,9 @@ Faults: a worker process that dies is retried ``TASK_RETRIES`` times (an actor r
 ``ACTOR_RESTARTS`` times, its call retried); a file whose task still fails is skipped by Ray Data
 (``max_errored_blocks``) and becomes one ``error`` row here. Ray Data has no per-task timeout,
 so each task arms a timer of ``--clip-timeout`` that ends its worker process: a file that hangs
-its decoder costs its retries and then an ``error`` row, like one that crashes it. A killed driver loses at most the
-rows not yet in a part file: running the command again resumes like a local run.
+its decoder costs its retries and then an ``error`` row, like one that crashes it. A killed
+driver loses at most the rows not yet in a part file: running the command again resumes like a
+local run.
 
 Analyses travel from the tasks to the actors and the driver as pickles of our own dataclasses
 (Ray pickles every task argument the same way); no user file is ever unpickled.
