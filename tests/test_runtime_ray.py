@@ -57,9 +57,11 @@ def videos(tmp_path_factory, media_dir):
 
 
 def _execute(videos: Path, out: Path, engines: Path | None, **kwargs) -> int:
+    """One worker for a local run; a Ray run takes the cluster's CPUs unless ``workers`` is given."""
     from tqscore.runtime.command import execute
 
-    return execute(BatchConfig(videos, out, engines, workers=1, batch_size=32, progress=False, **kwargs))
+    kwargs.setdefault("workers", None if "ray" in kwargs else 1)
+    return execute(BatchConfig(videos, out, engines, batch_size=32, progress=False, **kwargs))
 
 
 @pytest.fixture(scope="module")
@@ -230,6 +232,36 @@ def test_a_file_longer_than_the_clip_timeout_is_one_error_row_not_a_stuck_run(cl
     assert row["status"] == "error" and "slow.mp4" in row["error"], row["error"]
     assert "died on all 3 attempts" in row["error"] and "--clip-timeout 0.3 s" in row["error"]
     assert time.monotonic() - started < 120
+
+
+def test_workers_caps_the_analysis_tasks_running_at_once(cluster, videos, tmp_path):
+    """``--workers`` on a shared cluster is the CPUs the run may take. Seen from outside: how many
+    of the run's own clip files Ray workers hold open at once (each task holds its clip while it
+    decodes). The cluster has 2 CPUs; uncapped, the same run opens two at once."""
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    clips = [folder / f"{name}.mp4" for name in "abcd"]
+    for clip in clips:
+        shutil.copyfile(videos / ("a.mp4" if clip.stem in "ac" else "b.mp4"), clip)  # copies only this run opens
+
+    def most_open_at_once(**kwargs) -> int:
+        most, done = 0, threading.Event()
+
+        def watch():
+            nonlocal most
+            while not done.is_set():
+                most = max(most, sum(bool(_open_by(clip)) for clip in clips))
+                time.sleep(0.02)
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        assert _execute(folder, tmp_path / f"scores-{len(kwargs)}.parquet", None, ray="auto", **kwargs) == 0
+        done.set()
+        watcher.join(timeout=5)
+        return most
+
+    assert most_open_at_once(workers=1) == 1
+    assert most_open_at_once() == 2
 
 
 def test_a_killed_driver_is_resumed_by_running_again(cluster, videos, local_reference_table, tmp_path):

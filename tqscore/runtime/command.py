@@ -80,8 +80,10 @@ def add_parser(subparsers) -> None:
                    help="score only shard I of N (by a hash of each relative path; default 0/1)")
     p.add_argument("--ext", default=",".join(e.lstrip(".") for e in DEFAULT_EXTENSIONS),
                    help="comma-separated video extensions, case-insensitive (default: %(default)s)")
-    p.add_argument("--workers", type=int, default=default_workers(),
-                   help="CPU worker processes for decoding, Face Mesh, crops, signals (default: %(default)s)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="CPU worker processes for decoding, Face Mesh, crops, signals (default: "
+                   f"{default_workers()}, one per core less one); with --ray, the most analysis tasks at once "
+                   "(default: as many as the cluster has CPUs)")
     p.add_argument("--batch-size", type=int, default=64, help="frames per visual-engine batch (default: %(default)s)")
     p.add_argument("--audio-batch", type=int, default=1,
                    help="equal-length HuBERT windows per batch; >1 is faster on a GPU, but a clip's scores may then "

@@ -46,7 +46,9 @@ class BatchConfig:
     precision: str = "auto"  # visual graph on the CPU: INT8 when built (`--formats onnx-int8`), fp32, or int8
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     shard: Shard = field(default_factory=Shard)
-    workers: int = field(default_factory=default_workers)
+    # None: one per core here (``default_workers``); with ``ray``, as many analysis tasks at once as
+    # the cluster has CPUs. A number caps either: on a shared cluster, the CPUs this run may take.
+    workers: int | None = None
     batch_size: int = 64  # frames per visual-engine batch (clips are mixed to fill it)
     audio_batch: int = 1  # HuBERT windows of equal length per batch; 1 keeps scores independent of neighbours
     group_clips: int = 8  # analysed clips waiting for the engines, at most (bounds memory)
@@ -58,6 +60,11 @@ class BatchConfig:
     # `--ray [ADDRESS]`: None = this machine's worker pool; "local" = start a Ray cluster here;
     # "auto" or an address = join that cluster (tqscore.runtime.ray_batch)
     ray: str | None = None
+
+    @property
+    def local_workers(self) -> int:
+        """Worker processes of a run on this machine."""
+        return self.workers if self.workers is not None else default_workers()
 
     @property
     def input_is_uri(self) -> bool:
@@ -74,5 +81,5 @@ class BatchConfig:
         if self.decode_device not in DECODE_DEVICES:
             raise ValueError(f"decode device must be one of {DECODE_DEVICES}, got {self.decode_device!r}")
         for name in ("workers", "batch_size", "audio_batch", "group_clips", "part_rows"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name.replace('_', '-')} must be >= 1, got {getattr(self, name)}")

@@ -273,7 +273,7 @@ class _Analyses:
         self.ready: queue.Queue = queue.Queue(maxsize=cfg.group_clips)
         self.stop = threading.Event()
         init = partial(worker_init, str(cfg.syncnet) if cfg.syncnet else None)
-        self.pool = WorkerPool(cfg.workers, analyse_clip, init, timeout_s=cfg.clip_timeout_s)
+        self.pool = WorkerPool(cfg.local_workers, analyse_clip, init, timeout_s=cfg.clip_timeout_s)
         self.feeder = threading.Thread(target=_feed, args=(self.pool, tasks, self.ready, self.stop),
                                        name="tqscore-feeder", daemon=True)
 

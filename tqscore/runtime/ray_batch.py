@@ -9,7 +9,8 @@ every row through ``ResultStore`` and finishes atomically; this module only repl
 analyses come from and where the engines run:
 
 - **Analysis**: one Ray task per file (a block of one row, so a crash costs one file), running
-  ``analyse.analyse_clip`` with the ``worker_init`` state kept once per Ray worker process.
+  ``analyse.analyse_clip`` with the ``worker_init`` state kept once per Ray worker process; as many
+  at once as the cluster has CPUs, or ``--workers`` at most.
 - **Engines**: an actor pool (``map_batches`` over a callable class) holding
   ``scoring.EngineScorer``; ``num_gpus=1`` per actor when a GPU is asked for or found. Each call
   gets up to ``group_clips`` analysed clips and returns them all scored: its visual batches are
@@ -142,7 +143,7 @@ class RayScorer:
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             ds = ds.map(_analyse_row, fn_kwargs={"syncnet": str(cfg.syncnet) if cfg.syncnet else None,
                                                  "timeout_s": cfg.clip_timeout_s},
-                        num_cpus=1, max_retries=TASK_RETRIES)
+                        num_cpus=1, max_retries=TASK_RETRIES, concurrency=cfg.workers)
             if self.needs_inputs:
                 ds = ds.map_batches(
                     _EngineActor, batch_size=cfg.group_clips, batch_format="numpy",
