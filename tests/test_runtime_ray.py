@@ -237,20 +237,28 @@ def test_a_file_longer_than_the_clip_timeout_is_one_error_row_not_a_stuck_run(cl
 def test_workers_caps_the_analysis_tasks_running_at_once(cluster, videos, tmp_path):
     """``--workers`` on a shared cluster is the CPUs the run may take. Seen from outside: how many
     of the run's own clip files Ray workers hold open at once (each task holds its clip while it
-    decodes). The cluster has 2 CPUs; uncapped, the same run opens two at once."""
+    decodes). The cluster has 2 CPUs; uncapped, the same run opens two at once. Eight clips,
+    because Ray Data starts one task and adds the second as the first ones finish (with four, an
+    uncapped run held two at once in 1 of 5 runs here; with eight, in 6 of 6)."""
     folder = tmp_path / "clips"
     folder.mkdir()
-    clips = [folder / f"{name}.mp4" for name in "abcd"]
-    for clip in clips:
-        shutil.copyfile(videos / ("a.mp4" if clip.stem in "ac" else "b.mp4"), clip)  # copies only this run opens
+    clips = [folder / f"{name}.mp4" for name in "abcdefgh"]
+    for i, clip in enumerate(clips):
+        shutil.copyfile(videos / ("a.mp4", "b.mp4")[i % 2], clip)  # copies only this run opens
 
     def most_open_at_once(**kwargs) -> int:
-        most, done = 0, threading.Event()
+        """Most clips whose observed open spans (first to last poll that saw them open) overlap:
+        a poll that misses a moment only shortens a span, so spans of clips opened one after
+        another never overlap."""
+        seen: dict[Path, list[float]] = {}
+        done = threading.Event()
 
         def watch():
-            nonlocal most
             while not done.is_set():
-                most = max(most, sum(bool(_open_by(clip)) for clip in clips))
+                now = time.monotonic()
+                for clip in clips:
+                    if _open_by(clip):
+                        seen.setdefault(clip, [now, now])[1] = now
                 time.sleep(0.02)
 
         watcher = threading.Thread(target=watch, daemon=True)
@@ -258,7 +266,8 @@ def test_workers_caps_the_analysis_tasks_running_at_once(cluster, videos, tmp_pa
         assert _execute(folder, tmp_path / f"scores-{len(kwargs)}.parquet", None, ray="auto", **kwargs) == 0
         done.set()
         watcher.join(timeout=5)
-        return most
+        assert seen, "no clip was ever seen open: the watcher sees nothing"
+        return max(sum(start <= t <= end for start, end in seen.values()) for t, _ in seen.values())
 
     assert most_open_at_once(workers=1) == 1
     assert most_open_at_once() == 2

@@ -143,7 +143,8 @@ class RayScorer:
             warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")
             ds = ds.map(_analyse_row, fn_kwargs={"syncnet": str(cfg.syncnet) if cfg.syncnet else None,
                                                  "timeout_s": cfg.clip_timeout_s},
-                        num_cpus=1, max_retries=TASK_RETRIES, concurrency=cfg.workers)
+                        num_cpus=1, max_retries=TASK_RETRIES,
+                        compute=ray.data.TaskPoolStrategy(size=cfg.workers))
             if self.needs_inputs:
                 ds = ds.map_batches(
                     _EngineActor, batch_size=cfg.group_clips, batch_format="numpy",
