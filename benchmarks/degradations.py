@@ -22,6 +22,12 @@ audio, so DNSMOS (the costliest signal) runs only where the audio changed; its c
     python benchmarks/degradations.py --seconds 5           # 5-s cuts, as until 2026-12-02
     python benchmarks/degradations.py --json /tmp/deg.json  # also write every value
     python benchmarks/degradations.py --smoke               # one clip, one severity each, no DNSMOS
+    python benchmarks/degradations.py --syncnet syncnet.onnx  # SyncNet's rows too (user weights)
+
+With ``--syncnet`` the table gains ``syncnet_lse_c`` / ``syncnet_lse_d`` / ``syncnet_offset_frames``:
+the one lip reader the project can run that has learned what mouths look like. Whether its
+``syncnet_lse_c`` catches a partly foreign audio track where ``sync_confidence`` does not (80 %,
+worst clip 33 %) has not been measured: real weights cannot be downloaded here.
 
 Whole clips (3-20 s), as users hand them over: until 2026-12-02 every clip was cut to 5 s to keep
 DNSMOS cheap, but the lip-sync measures need length (MimicTalk's 5-s cut read +12 frames with
@@ -145,7 +151,7 @@ def moved(before: float, after: float, direction: str) -> bool:
 
 def measure(path: Path, models: dict) -> tuple[dict, dict]:
     """One clip's signal row and timings: the calls ``tqscore.runtime.analyse`` makes."""
-    frontend = run_frontend(path)
+    frontend = run_frontend(path, syncnet_run=models.get("syncnet") is not None)
     timings: dict[str, float] = {}
     row = compute_signals(frontend, **models, timings_ms=timings)
     t = frontend.timings_ms
@@ -271,6 +277,7 @@ def main() -> int:
     p.add_argument("--clips", nargs="*", type=Path, help="clips to degrade [every real clip in ../shared]")
     p.add_argument("--only", help="comma-separated degradations to run [all]")
     p.add_argument("--json", type=Path, help="also write every value, share and timing here")
+    p.add_argument("--syncnet", type=Path, help="SyncNet weights from `tqscore export-syncnet`: adds the syncnet_* rows")
     args = p.parse_args()
     logging.basicConfig(level=logging.WARNING)
 
@@ -281,12 +288,12 @@ def main() -> int:
     if args.smoke:
         clips, seconds = [SMOKE_CLIP], 4.0  # 4 s: over 3 s of speech, so the speech degradations run too
         severities = {n: DEGRADATIONS[n].severities[-1:] for n in names}
-        models = {**load_signal_models(), "dnsmos": None}
+        models = {**load_signal_models(args.syncnet), "dnsmos": None}
     else:
         clips = args.clips or (sorted((common.MEDIA / "real").glob("*.mp4")) + sorted((common.CORPUS / "real").glob("*")))
         seconds = args.seconds
         severities = {n: DEGRADATIONS[n].severities for n in names}
-        models = load_signal_models()
+        models = load_signal_models(args.syncnet)
 
     machine = common.machine()
     started = time.perf_counter()

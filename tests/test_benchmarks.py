@@ -7,11 +7,14 @@ is covered the day it lands. The full modes stay out of CI: ``benchmarks/run_all
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from test_signals_syncnet import onnx_weights, weights  # noqa: F401  (fixtures: random SyncNet weights)
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if 'if __name__ == "__main__":' in p.read_text())
@@ -32,3 +35,17 @@ def test_smoke(script, flags):
                           capture_output=True, text=True, timeout=230)
     assert done.returncode == 0, f"{script.name} --smoke exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert done.stdout.strip(), f"{script.name} --smoke printed nothing"
+
+
+def test_degradations_with_syncnet_weights_add_the_syncnet_rows(onnx_weights):
+    """``--syncnet``: the one way to measure the SyncNet columns against the degradations once a
+    user has real weights (random ones here: this proves the plumbing, not SyncNet's shares)."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "degradations.py"), "--smoke", "--only", "foreign_audio",
+                           "--syncnet", str(onnx_weights)], cwd=BENCHMARKS.parent, env=env,
+                          capture_output=True, text=True, timeout=230)
+    assert done.returncode == 0, done.stderr[-3000:]
+    rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in done.stdout.splitlines()
+            if line.startswith("| `")}
+    share = re.compile(r"\d+ % \(\d+\)")
+    assert share.fullmatch(rows["`syncnet_lse_c`"]) and share.fullmatch(rows["`syncnet_lse_d`"]), rows
