@@ -23,6 +23,12 @@ MODES = [(p, []) for p in SCRIPTS] + [(BENCHMARKS / "sync_agreement.py", ["--cut
                                       (BENCHMARKS / "sync_agreement.py", ["--partial"])]
 
 
+def _smoke(script: Path, *flags: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, str(script), "--smoke", *flags], cwd=BENCHMARKS.parent, env=env,
+                          capture_output=True, text=True, timeout=230)
+
+
 def test_every_script_is_found():
     assert {p.name for p in SCRIPTS} >= {"media_decode.py", "runtime_e2e.py", "run_all.py"}
 
@@ -30,9 +36,7 @@ def test_every_script_is_found():
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("script", "flags"), MODES, ids=lambda v: v.stem if isinstance(v, Path) else "".join(v))
 def test_smoke(script, flags):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(script), "--smoke", *flags], cwd=BENCHMARKS.parent, env=env,
-                          capture_output=True, text=True, timeout=230)
+    done = _smoke(script, *flags)
     assert done.returncode == 0, f"{script.name} --smoke exited {done.returncode}:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     assert done.stdout.strip(), f"{script.name} --smoke printed nothing"
 
@@ -40,10 +44,7 @@ def test_smoke(script, flags):
 def test_degradations_with_syncnet_weights_add_the_syncnet_rows(onnx_weights):
     """``--syncnet``: the one way to measure the SyncNet columns against the degradations once a
     user has real weights (random ones here: this proves the plumbing, not SyncNet's shares)."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "degradations.py"), "--smoke", "--only", "foreign_audio",
-                           "--syncnet", str(onnx_weights)], cwd=BENCHMARKS.parent, env=env,
-                          capture_output=True, text=True, timeout=230)
+    done = _smoke(BENCHMARKS / "degradations.py", "--only", "foreign_audio", "--syncnet", str(onnx_weights))
     assert done.returncode == 0, done.stderr[-3000:]
     rows = {line.split("|")[1].strip(): line.split("|")[2].strip() for line in done.stdout.splitlines()
             if line.startswith("| `")}
