@@ -10,19 +10,21 @@ first ``SIGNAL_SPAN_S`` seconds) and the audio of the same span; ``load_signal_m
 the ONNX sessions once per worker process; ``frame_observers`` gives the accumulators the front
 end feeds with every chunk of dense frames. Every column is None where the clip gives no basis
 for it; a normal bad clip (no audio, no face, silence, too short) never raises, and no column is
-ever NaN or infinite (``finite_row``).
+ever NaN or infinite (``tqscore.numeric.finite_row``, the one guard).
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from tqscore.layout import FPS, SAMPLE_RATE
+from tqscore.numeric import finite_row
 from tqscore.signals.columns import SIGNAL_COLUMNS, SIGNAL_NAMES, SIGNALS_VERSION, SignalColumn, empty_signals
 
 __all__ = ["SIGNAL_COLUMNS", "SIGNAL_NAMES", "SignalColumn", "compute_signals", "frame_observers",
@@ -76,89 +78,111 @@ def compute_signals(frontend, *, syncnet=None, dnsmos=None, vad=None, timings_ms
     not a scalar column: ``sync_curve`` (31 confidences, offsets -15..+15, or None) and
     ``speech`` (the VAD's bool mask at the dense frame times, or None).
     """
+    clip = _SignalInputs.of(frontend)
+    row = empty_signals()
+    row["signal_span_s"], row["signal_fps"] = clip.frames.span_s, clip.frames.fps
+    timings = {} if timings_ms is None else timings_ms
+    for name, stage in _stages(clip, syncnet=syncnet, dnsmos=dnsmos, vad=vad):
+        tick = time.perf_counter()
+        row.update(stage(clip))
+        timings[name] = _ms(tick)
+    if details is not None:
+        details.update(speech=clip.speech, sync_curve=clip.sync_curve)
+    return finite_row(row, where=str(frontend.clip.info.path))
+
+
+@dataclass
+class _SignalInputs:
+    """What the signal stages read, and what an earlier stage leaves for a later one: the VAD's
+    speech mask (face, sync, expression) and the one head-pose fit (head, expression)."""
+
+    frontend: object
+    frames: object  # tqscore.features.frontend.SignalFrames
+    audio: np.ndarray  # float32 mono at SAMPLE_RATE, the dense pass's span (empty without audio)
+    aspect: float  # width / height
+    speech: np.ndarray | None = None
+    pose: object = None  # tqscore.signals.head.PoseFit
+    sync_curve: list | None = None
+
+    @classmethod
+    def of(cls, frontend) -> _SignalInputs:
+        info, frames = frontend.clip.info, frontend.signal
+        audio = (frontend.clip.audio[: int(round(frames.span_s * SAMPLE_RATE))] if info.has_audio
+                 else np.zeros(0, np.float32))
+        return cls(frontend, frames, audio, info.width / info.height)
+
+
+def _stages(clip: _SignalInputs, *, syncnet, dnsmos, vad) -> list[tuple[str, Callable[[_SignalInputs], dict]]]:
+    """The signal groups in the order they run, each under the name its time is reported by.
+    The VAD runs first (speech gates the later groups) and head before expression (the pose)."""
+    has_audio = len(clip.audio) > 0
+    stages = [("vad", lambda c: _speech_columns(c, vad))] if vad is not None and has_audio else []
+    stages += [("face", _face_columns), ("sync", _sync_columns), ("head", _head_columns),
+               ("expression", _expression_columns)]
+    stages += [(type(observer).__name__, lambda c, o=observer: o.result()) for observer in clip.frames.observers]
+    if dnsmos is not None and has_audio:
+        stages.append(("dnsmos", lambda c: dnsmos(c.audio)))
+    if syncnet is not None and has_audio:
+        stages.append(("syncnet", lambda c: syncnet.score_frontend(c.frontend)))
+    return stages
+
+
+def _speech_columns(clip: _SignalInputs, vad) -> dict:
+    from tqscore.signals.vad import frame_mask, speech_seconds
+
+    segments = vad.segments(clip.audio)
+    clip.speech = frame_mask(segments, clip.frames.times, clip.frames.fps)
+    return {"speech_ratio": float(clip.speech.mean()) if len(clip.speech) else None,
+            "speech_s": speech_seconds(segments)}
+
+
+def _face_columns(clip: _SignalInputs) -> dict:
     from tqscore.signals import face
-    from tqscore.signals.expression import expression_signals
-    from tqscore.signals.head import fit_pose, head_motion_signals
+
+    frames = clip.frames
+    times, found, landmarks = frames.times, frames.face_found, frames.landmarks
+    row = {
+        "face_present_ratio": face.face_present_ratio(found),
+        "face_longest_gap_s": face.longest_gap_s(found, times, frames.fps),
+        "frozen_frame_ratio": face.frozen_frame_ratio(frames.pair_mad),
+        "distinct_picture_rate": face.distinct_picture_rate(frames.pair_mad, frames.fps),
+        "landmark_jitter": face.landmark_jitter(landmarks, found, times, FPS, clip.aspect),
+    }
+    if clip.speech is not None:
+        row["mouth_motion_speech"] = face.mouth_motion_speech(landmarks, found, times, clip.speech, clip.aspect)
+    return row
+
+
+def _sync_columns(clip: _SignalInputs) -> dict:
     from tqscore.signals.sync import estimate_sync, open_loudness_corr, sync_score
 
-    row = empty_signals()
-    timings = {} if timings_ms is None else timings_ms
-    extra = {} if details is None else details
-    clip = frontend.clip
-    frames = frontend.signal
-    times, found, landmarks = frames.times, frames.face_found, frames.landmarks
-    aspect = clip.info.width / clip.info.height
-    audio = clip.audio[: int(round(frames.span_s * SAMPLE_RATE))] if clip.info.has_audio else np.zeros(0, np.float32)
-    row["signal_span_s"], row["signal_fps"] = frames.span_s, frames.fps
-
-    speech = None
-    if vad is not None and len(audio):
-        from tqscore.signals.vad import frame_mask, speech_seconds
-
-        tick = time.perf_counter()
-        segments = vad.segments(audio)
-        speech = frame_mask(segments, times, frames.fps)
-        row["speech_ratio"] = float(speech.mean()) if len(speech) else None
-        row["speech_s"] = speech_seconds(segments)
-        timings["vad"] = _ms(tick)
-    extra["speech"] = speech
-
-    tick = time.perf_counter()
-    row["face_present_ratio"] = face.face_present_ratio(found)
-    row["face_longest_gap_s"] = face.longest_gap_s(found, times, frames.fps)
-    row["frozen_frame_ratio"] = face.frozen_frame_ratio(frames.pair_mad)
-    row["distinct_picture_rate"] = face.distinct_picture_rate(frames.pair_mad, frames.fps)
-    row["landmark_jitter"] = face.landmark_jitter(landmarks, found, times, FPS, aspect)
-    if speech is not None:
-        row["mouth_motion_speech"] = face.mouth_motion_speech(landmarks, found, times, speech, aspect)
-    timings["face"] = _ms(tick)
-
-    tick = time.perf_counter()
-    result = estimate_sync(landmarks, found, times, audio, fps=FPS, aspect=aspect)
-    extra["sync_curve"] = None
-    if result is not None:
-        row["sync_offset_frames"] = result.offset_frames
-        row["sync_confidence"] = result.confidence
-        row["sync_score"] = sync_score(result.confidence)
-        extra["sync_curve"] = [float(c) if np.isfinite(c) else None for c in result.curve]
-        if speech is not None:
-            row["sync_open_loudness_corr"] = open_loudness_corr(
-                landmarks, found, times, audio, speech, result.offset_frames, fps=FPS, aspect=aspect)
-    timings["sync"] = _ms(tick)
-
-    tick = time.perf_counter()
-    pose = fit_pose(landmarks, aspect, found)  # one fit serves the head and expression signals
-    row.update(head_motion_signals(landmarks, found, times, aspect, pose))
-    timings["head"] = _ms(tick)
-    tick = time.perf_counter()
-    row.update(expression_signals(landmarks, found, times, aspect, speech, pose))
-    timings["expression"] = _ms(tick)
-
-    for observer in frames.observers:
-        tick = time.perf_counter()
-        row.update(observer.result())
-        timings[type(observer).__name__] = _ms(tick)
-
-    if dnsmos is not None and len(audio):
-        tick = time.perf_counter()
-        row.update(dnsmos(audio))
-        timings["dnsmos"] = _ms(tick)
-
-    if syncnet is not None and len(audio):
-        tick = time.perf_counter()
-        row.update(syncnet.score_frontend(frontend))
-        timings["syncnet"] = _ms(tick)
-    return finite_row(row)
-
-
-def finite_row(row: dict) -> dict:
-    """The row with every NaN or infinite value replaced by None (logged: it is a bug to fix,
-    but one clip's bad number must not reach the output)."""
-    for name, value in row.items():
-        if isinstance(value, float) and not math.isfinite(value):
-            log.warning("signal %s came out %s; written as null", name, value)
-            row[name] = None
+    frames = clip.frames
+    result = estimate_sync(frames.landmarks, frames.face_found, frames.times, clip.audio, fps=FPS, aspect=clip.aspect)
+    if result is None:
+        return {}
+    clip.sync_curve = [float(c) if np.isfinite(c) else None for c in result.curve]
+    row = {"sync_offset_frames": result.offset_frames, "sync_confidence": result.confidence,
+           "sync_score": sync_score(result.confidence)}
+    if clip.speech is not None:
+        row["sync_open_loudness_corr"] = open_loudness_corr(
+            frames.landmarks, frames.face_found, frames.times, clip.audio, clip.speech, result.offset_frames,
+            fps=FPS, aspect=clip.aspect)
     return row
+
+
+def _head_columns(clip: _SignalInputs) -> dict:
+    from tqscore.signals.head import fit_pose, head_motion_signals
+
+    frames = clip.frames
+    clip.pose = fit_pose(frames.landmarks, clip.aspect, frames.face_found)  # the head and expression signals share it
+    return head_motion_signals(frames.landmarks, frames.face_found, frames.times, clip.aspect, clip.pose)
+
+
+def _expression_columns(clip: _SignalInputs) -> dict:
+    from tqscore.signals.expression import expression_signals
+
+    frames = clip.frames
+    return expression_signals(frames.landmarks, frames.face_found, frames.times, clip.aspect, clip.speech, clip.pose)
 
 
 def _ms(tick: float) -> float:
