@@ -13,9 +13,10 @@ the crops only when asked (``model_inputs``): a signals-only run has no model to
 Frames are decoded chunk by chunk, and every per-frame product is made from the chunk while it
 is in memory, so a clip never holds its frames (a chunk is let go before the next is decoded,
 and the one frame the next chunk's first pair needs is copied out of it): the dense pass keeps
-landmarks, one number per
-consecutive frame pair (the frozen-frame test's picture difference) and whatever the frame observers summarise
-(``tqscore.signals.frame_observers``: accumulators that see each chunk of dense frames).
+landmarks, one number per consecutive frame pair (the frozen-frame test's picture difference)
+and whatever the frame observers summarise (``tqscore.signals.frame_observers``: accumulators
+that see each chunk of dense frames). The standard and the dense products are two small
+accumulators (``_StandardPass``, ``_DensePass``) fed the same chunks and the same landmarks.
 ``streams_from_frontend`` turns the standard products into the layout's four (T, width) streams.
 """
 
@@ -25,7 +26,7 @@ import os
 import time
 from collections.abc import Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -37,10 +38,10 @@ from tqscore.layout import FACE_MASK, FEATURE_DTYPE, FPS, FRAME_MASK, MASK_DTYPE
 from tqscore.media import StandardClip, open_clip
 
 THUMB_SIZE = 64  # side of the grey face thumbnails the frozen-frame test compares (tqscore.signals.face)
-# Decoded frames held per chunk, at most: 32 frames of a 1080x1920 clip are 200 MB, and with them
-# the front end peaked at 1.76 GB RSS on demo1_video; chunks of 8 (50 MB) peaked at 0.98 GB
-# (run_frontend alone, 2026-12-01), with identical outputs and no time difference this loaded
-# machine could resolve (decode and Face Mesh work frame by frame). 512x512 clips keep 32.
+# Bytes of decoded frames held per chunk, at most. Measured with run_frontend alone on
+# demo1_video (1080x1920): chunks of 32 frames (200 MB) peak at 1.76 GB RSS, chunks of 8 (50 MB)
+# at 0.98 GB, with identical outputs and no measurable time difference (decode and Face Mesh work
+# frame by frame). 512x512 clips keep chunks of 32.
 CHUNK_BYTES = 64 * 2**20
 SYNCNET_RUN_S = 6.0  # seconds of consecutive 224x224 crops kept for SyncNet (syncnet_frames.MAX_SECONDS)
 
@@ -81,114 +82,151 @@ class Frontend:
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
-def run_frontend(
-    path: str | os.PathLike,
-    *,
-    decode_device: str = "cpu",
-    chunk: int = 32,
-    face_mesh: FaceMeshConfig = FaceMeshConfig(),
-    crop: CropConfig = CropConfig(),
-    observers: Sequence | None = None,
-    syncnet_run: bool = False,
-    model_inputs: bool = True,
-) -> Frontend:
+@dataclass(frozen=True)
+class FrontendOptions:
+    """How ``run_frontend`` decodes and what it makes besides the signals' dense pass."""
+
+    decode_device: str = "cpu"  # "cpu", "cuda" or "auto" (tqscore.media.open_clip)
+    chunk: int = 32  # frames decoded at a time, at most (fewer where they would exceed CHUNK_BYTES)
+    face_mesh: FaceMeshConfig = FaceMeshConfig()
+    crop: CropConfig = CropConfig()
+    # Keep the 224x224 crops of the dense frames of the first SYNCNET_RUN_S seconds when the
+    # dense rate is 25 fps, so SyncNet needs no second decode.
+    syncnet_run: bool = False
+    # Make the standard frames' 224x224 crops (the model's visual input, and SyncNet's fallback
+    # run); False leaves ``crops`` and ``crop_kinds`` None and saves about 1 ms a standard frame
+    # and the frames' copies (docs/signals.md, "Speed and memory").
+    model_inputs: bool = True
+
+
+def run_frontend(path: str | os.PathLike, options: FrontendOptions | None = None, *,
+                 observers: Sequence | None = None, **overrides) -> Frontend:
     """Decode ``path`` and compute its per-frame features. Raises MediaError for bad files.
 
-    ``chunk``: frames decoded at a time, at most (fewer where they would exceed ``CHUNK_BYTES``).
-    ``observers``: objects with ``update(frames, landmarks, found)`` fed each chunk of dense
-    frames (uint8 (k, H, W, 3) RGB); default ``tqscore.signals.frame_observers(width, height)``.
-    ``syncnet_run``: keep the 224x224 crops of the dense frames of the first 6 s when the dense
-    rate is 25 fps, so SyncNet needs no second decode.
-    ``model_inputs``: make the standard frames' 224x224 crops (the model's visual input, and
-    SyncNet's fallback run); False leaves ``crops`` and ``crop_kinds`` None and saves about
-    1 ms a standard frame and the frames' copies (docs/signals.md, "Speed and memory").
+    ``options`` (default ``FrontendOptions()``), with any of its fields overridden by keyword
+    (``run_frontend(path, model_inputs=False)``). ``observers``: objects with
+    ``update(frames, landmarks, found)`` fed each chunk of dense frames (uint8 (k, H, W, 3) RGB);
+    default ``tqscore.signals.frame_observers(width, height)``.
     """
+    options = replace(options or FrontendOptions(), **overrides)
     timings = dict.fromkeys(("open", "decode", "facemesh_start", "facemesh", "crops", "aus", "observers"), 0.0)
     with _timed(timings, "open"):
-        clip = open_clip(path, decode_device=decode_device)
+        clip = open_clip(path, decode_device=options.decode_device)
     if observers is None:
         from tqscore.signals import frame_observers
 
         observers = frame_observers(clip.info.width, clip.info.height)
-    n = clip.n_valid
+    standard = _StandardPass(clip, options)
+    dense = _DensePass(clip, options, list(observers))
     union = np.union1d(clip.frame_indices, clip.signal_indices)
-    is_standard = np.isin(union, clip.frame_indices)
-    is_dense = np.isin(union, clip.signal_indices)
-    m = len(clip.signal_indices)
-    keep_run = syncnet_run and abs(clip.signal_fps - FPS) < 1e-3
-    n_run = int(np.sum(clip.signal_times < SYNCNET_RUN_S - 1e-9)) if keep_run else 0
-
-    landmarks = np.zeros((n, N_LANDMARKS, 3), np.float32)
-    found = np.zeros(n, bool)
-    crops = np.zeros((n, CROP_SIZE, CROP_SIZE, 3), np.uint8) if model_inputs else None
-    dense_landmarks = np.zeros((m, N_LANDMARKS, 3), np.float32)
-    dense_found = np.zeros(m, bool)
-    pair_mad = np.zeros(max(m - 1, 0), np.float32)
-    previous = None  # the last dense frame seen (RGB), across chunks
-    run_crops = np.zeros((n_run, CROP_SIZE, CROP_SIZE, 3), np.uint8) if keep_run else None
-    cropper = CropTracker(clip.info.width, clip.info.height, crop)
-    dense_boxes = CropTracker(clip.info.width, clip.info.height, crop)
-    with clip, _timed_context(timings, "facemesh_start", FaceMeshTracker(face_mesh)) as tracker:
-        frame_bytes = clip.info.width * clip.info.height * 3
-        frames_iter = clip.iter_frames_at(union, chunk=max(1, min(chunk, CHUNK_BYTES // frame_bytes)))
-        pos = row = dense_row = 0
+    is_standard, is_dense = np.isin(union, clip.frame_indices), np.isin(union, clip.signal_indices)
+    frame_bytes = clip.info.width * clip.info.height * 3
+    with clip, _timed_context(timings, "facemesh_start", FaceMeshTracker(options.face_mesh)) as tracker:
+        frames_iter = clip.iter_frames_at(union, chunk=max(1, min(options.chunk, CHUNK_BYTES // frame_bytes)))
+        pos = 0
         while True:
             with _timed(timings, "decode"):
                 frames = next(frames_iter, None)
             if frames is None:
                 break
-            k = len(frames)
-            std, dense = is_standard[pos : pos + k], is_dense[pos : pos + k]
             with _timed(timings, "facemesh"):
-                chunk_landmarks, chunk_found = tracker.process(frames)
-            rows = slice(row, row + int(std.sum()))
-            landmarks[rows], found[rows] = chunk_landmarks[std], chunk_found[std]
-            if model_inputs:
-                with _timed(timings, "crops"):
-                    crops[rows] = cropper.crop(frames[std], landmarks[rows], found[rows])
-            if dense.any():
-                drows = slice(dense_row, dense_row + int(dense.sum()))
-                dense_frames = frames if dense.all() else frames[dense]
-                dense_landmarks[drows], dense_found[drows] = chunk_landmarks[dense], chunk_found[dense]
-                with _timed(timings, "crops"):
-                    for i, frame in zip(range(drows.start, drows.stop), dense_frames):
-                        box = dense_boxes.next_box(dense_landmarks[i], bool(dense_found[i]))
-                        if previous is not None:
-                            pair_mad[i - 1] = np.abs(_thumb(frame, box).astype(np.int16) - _thumb(previous, box)).mean()
-                        previous = frame
-                        if i < n_run:
-                            run_crops[i] = crop_square(frame, box)
-                    # A copy, not a view: a view would keep this whole chunk alive while the
-                    # next one is decoded (one 6-MB frame at 1080p instead of up to 64 MiB).
-                    previous = previous.copy()
-                with _timed(timings, "observers"):
-                    for observer in observers:
-                        observer.update(dense_frames, dense_landmarks[drows], dense_found[drows])
-                dense_row = drows.stop
-                del dense_frames
-            row, pos = rows.stop, pos + k
+                landmarks, found = tracker.process(frames)
+            chunk = slice(pos, pos + len(frames))
+            standard.add(frames, landmarks, found, is_standard[chunk], timings)
+            dense.add(frames, landmarks, found, is_dense[chunk], timings)
+            pos = chunk.stop
             del frames  # before the next chunk is decoded, so two chunks are never held at once
     with _timed(timings, "aus"):
-        aus = compute_aus(landmarks, found, aspect=clip.info.width / clip.info.height)
+        aus = compute_aus(standard.landmarks, standard.found, aspect=clip.info.width / clip.info.height)
     return Frontend(
         clip=clip,
-        landmarks=landmarks,
-        face_found=found,
+        landmarks=standard.landmarks,
+        face_found=standard.found,
         aus=aus,
-        crops=crops,
-        crop_kinds=np.asarray(cropper.kinds, np.uint8) if model_inputs else None,
-        signal=SignalFrames(
-            times=np.asarray(clip.signal_times, np.float64),
-            landmarks=dense_landmarks,
-            face_found=dense_found,
-            pair_mad=pair_mad,
-            fps=clip.signal_fps,
-            span_s=clip.signal_span_s,
-            observers=list(observers),
-            run_crops=run_crops,
-        ),
+        crops=standard.crops,
+        crop_kinds=np.asarray(standard.cropper.kinds, np.uint8) if options.model_inputs else None,
+        signal=dense.result(clip),
         timings_ms={k: round(v * 1000, 3) for k, v in timings.items()},
     )
+
+
+class _StandardPass:
+    """The standard frames' landmarks and (when ``model_inputs``) crops, filled chunk by chunk."""
+
+    def __init__(self, clip: StandardClip, options: FrontendOptions):
+        n = clip.n_valid
+        self.landmarks = np.zeros((n, N_LANDMARKS, 3), np.float32)
+        self.found = np.zeros(n, bool)
+        self.crops = np.zeros((n, CROP_SIZE, CROP_SIZE, 3), np.uint8) if options.model_inputs else None
+        self.cropper = CropTracker(clip.info.width, clip.info.height, options.crop)
+        self.row = 0
+
+    def add(self, frames: np.ndarray, landmarks: np.ndarray, found: np.ndarray, mine: np.ndarray,
+            timings: dict[str, float]) -> None:
+        """One decoded chunk; ``mine`` marks its standard frames."""
+        rows = slice(self.row, self.row + int(mine.sum()))
+        self.landmarks[rows], self.found[rows] = landmarks[mine], found[mine]
+        if self.crops is not None:
+            with _timed(timings, "crops"):
+                self.crops[rows] = self.cropper.crop(frames[mine], self.landmarks[rows], self.found[rows])
+        self.row = rows.stop
+
+
+class _DensePass:
+    """The dense frames' products, filled chunk by chunk: landmarks, the frozen-frame test's
+    picture difference of each consecutive pair, SyncNet's run of crops, and the observers."""
+
+    def __init__(self, clip: StandardClip, options: FrontendOptions, observers: list):
+        m = len(clip.signal_indices)
+        keep_run = options.syncnet_run and abs(clip.signal_fps - FPS) < 1e-3
+        self.n_run = int(np.sum(clip.signal_times < SYNCNET_RUN_S - 1e-9)) if keep_run else 0
+        self.run_crops = np.zeros((self.n_run, CROP_SIZE, CROP_SIZE, 3), np.uint8) if keep_run else None
+        self.landmarks = np.zeros((m, N_LANDMARKS, 3), np.float32)
+        self.found = np.zeros(m, bool)
+        self.pair_mad = np.zeros(max(m - 1, 0), np.float32)
+        self.boxes = CropTracker(clip.info.width, clip.info.height, options.crop)
+        self.observers = observers
+        self.previous = None  # the last dense frame seen (RGB), across chunks
+        self.row = 0
+
+    def add(self, frames: np.ndarray, landmarks: np.ndarray, found: np.ndarray, mine: np.ndarray,
+            timings: dict[str, float]) -> None:
+        """One decoded chunk; ``mine`` marks its dense frames."""
+        if not mine.any():
+            return
+        rows = slice(self.row, self.row + int(mine.sum()))
+        dense_frames = frames if mine.all() else frames[mine]
+        self.landmarks[rows], self.found[rows] = landmarks[mine], found[mine]
+        with _timed(timings, "crops"):
+            self._pairs_and_run(dense_frames, rows)
+        with _timed(timings, "observers"):
+            for observer in self.observers:
+                observer.update(dense_frames, self.landmarks[rows], self.found[rows])
+        self.row = rows.stop
+
+    def _pairs_and_run(self, dense_frames: np.ndarray, rows: slice) -> None:
+        for i, frame in zip(range(rows.start, rows.stop), dense_frames):
+            box = self.boxes.next_box(self.landmarks[i], bool(self.found[i]))
+            if self.previous is not None:
+                self.pair_mad[i - 1] = np.abs(_thumb(frame, box).astype(np.int16) - _thumb(self.previous, box)).mean()
+            self.previous = frame
+            if i < self.n_run:
+                self.run_crops[i] = crop_square(frame, box)
+        # A copy, not a view: a view would keep this whole chunk alive while the next one is
+        # decoded (one 6-MB frame at 1080p instead of up to 64 MiB).
+        self.previous = self.previous.copy()
+
+    def result(self, clip: StandardClip) -> SignalFrames:
+        return SignalFrames(
+            times=np.asarray(clip.signal_times, np.float64),
+            landmarks=self.landmarks,
+            face_found=self.found,
+            pair_mad=self.pair_mad,
+            fps=clip.signal_fps,
+            span_s=clip.signal_span_s,
+            observers=self.observers,
+            run_crops=self.run_crops,
+        )
 
 
 def _thumb(frame: np.ndarray, box: np.ndarray) -> np.ndarray:
