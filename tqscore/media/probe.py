@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import av
@@ -138,64 +138,89 @@ def probe(path: str | os.PathLike) -> Probe:
     except (av.FFmpegError, OSError) as exc:
         raise _open_failure(path, exc) from None
     with container:
-        demuxer = container.format.name
-        if demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS:
-            picture = demuxer.removesuffix("_pipe")
-            raise MediaError(path, f"is a still image ({picture}), not a video")
-        if not container.streams.video:
-            if not container.streams and _looks_like_video(path):
-                raise MediaError(path, f"truncated or corrupt: the {demuxer} header lists no streams")
-            kinds = " and ".join(sorted({s.type for s in container.streams}))
-            raise MediaError(path, f"no video stream: the file holds {kinds} only ({demuxer}); if it should "
-                             "be a video, its header is corrupt")
-        stream = container.streams.video[0]
-        stamps: list[tuple[int, int]] = []
-        hidden = 0  # packets the edit list keeps off screen
-        first, end_s = None, 0.0
+        stream = _video_stream(path, container)
         try:
-            for packet in container.demux(stream, *container.streams.audio[:1]):
-                when = packet.pts if packet.pts is not None else packet.dts
-                if packet.size == 0 or when is None:  # demux() ends each stream with an empty packet
-                    continue
-                end_s = max(end_s, float((when + (packet.duration or 0)) * packet.time_base))
-                if packet.stream.type != "video":
-                    continue
-                if first is None:  # hidden packets too: later frames are predicted from them
-                    first = next(iter(stream.decode(packet)), None)
-                # An MP4 edit list can start the picture after the first coded frames (pre-roll):
-                # FFmpeg flags their packets "discard", and both decoders (decord's FFmpeg 4.1
-                # and PyAV's) decode them without showing them. Counted as frames, they put
-                # every frame's time late by their number and ask for frames past the end
-                # (echomimic_v3's clip: 2 such packets at -80 and -40 ms).
-                if packet.is_discard:
-                    hidden += 1
-                    continue
-                stamps.append((when, packet.duration or 0))
-            if first is None:
-                first = next(iter(stream.decode(None)), None)
+            packets = _demux(container, stream)
         except av.FFmpegError as exc:
             raise MediaError(path, f"truncated or corrupt: {exc.strerror or exc}") from None
-        if first is None:
-            raise MediaError(path, f"truncated or corrupt: no decodable video frame in {len(stamps)} packets")
-        if stream.frames and len(stamps) + hidden < stream.frames:
-            raise MediaError(
-                path, f"truncated or corrupt: {len(stamps)} of the {stream.frames} frames the header lists are present"
-            )
-        header_s = container.duration / av.time_base if container.duration else 0.0
-        if end_s < _MIN_PRESENT * header_s - 0.5:
-            raise MediaError(
-                path, f"truncated or corrupt: data ends at {end_s:.2f} s of the {header_s:.2f} s the header lists"
-            )
+        _check_complete(path, container, stream, packets)
         average_rate = float(stream.average_rate) if stream.average_rate else 0.0
-        starts, ends = _timeline(stamps, stream.time_base, average_rate)
+        starts, ends = _timeline(packets.stamps, stream.time_base, average_rate)
         return Probe(
-            coded_width=first.width,
-            coded_height=first.height,
-            rotation=_rotation(first),
+            coded_width=packets.first.width,
+            coded_height=packets.first.height,
+            rotation=_rotation(packets.first),
             video_codec=stream.codec_context.codec.canonical_name,  # "av1", not the decoder "libdav1d"
             frame_starts=starts,
             frame_ends=ends,
-            video_start_s=float(first.time or 0.0),
+            video_start_s=float(packets.first.time or 0.0),
             average_rate=average_rate,
             has_audio=bool(container.streams.audio),
+        )
+
+
+def _video_stream(path: Path, container):
+    """The first video stream; MediaError for a still image or a file without video."""
+    demuxer = container.format.name
+    if demuxer.endswith("_pipe") or demuxer in _IMAGE_DEMUXERS:
+        picture = demuxer.removesuffix("_pipe")
+        raise MediaError(path, f"is a still image ({picture}), not a video")
+    if not container.streams.video:
+        if not container.streams and _looks_like_video(path):
+            raise MediaError(path, f"truncated or corrupt: the {demuxer} header lists no streams")
+        kinds = " and ".join(sorted({s.type for s in container.streams}))
+        raise MediaError(path, f"no video stream: the file holds {kinds} only ({demuxer}); if it should "
+                         "be a video, its header is corrupt")
+    return container.streams.video[0]
+
+
+@dataclass
+class _Packets:
+    """What one demux pass finds: each shown frame's packet (pts, duration), the frames an edit
+    list keeps off screen, the first decoded frame and where the data ends (seconds)."""
+
+    stamps: list[tuple[int, int]] = field(default_factory=list)
+    hidden: int = 0
+    first: av.VideoFrame | None = None
+    end_s: float = 0.0
+
+
+def _demux(container, stream) -> _Packets:
+    """Every packet of the video stream and the first audio stream; decodes only the first frame."""
+    found = _Packets()
+    for packet in container.demux(stream, *container.streams.audio[:1]):
+        when = packet.pts if packet.pts is not None else packet.dts
+        if packet.size == 0 or when is None:  # demux() ends each stream with an empty packet
+            continue
+        found.end_s = max(found.end_s, float((when + (packet.duration or 0)) * packet.time_base))
+        if packet.stream.type != "video":
+            continue
+        if found.first is None:  # hidden packets too: later frames are predicted from them
+            found.first = next(iter(stream.decode(packet)), None)
+        # An MP4 edit list can start the picture after the first coded frames (pre-roll):
+        # FFmpeg flags their packets "discard", and both decoders (decord's FFmpeg 4.1 and
+        # PyAV's) decode them without showing them. Counted as frames, they put every frame's
+        # time late by their number and ask for frames past the end (echomimic_v3's clip: 2 such
+        # packets at -80 and -40 ms).
+        if packet.is_discard:
+            found.hidden += 1
+            continue
+        found.stamps.append((when, packet.duration or 0))
+    if found.first is None:
+        found.first = next(iter(stream.decode(None)), None)
+    return found
+
+
+def _check_complete(path: Path, container, stream, packets: _Packets) -> None:
+    """MediaError when no frame decodes or the data stops short of what the header lists."""
+    if packets.first is None:
+        raise MediaError(path, f"truncated or corrupt: no decodable video frame in {len(packets.stamps)} packets")
+    if stream.frames and len(packets.stamps) + packets.hidden < stream.frames:
+        raise MediaError(
+            path, f"truncated or corrupt: {len(packets.stamps)} of the {stream.frames} frames the header lists are present"
+        )
+    header_s = container.duration / av.time_base if container.duration else 0.0
+    if packets.end_s < _MIN_PRESENT * header_s - 0.5:
+        raise MediaError(
+            path, f"truncated or corrupt: data ends at {packets.end_s:.2f} s of the {header_s:.2f} s the header lists"
         )
