@@ -34,6 +34,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "tqscore.training.command",
     "tqscore.export.command",
     "tqscore.signals.command",
+    "tqscore.calibration.command",
 )
 
 
