@@ -185,6 +185,7 @@ def to_markdown(report: dict) -> str:
         lines += ["| question | score | pairs | weighted 2AFC | majority | ceiling | unscored |", "|---|---|---|---|---|---|---|"]
         lines += [f"| {q} | {r['score']} | {r['n']} | {_ci(r['weighted'])} | {_ci(r['majority'])} | {_ci(r['ceiling'])} | "
                   f"{r['missing']} |" for q, r in dims.items()]
+    lines.append("\nunscored: labelled, but without a score here (unmatched, or null in the scores table).")
     m = report["matching"]
     lines += ["", f"Matched {m['matched_by_path']} videos by path and {len(m['matched_by_name'])} by file name; "
               f"{len(m['unmatched'])} unmatched."]
