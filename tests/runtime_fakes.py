@@ -1,7 +1,7 @@
 """A stand-in for the worker's analysis, to test how `tqscore batch` runs, stops and resumes.
 
 The real analysis (decode, Face Mesh, signals) takes seconds per clip and cannot be made to hang
-on cue; these functions replace ``tqscore.runtime.pipeline.analyse_clip`` and ``worker_init`` in
+on cue; these functions replace ``tqscore.runtime.local.analyse_clip`` and ``worker_init`` in
 a real ``tqscore batch`` process (see ``run_fake_batch``), whose real worker pool, store, resume
 logic, signals and exit codes then run as a user's would. What this does not prove: anything
 about decoding or signals (the runtime's other tests run the real analysis on shared clips).
@@ -55,9 +55,9 @@ RUNNER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {tests!r})
     import runtime_fakes
-    from tqscore.runtime import pipeline
-    pipeline.analyse_clip = runtime_fakes.analyse
-    pipeline.worker_init = runtime_fakes.worker_init
+    from tqscore.runtime import local
+    local.analyse_clip = runtime_fakes.analyse
+    local.worker_init = runtime_fakes.worker_init
     from tqscore.cli import main
     sys.exit(main(sys.argv[1:]))
 """).format(tests=str(Path(__file__).resolve().parent))

@@ -1,15 +1,13 @@
-"""The streaming batch pipeline: discover -> analyse in workers -> score in batches -> store.
+"""The streaming batch pipeline: discover -> plan the resume -> analyse and score -> store.
 
-Worker processes (``tqscore.runtime.analyse``) decode each clip and run Face Mesh, crops and the
-training-free signals; a feeder thread collects their results into a bounded queue while the
-main thread streams them through the engines (``tqscore.runtime.scoring``: frames of several
-clips share a visual batch) and hands rows to the one writer (``ResultStore``). Memory is
-bounded by the number of workers, ``group_clips`` analysed clips waiting for the engines and
-one visual batch, however many files there are.
+A run lists its files, leaves out those whose stored row is still valid, and takes the rest
+through the run's scorer (``tqscore.runtime.scoring.make_scorer``: this machine's workers and
+engines, or a Ray cluster; the pipeline does not ask which). Each (analysis, scores) becomes a
+row here (statuses, the NaN guard, the verdict rules) and goes to the one writer
+(``ResultStore``), which saves parts as it goes and the whole table atomically at the end.
 
-Stopping (Ctrl-C, SIGTERM from a scheduler) saves the finished rows first and then ends the
-workers at once (``WorkerPool.abort``), so a worker busy on a slow clip cannot hold the run
-past a pod's grace period; the clips in flight are redone by the next run.
+Stopping (Ctrl-C, SIGTERM from a scheduler) saves the finished rows first and then leaves the
+scorer's block, which ends its work at once; the clips in flight are redone by the next run.
 
 Progress is tqdm's bar on a terminal (worker and library log lines are printed above it,
 through ``logging_redirect_tqdm``); without a terminal (a pod's log) it is a log line every
@@ -20,9 +18,7 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import sys
-import threading
 import time
 from collections import Counter
 from contextlib import contextmanager
@@ -36,20 +32,17 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tqscore import __version__
-from tqscore.errors import RunError, TqscoreError
 from tqscore.media.discovery import display_path, path_bytes, scan
 from tqscore.model.rules import evaluate, load_rules
-from tqscore.runtime.analyse import Analysis, ClipTask, analyse_clip, error_analysis, worker_init
+from tqscore.runtime.analyse import Analysis, ClipTask, error_analysis
 from tqscore.runtime.config import BatchConfig, scoring_decode_device
 from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
-from tqscore.runtime.scoring import load_scorer
+from tqscore.runtime.scoring import make_scorer
 from tqscore.runtime.store import FileKey, ResultStore
-from tqscore.runtime.workers import TaskFailure, WorkerPool, release_freed_memory
 from tqscore.signals import signals_id
 
 log = logging.getLogger(__name__)
 
-_DONE = object()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 LOG_PROGRESS_EVERY_S = 30.0  # without a terminal: one progress line per 30 s keeps a night's log short
 SUMMARY_FAILED = 10  # failed files named in the closing summary; the rest are in the table
@@ -112,7 +105,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
         log.warning("no video files under %s (extensions %s, shard %s): the output will be empty",
                     cfg.input_dir, ",".join(cfg.extensions), cfg.shard)
     rules = load_rules(cfg.rules)  # a bad --rules file fails the run before any work
-    scorer = _load_scorer(cfg)
+    scorer = make_scorer(cfg)
     store = ResultStore(cfg.out, output_schema(), part_rows=cfg.part_rows)
     store.lock()
     try:
@@ -138,7 +131,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
                 bar.update()
             if tasks:
                 _log_decoding(cfg.decode_device)
-                with _analysed_and_scored(cfg, tasks, scorer) as results:
+                with scorer.scored(cfg, tasks) as results:
                     try:
                         for analysis, scores in results:
                             store.add(_row(analysis, scores, scorer, rules))
@@ -158,26 +151,6 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
     summary.failed = list(failed.select("path", "error").head(SUMMARY_FAILED).iter_rows())
     summary.seconds = time.monotonic() - started
     return summary
-
-
-def _load_scorer(cfg: BatchConfig):
-    """The scorer of this run: in this process, or (``--ray``) its stand-in for the engine actors."""
-    if cfg.ray is not None:
-        from tqscore.runtime.ray_batch import RayScorer
-
-        return RayScorer.connect(cfg)
-    return load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision)
-
-
-@contextmanager
-def _analysed_and_scored(cfg: BatchConfig, tasks: list[ClipTask], scorer):
-    """(analysis, scores or None) per task, from this machine's workers or (``--ray``) from Ray Data."""
-    if cfg.ray is not None:
-        with scorer.results(tasks) as results:
-            yield results
-        return
-    with _Analyses(cfg, tasks) as analyses:
-        yield _scored(cfg, analyses, scorer)
 
 
 def _save_pending(store: ResultStore) -> None:
@@ -263,96 +236,6 @@ class _Progress:
             self._redirect.__exit__(*exc)
         if self._bar is not None:
             self._bar.close()
-
-
-class _Analyses:
-    """The workers' analyses in completion order, collected by a feeder thread into a bounded
-    queue. Leaving the block ends the workers at once, whatever they are doing."""
-
-    def __init__(self, cfg: BatchConfig, tasks: list[ClipTask]):
-        self.ready: queue.Queue = queue.Queue(maxsize=cfg.group_clips)
-        self.stop = threading.Event()
-        init = partial(worker_init, str(cfg.syncnet) if cfg.syncnet else None)
-        self.pool = WorkerPool(cfg.local_workers, analyse_clip, init, timeout_s=cfg.clip_timeout_s)
-        self.feeder = threading.Thread(target=_feed, args=(self.pool, tasks, self.ready, self.stop),
-                                       name="tqscore-feeder", daemon=True)
-
-    def __enter__(self) -> _Analyses:
-        self.feeder.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop.set()
-        if self.feeder.is_alive():
-            self.pool.abort()
-        _drain(self.ready)
-        self.feeder.join(timeout=10)
-
-    def groups(self, size: int):
-        """Lists of up to ``size`` analyses: what is waiting, never waiting for more than one."""
-        finished = False
-        while not finished:
-            group = [self.ready.get()]
-            while len(group) < size:
-                try:
-                    group.append(self.ready.get_nowait())
-                except queue.Empty:
-                    break
-            analyses = []
-            for item in group:
-                if item is _DONE:
-                    finished = True
-                elif isinstance(item, TqscoreError):
-                    raise item
-                elif isinstance(item, BaseException):
-                    raise RunError(f"the worker pool failed: {type(item).__name__}: {item}") from item
-                else:
-                    analyses.append(item)
-            if analyses:
-                yield analyses
-
-
-def _scored(cfg: BatchConfig, analyses: _Analyses, scorer):
-    """Yield (analysis, scores or None) for every task as the scorer finishes it."""
-    for group in analyses.groups(cfg.group_clips):
-        yield from scorer.add(group)
-        del group
-        release_freed_memory()
-    yield from scorer.flush()
-
-
-def _feed(pool: WorkerPool, tasks, ready: queue.Queue, stop: threading.Event) -> None:
-    try:
-        with pool:
-            for index, result in pool.imap_unordered(tasks):
-                if isinstance(result, TaskFailure):
-                    task = tasks[index]
-                    result = error_analysis(task, f"{task.path}: {result.message}")
-                if not _put(ready, result, stop):
-                    return
-    except BaseException as exc:  # handed to the main thread, which turns it into exit code 2
-        _put(ready, exc, stop)
-    finally:
-        _put(ready, _DONE, stop)
-
-
-def _put(q: queue.Queue, item, stop: threading.Event) -> bool:
-    """Put unless the consumer has stopped (then give up, so the feeder can exit)."""
-    while not stop.is_set():
-        try:
-            q.put(item, timeout=0.2)
-            return True
-        except queue.Full:
-            continue
-    return False
-
-
-def _drain(q: queue.Queue) -> None:
-    while True:
-        try:
-            q.get_nowait()
-        except queue.Empty:
-            return
 
 
 def _row(analysis: Analysis, scores, scorer, rules) -> dict:

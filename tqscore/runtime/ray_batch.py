@@ -52,9 +52,9 @@ from dataclasses import replace
 
 from tqscore.errors import RunError, TqscoreError
 from tqscore.media.discovery import Scan, Shard, normalize_extensions
-from tqscore.runtime.analyse import Analysis, ClipTask, analyse_clip, error_analysis, worker_init
+from tqscore.runtime.analyse import ClipTask, analyse_clip, error_analysis, worker_init
 from tqscore.runtime.config import BatchConfig, is_uri
-from tqscore.runtime.scoring import Scores, load_scorer
+from tqscore.runtime.scoring import Scored, SignalsScorer, load_scorer
 from tqscore.runtime.workers import WorkerInitError, release_freed_memory
 
 log = logging.getLogger(__name__)
@@ -75,16 +75,16 @@ _STATE: dict = {}  # per Ray worker process: worker_init's models, loaded on its
 
 
 class RayScorer:
-    """What ``run_batch`` sees of the scoring when it runs on Ray: ids for the resume key and rows,
-    and the stream of (analysis, scores) that ``results`` yields."""
+    """The ``scoring.Scorer`` of a run on Ray: the engines' ids, learnt where they will run, and
+    ``scored``, the stream of (analysis, scores) from Ray Data. Without engines the driver scores
+    each analysis with ``SignalsScorer`` as it arrives."""
 
-    def __init__(self, cfg: BatchConfig, model_id, engine_id, needs_inputs: bool, num_gpus: float, actors: int,
-                 started: bool):
-        self.cfg, self.model_id, self.engine_id, self.needs_inputs = cfg, model_id, engine_id, needs_inputs
+    def __init__(self, model_id, engine_id, needs_inputs: bool, num_gpus: float, actors: int, started: bool):
+        self.model_id, self.engine_id, self.needs_inputs = model_id, engine_id, needs_inputs
         self.num_gpus, self.actors, self._started = num_gpus, actors, started
-        self._reference = None if needs_inputs else load_scorer(None, cfg.device)
-        if self._reference is not None:
-            self.model_id = self._reference.model_id
+        self._signals = None if needs_inputs else SignalsScorer()
+        if self._signals is not None:
+            self.model_id = self._signals.model_id
 
     @classmethod
     def connect(cls, cfg: BatchConfig) -> RayScorer:
@@ -105,9 +105,9 @@ class RayScorer:
                 signal.signal(signal.SIGTERM, on_sigterm)
         _quiet_ray_data()
         if cfg.engines is None:
-            return cls(cfg, None, None, False, 0, 0, started)
+            return cls(None, None, False, 0, 0, started)
         if not os.path.isdir(cfg.engines):
-            raise FileNotFoundError(f"engine folder {cfg.engines} does not exist (build it with `tqscore export`)")
+            raise RunError("engine folder does not exist (build it with `tqscore export`)", cfg.engines)
         gpus = float(ray.cluster_resources().get("GPU", 0))
         wants_gpu = cfg.device in ("cuda", "tensorrt") or (cfg.device == "auto" and gpus > 0)
         if wants_gpu and gpus < 1:
@@ -119,22 +119,21 @@ class RayScorer:
             raise RunError(f"the engines do not load on the Ray workers: {model_id}", cfg.engines)
         actors = max(1, int(gpus)) if wants_gpu else 1
         log.info("Ray: engines %s on %d actor(s), %s GPU each", engine_id, actors, num_gpus)
-        return cls(cfg, model_id, engine_id, True, num_gpus, actors, started)
+        return cls(model_id, engine_id, True, num_gpus, actors, started)
 
     @contextmanager
-    def results(self, tasks: list[ClipTask]):
+    def scored(self, cfg: BatchConfig, tasks: list[ClipTask]) -> Iterator[Iterator[Scored]]:
         try:
-            yield self._stream(tasks)
+            yield self._stream(cfg, tasks)
         finally:
             if self._started:
                 import ray
 
                 ray.shutdown()
 
-    def _stream(self, tasks: list[ClipTask]) -> Iterator[tuple[Analysis, Scores | None]]:
+    def _stream(self, cfg: BatchConfig, tasks: list[ClipTask]) -> Iterator[Scored]:
         import ray.data
 
-        cfg = self.cfg
         items = [{"i": i, "task": pickle.dumps(task)} for i, task in enumerate(tasks)]
         ds = ray.data.from_items(items, override_num_blocks=len(items))  # one file per block: a crash costs one
         # Retry limits can only be given as plain remote args before Ray 2.64 (which removes them,
@@ -163,15 +162,15 @@ class RayScorer:
             analysis, scores = pickle.loads(row["result"])
             if analysis is None:
                 raise WorkerInitError(f"a Ray worker could not start: {scores}")
-            if self._reference is not None:
-                (analysis, scores), = self._reference.add([analysis])
+            if self._signals is not None:
+                (analysis, scores), = self._signals.add([analysis])
             yield analysis, scores
         for i, task in enumerate(tasks):  # skipped by Ray Data after every attempt died
             if i not in seen:
                 log.warning("%s: every Ray attempt at it died; written as an error row", task.path)
                 yield error_analysis(task, f"{task.path}: {DIED} on all {TASK_RETRIES + 1} attempts "
                                      "(Ray task; a decoder crash, out of memory, or longer than "
-                                     f"--clip-timeout {self.cfg.clip_timeout_s:g} s each time)"), None
+                                     f"--clip-timeout {cfg.clip_timeout_s:g} s each time)"), None
 
 
 def _init_ray(address: str) -> None:

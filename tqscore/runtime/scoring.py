@@ -15,8 +15,15 @@ batch. The windowing and the interpolation at the frame times are those of
 Fusion: the raw streams (T, 4237) of one clip, NaN imputation, standardisation and PCA folded
 into the graph at export time.
 
-Without an engine folder ``ReferenceScorer`` fills the five scores from the row's training-free
+Without an engine folder ``SignalsScorer`` fills the five scores from the row's training-free
 signals (``tqscore.model.reference``, model id ``reference-1``): no engines, no batching.
+
+Every scorer a run can use meets one protocol, ``Scorer``: the ids a row and the resume key
+carry, whether the analyses must bring the engines' inputs, and ``scored(cfg, tasks)``, the
+stream of (analysis, scores) for a run's files. ``EngineScorer`` and ``SignalsScorer`` score in
+this process, fed by this machine's workers (``tqscore.runtime.local``); ``RayScorer``
+(``tqscore.runtime.ray_batch``) has Ray Data do both. ``make_scorer`` picks one per run, so the
+pipeline never asks which.
 """
 
 from __future__ import annotations
@@ -24,13 +31,19 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
+from tqscore.errors import RunError
 from tqscore.layout import LABELS, STREAM_NAMES, STREAM_WIDTHS
-from tqscore.runtime.analyse import Analysis, ModelInputs
+from tqscore.runtime.analyse import Analysis, ClipTask, ModelInputs
+from tqscore.runtime.config import BatchConfig
+from tqscore.runtime.local import locally_scored
 from tqscore.runtime.schema import STATUS_ERROR
 
 log = logging.getLogger(__name__)
@@ -43,19 +56,47 @@ class Scores:
     causes: list[str] = field(default_factory=list)  # "code: text" for each score left null
 
 
-class ReferenceScorer:
+Scored = tuple[Analysis, Scores | None]  # scores None: an error row, or no model ran on the clip
+
+
+class Scorer(Protocol):
+    """What a run needs of whatever fills its five scores."""
+
+    model_id: str | None  # the row's model_id (reference-1 without engines)
+    engine_id: str | None  # the row's engine_id and part of the resume key; None without engines
+    needs_inputs: bool  # the analyses must carry the engines' inputs (crops, audio, landmarks)
+
+    def scored(self, cfg: BatchConfig, tasks: list[ClipTask]) -> AbstractContextManager[Iterator[Scored]]:
+        """(analysis, scores) for every task, in the order they finish; leaving the block stops the work."""
+        ...
+
+
+class _InProcess:
+    """A scorer that runs in this process: ``add`` takes analysed clips, ``flush`` ends the input."""
+
+    def scored(self, cfg: BatchConfig, tasks: list[ClipTask]) -> AbstractContextManager[Iterator[Scored]]:
+        return locally_scored(cfg, tasks, self)
+
+    def add(self, analyses: list[Analysis]) -> list[Scored]:
+        raise NotImplementedError
+
+    def flush(self) -> list[Scored]:
+        return []
+
+
+class SignalsScorer(_InProcess):
     """No trained model: the five scores from the signals the workers already computed."""
 
     engine_id = None
     needs_inputs = False
 
     def __init__(self):
-        from tqscore.model.reference import ReferenceScorer as Formulas
+        from tqscore.model.reference import ReferenceScorer
 
-        self.formulas = Formulas()
+        self.formulas = ReferenceScorer()
         self.model_id = self.formulas.model_id
 
-    def add(self, analyses: list[Analysis]) -> list[tuple[Analysis, Scores | None]]:
+    def add(self, analyses: list[Analysis]) -> list[Scored]:
         out = []
         for a in analyses:
             if a.status == STATUS_ERROR:
@@ -65,20 +106,27 @@ class ReferenceScorer:
             out.append((a, Scores(result.values, {}, result.causes)))
         return out
 
-    def flush(self) -> list[tuple[Analysis, Scores | None]]:
-        return []
+
+def make_scorer(cfg: BatchConfig) -> Scorer:
+    """The scorer of this run: on a Ray cluster (``--ray``), or in this process."""
+    if cfg.ray is not None:
+        from tqscore.runtime.ray_batch import RayScorer
+
+        return RayScorer.connect(cfg)
+    return load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision)
 
 
 def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64, audio_batch: int = 1,
-                precision: str = "auto"):
+                precision: str = "auto") -> EngineScorer | SignalsScorer:
+    """The in-process scorer for an engine folder, or ``SignalsScorer`` without one."""
     if engine_dir is None:
         log.info("no engine folder given (--engines): the reference scorer (reference-1) fills the five scores "
                  "from the training-free signals")
-        return ReferenceScorer()
+        return SignalsScorer()
     from tqscore.runtime.engines import EngineSet
 
     if not Path(engine_dir).is_dir():
-        raise FileNotFoundError(f"engine folder {engine_dir} does not exist (build it with `tqscore export`)")
+        raise RunError("engine folder does not exist (build it with `tqscore export`)", engine_dir)
     return EngineScorer(EngineSet.load(Path(engine_dir), device, precision=precision), batch_size, audio_batch)
 
 
@@ -90,7 +138,7 @@ class _Pending:
     visual_ms: float = 0.0
 
 
-class EngineScorer:
+class EngineScorer(_InProcess):
     """Streams frames into fixed-size visual batches; a clip is finished once all its frames ran.
 
     Every visual batch has exactly ``batch_size`` rows (the frames left over at the end of a
@@ -112,9 +160,9 @@ class EngineScorer:
         self._queue: list[tuple[_Pending, int]] = []  # (clip, frame row) not yet through the visual engine
         self._waiting: list[_Pending] = []  # clips with frames in the queue, in arrival order
 
-    def add(self, analyses: list[Analysis]) -> list[tuple[Analysis, Scores | None]]:
+    def add(self, analyses: list[Analysis]) -> list[Scored]:
         """Queue the clips' frames, run every full batch; return the clips now finished, in order."""
-        finished: list[tuple[Analysis, Scores | None]] = []
+        finished: list[Scored] = []
         for a in analyses:
             if a.inputs is None:
                 finished.append((a, None))
@@ -128,7 +176,7 @@ class EngineScorer:
             del self._queue[: self.batch_size]
         return finished + self._complete()
 
-    def flush(self) -> list[tuple[Analysis, Scores | None]]:
+    def flush(self) -> list[Scored]:
         """End of input: run the last, zero-padded batch and finish every clip."""
         if self._queue:
             self._run_visual(self._queue)
@@ -149,7 +197,7 @@ class EngineScorer:
             pending.frames_left -= 1
             pending.visual_ms += per_frame
 
-    def _complete(self) -> list[tuple[Analysis, Scores | None]]:
+    def _complete(self) -> list[Scored]:
         done = [p for p in self._waiting if p.frames_left == 0]
         if not done:
             return []
