@@ -10,6 +10,7 @@ audio timing or length exactly should write ``.mkv``.
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
@@ -294,4 +295,36 @@ def corrupt_packets(
         pos, size = spans[i]
         data[pos : pos + size] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
     Path(dst).write_bytes(bytes(data))
+    return Path(dst)
+
+
+def _ts_segment(frames: Sequence[av.VideoFrame], size: tuple[int, int], first_pts: int, fps: int) -> bytes:
+    """Frames as one H.264 MPEG-TS segment of ``size``; segments concatenate into one stream."""
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mpegts") as out:
+        stream = out.add_stream("libx264", rate=fps, options=dict(_VIDEO_OPTIONS["libx264"]))
+        stream.width, stream.height, stream.pix_fmt = size[0], size[1], "yuv420p"
+        for i, frame in enumerate(frames):
+            frame = frame.reformat(width=size[0], height=size[1], format="yuv420p")
+            frame.pts, frame.time_base = first_pts + i, Fraction(1, fps)
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return buf.getvalue()
+
+
+def resolution_change(
+    src: str | os.PathLike, dst: str | os.PathLike, seconds: float = 2.0, *, restart_timestamps: bool = False
+) -> Path:
+    """``seconds`` of ``src`` at 256x256, then as much again at 160x120, in one 25-fps H.264
+    stream (two MPEG-TS segments joined byte for byte, as a stream spliced from two sources is).
+
+    ``restart_timestamps``: the second segment's timestamps start again at 0, so every frame
+    time occurs twice (what joining two files without re-timing them gives).
+    """
+    fps, n = 25, int(seconds * 25)
+    with av.open(str(src)) as container:
+        frames = [f for _, f in zip(range(2 * n), container.decode(video=0))]
+    first, second = _ts_segment(frames[:n], (256, 256), 0, fps), _ts_segment(
+        frames[n:], (160, 120), 0 if restart_timestamps else n, fps)
+    Path(dst).write_bytes(first + second)
     return Path(dst)

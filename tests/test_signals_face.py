@@ -16,8 +16,10 @@ from tqscore.signals.face import (
     longest_gap_s,
     mouth_motion_speech,
 )
+from tqscore.signals.geometry import distinct_instants, mean_abs_speed
 
 from conftest import MEDIA
+from media_variants import resolution_change
 
 
 def test_present_ratio_and_longest_gap_on_hand_built_masks():
@@ -48,6 +50,31 @@ def test_landmark_jitter_is_acceleration_in_inter_ocular_units():
     jitter = landmark_jitter(lm, np.ones(20, bool), np.arange(20) / 25.0, 25.0, 1.0)
     assert jitter == pytest.approx(4 * d / 0.2, rel=1e-4)
     assert landmark_jitter(_face(20), np.ones(20, bool), np.arange(20) / 25.0, 25.0, 1.0) == 0.0
+
+
+def test_repeated_frame_times_count_once_in_jitter_and_speed():
+    # A stream whose timestamps restart stamps two pictures with one time: no step of zero may
+    # be divided by (the inf would reach the output guard and the column would read null).
+    lm = _face(20)
+    lm[:, :, 0] += 0.002 * (-1.0) ** np.arange(20)[:, None]
+    times = np.arange(20) / 25.0
+    clean = landmark_jitter(lm, np.ones(20, bool), times, 25.0, 1.0)
+    doubled = np.repeat(np.arange(20), 2)  # every frame stored twice under its time
+    assert landmark_jitter(lm[doubled], np.ones(40, bool), times[doubled], 25.0, 1.0) == pytest.approx(clean)
+    assert distinct_instants(np.array([0.0, 0.0, 0.04, 0.04, 0.08])).tolist() == [True, False, True, False, True]
+    assert mean_abs_speed(np.array([0.0, 1.0, 1.0, 2.0]), np.array([0.0, 0.04, 0.04, 0.08]),
+                          np.ones(3, bool)) == pytest.approx(25.0)
+    assert mean_abs_speed(np.array([0.0, 1.0]), np.array([0.04, 0.04]), np.ones(1, bool)) is None
+
+
+def test_a_resolution_change_with_restarted_timestamps_gets_a_real_jitter(tmp_path):
+    clip = resolution_change(MEDIA / "generated" / "sadtalker_art2_radio31.mp4", tmp_path / "spliced.ts",
+                             seconds=1.0, restart_timestamps=True)
+    fe = run_frontend(clip, model_inputs=False)
+    assert (np.diff(fe.signal.times) == 0).sum() >= 20  # the case under test: times repeat
+    row = compute_signals(fe)
+    assert row["face_present_ratio"] == 1.0
+    assert isinstance(row["landmark_jitter"], float) and 0.0 < row["landmark_jitter"] < 0.2
 
 
 def _speaking(n: int = 200) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tqscore.signals.geometry import inter_ocular, mean_abs_speed, mouth_features, to_plane
+from tqscore.signals.geometry import distinct_instants, inter_ocular, mean_abs_speed, mouth_features, to_plane
 
 # Grey levels (0-255): mean |difference| of a dense frame's 64x64 grey face thumbnail and the
 # previous frame's, both cut at the frame's box, below this = the same picture. Measured with
@@ -83,13 +83,17 @@ def identical_runs(pair_mad: np.ndarray, threshold: float = FROZEN_MAD) -> np.nd
 def landmark_jitter(landmarks: np.ndarray, face_found: np.ndarray, frame_times: np.ndarray,
                     fps: float, aspect: float) -> float | None:
     """Median over face-frame triples of the RMS acceleration of the 468 points, in inter-ocular
-    distances per frame^2 at ``fps`` (second divided difference scaled by 1/fps^2)."""
-    ok = face_found[:-2] & face_found[1:-1] & face_found[2:]
+    distances per frame^2 at ``fps`` (second divided difference scaled by 1/fps^2). Of frames
+    stamped with one time only the first counts (``geometry.distinct_instants``): a triple needs
+    two steps of positive length."""
+    keep = distinct_instants(frame_times)
+    found = np.asarray(face_found, bool)[keep]
+    ok = found[:-2] & found[1:-1] & found[2:]
     if not ok.any():
         return None
-    pts = to_plane(landmarks, aspect)
+    pts = to_plane(np.asarray(landmarks)[keep], aspect)
     iod = inter_ocular(pts)
-    t = np.asarray(frame_times, np.float64)
+    t = np.asarray(frame_times, np.float64)[keep]
     dt1, dt2 = np.diff(t)[:-1], np.diff(t)[1:]
     v1 = (pts[1:-1] - pts[:-2]) / dt1[:, None, None]
     v2 = (pts[2:] - pts[1:-1]) / dt2[:, None, None]

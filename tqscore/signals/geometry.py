@@ -44,16 +44,37 @@ def mouth_features(landmarks: np.ndarray, face_found: np.ndarray, aspect: float)
     return feats
 
 
-def mean_abs_speed(values: np.ndarray, times: np.ndarray, pairs: np.ndarray) -> float:
+def distinct_instants(times: np.ndarray) -> np.ndarray:
+    """Bool mask of the frames whose time is later than every frame before them: of frames
+    stamped with one instant, the first.
+
+    A motion rate needs time to pass between two pictures. Frame times repeat where a stream's
+    timestamps restart (segments joined without re-timing, a resolution change mid-stream) or a
+    packet is stored twice; a player shows one picture per instant, so the signals keep the first
+    and leave the others out instead of dividing by a zero step.
+    """
+    t = np.asarray(times, np.float64)
+    if not len(t):
+        return np.zeros(0, bool)
+    return np.concatenate(([True], t[1:] > np.maximum.accumulate(t)[:-1]))
+
+
+def mean_abs_speed(values: np.ndarray, times: np.ndarray, pairs: np.ndarray) -> float | None:
     """Mean |rate of change| of per-frame ``values`` over the consecutive frame pairs ``pairs``
-    selects (bool, one per pair): how far the lips travel per second.
+    selects (bool, one per pair): how far the lips travel per second. Pairs whose two frames
+    share one time have no rate and are left out (``distinct_instants``); None when no pair is
+    left.
 
     The mean of |speed|, not its RMS: a frame on which Face Mesh misplaces the lips (a ghost of
     another mouth, a half-occluded lip) is a jump out and back, and squared it outweighs many
     frames of articulation. Measured on the still-mouth degradation (a closed mouth pasted at
-    1/3 opacity over MimicTalk's moving one, ``benchmarks/degradations.py``): the RMS rose
-    0.404 -> 0.425 IOD/s, the mean fell 0.260 -> 0.248 (docs/signals.md, "Mouth motion: mean,
-    not RMS"). Single-frame tracking error is what ``landmark_jitter`` reports.
+    1/3 opacity over MimicTalk's moving one, ``benchmarks/degradations.py``): the RMS rises
+    0.404 -> 0.425 IOD/s over the clean clip, the mean falls 0.260 -> 0.248 (docs/signals.md,
+    "Mouth motion: mean, not RMS"). Single-frame tracking error is what ``landmark_jitter``
+    reports.
     """
-    speed = np.abs(np.diff(values)) / np.diff(np.asarray(times, np.float64))
-    return float(np.mean(speed[pairs]))
+    steps = np.diff(np.asarray(times, np.float64))
+    use = np.asarray(pairs, bool) & (steps > 0)
+    if not use.any():
+        return None
+    return float(np.mean(np.abs(np.diff(values))[use] / steps[use]))
