@@ -1,31 +1,38 @@
-"""The reference scorer ``reference-1``: the five scores from the training-free signals alone.
+"""The reference scorer ``reference-2``: the five scores from the training-free signals alone.
 
 Without engines (``tqscore batch`` with no ``--engines``) nobody has trained a model, so the
-five score columns come from fixed formulas over one row's signals instead. Nothing here was
-fitted to labels or tuned until the shared clips looked right: every constant is one of
+five score columns come from fixed formulas over one row's signals. Each score is built in two
+steps that a person can check:
 
-- a published standard (ITU-R BT.1359-1 for the audio/video offset),
-- a scale that already predicts human ratings (DNSMOS P.835 OVRL is a speech-quality MOS),
-- the real-footage reference table (``tqscore.signals.reference``: inside the range real
-  recordings show is natural, far outside it is not),
-- the measured behaviour of the sync estimator on real recordings (its offset at zero shift),
-- a plain proportion (the share of the clip without a face takes that share of the scale),
-- an equal weight where no human labels exist to set one.
+1. **Evidence**: named grades on the 1-5 scale, each from one signal (``evidence``). A signal
+   people judge in one direction (more lip motion while speaking, more head motion, a steadier
+   face) is graded by where it lies in the real-footage distribution (``real_grade``): a value
+   at the real median grades 4.8, at the real 5th percentile 3 ("fair"), further out less, and
+   the ordering is kept everywhere, so two clips on the same side of the median still rank.
+   Offsets are graded on ITU-R BT.1359-1; DNSMOS is already a MOS; shares of frozen or
+   faceless frames take their share of the scale.
+2. **Combination**: a score is the ``weights``-weighted mean of its present grades, except that
+   a grade named in ``CAPS`` (the sync offset) caps the mean instead of joining it: a clear
+   delay is a defect however well the lips move.
 
-``docs/scores.md`` derives each formula, works one example and says what this is not: a
-reference that knows what real footage looks like, not a learned predictor of a human MOS.
+Every constant is one of: a published standard, a scale that already predicts human ratings,
+the real-footage reference (``tqscore.signals.reference``, 31 real recordings), or a weight
+whose reason is given beside it. ``docs/scores.md`` derives each formula and works one example;
+``benchmarks/validity.py`` measures the scores against human judgements and real footage.
 A score is None only with a stated cause (no face, no audio, no speech), returned beside it.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from tqscore.layout import FPS, LABELS
+from tqscore.numeric import finite_or_none
+from tqscore.signals.sync import SyncConfig
 
-MODEL_ID = "reference-1"
+MODEL_ID = "reference-2"
 
 # sync_offset_frames counts frames of 40 ms whatever the clip's own rate (tqscore.signals.columns).
 FRAME_MS = 1000.0 / FPS
@@ -39,39 +46,130 @@ DETECT_EARLY_MS, DETECT_LATE_MS = 45.0, 125.0
 ACCEPT_EARLY_MS, ACCEPT_LATE_MS = 90.0, 185.0
 GRADE_DETECT, GRADE_ACCEPT = 4.5, 3.5
 
-# The estimator's own offset on real, in-sync recordings (no shift applied), in frames: the
-# range measured over ../shared/media/real + ../shared/corpus/real (docs/scores.md, "Estimator
-# tolerance", has the command and the per-clip values). An offset inside it is read as in sync:
-# the estimator cannot tell the speaker's own lead of mouth over sound from a real delay, and a
-# real recording must not lose lip-sync points for it. Offsets beyond it count from its edge.
-ESTIMATOR_TOLERANCE_FRAMES = (0, 3)
+# A sync estimate from less speech than the estimator's own floor is no evidence: below
+# SyncConfig.min_span_s (3 s) own audio and another utterance's scored alike (1.6-s and 2.6-s
+# all-speech cuts, tqscore/signals/sync.py). An offset at the edge of the search (+/-15 frames)
+# is no estimate either: the true peak lies outside the searched range or nowhere.
+MIN_CONFIDENCE_SPEECH_S = SyncConfig.min_span_s
+SEARCH_EDGE_FRAMES = SyncConfig.max_offset
 
-# Weights of the lip-sync evidence: each signal's agreement with human lip-sync judgements above
-# chance (issue 9's validation pairs: mouth_motion_speech 80 %, sync_confidence 57 %, chance 50 %).
-# sync_open_loudness_corr answers the same question as sync_confidence ("does the mouth follow this
-# voice") and shares its weight until it has a measured agreement of its own.
-W_MOUTH_SPEECH = 0.80 - 0.50
-W_FOLLOWS_AUDIO = 0.57 - 0.50
+# The real 5th percentile grades 3, the middle of the five-grade scale: z = -1.645 is the 5th
+# percentile of a normal distribution, so the grade is 1 + 4 Phi(z + 1.645) (module docstring).
+Z_FAIR = 1.6449
 
-# sync_confidence counts as lip-sync evidence only with at least this much speech: the sync
-# estimator's own floor (tqscore.signals.sync.SyncConfig.min_span_s), below which own audio and
-# another utterance's scored alike (1.6-s and 2.6-s all-speech cuts of AOC). A recording with a
-# few words in a silent clip (LivePortrait_d12: 0.7 s of speech in 7.3 s) otherwise has its grade
-# set by CCA windows over silence (docs/scores.md, "The five formulas").
-MIN_CONFIDENCE_SPEECH_S = 3.0
+# Directions: "higher" = more is better, "lower" = less is better, "both" = the real median is best.
+# (grade name, signal, direction) per label; the weights are in DEFAULT_WEIGHTS.
+LIP_EVIDENCE = (
+    ("mouth_speech", "mouth_motion_speech", "higher"),
+    ("follows_audio", "sync_confidence", "higher"),
+    ("onsets", "sync_open_loudness_corr", "higher"),
+)
+EXPRESSION_EVIDENCE = (
+    ("head_speed", "head_rotation_speed_dps", "higher"),
+    ("head_yaw", "head_yaw_range_deg", "higher"),
+    ("head_pitch", "head_pitch_range_deg", "higher"),
+    ("head_roll", "head_roll_range_deg", "higher"),
+    ("head_shift", "head_translation_iod", "higher"),
+    ("head_still", "head_still_ratio", "lower"),
+    ("blinks", "blink_rate_per_min", "higher"),
+    ("brows", "brow_motion", "higher"),
+    ("face_changes", "expression_variability", "higher"),
+)
+PICTURE_EVIDENCE = (
+    ("steady", "landmark_jitter", "lower"),
+    ("face_sharp", "face_sharpness", "higher"),
+    ("mouth_sharp", "mouth_sharpness", "higher"),
+    ("mouth_vs_face", "mouth_face_sharpness_ratio", "higher"),
+    ("blocks", "blockiness", "lower"),
+    ("flicker", "temporal_flicker", "lower"),
+)
 
-# Overall: the picture counts as much as the four other dimensions together (what a viewer looks
-# at, and what issue 10's visual-quality judgements rate); a choice, not a measurement.
-W_PICTURE = 0.5
+# Grades that cap their label's weighted mean instead of joining it.
+CAPS: dict[str, tuple[str, ...]] = {"lip_sync": ("offset",)}
+
+# The weight of each named grade per label (non-negative; a score is their weighted mean over the
+# grades present). Reasons:
+# - lip_sync: the mouth's motion during speech is the lip-sync cue people follow most (the best
+#   single signal on the judged lip-sync pairs, docs/validity.md); whether the mouth follows
+#   this voice (CCA confidence, onset agreement) is weaker evidence and weighs a third each.
+# - expression: head motion is what the judged question asks and what generated heads lack;
+#   five head-motion grades and one still-share grade against three face-dynamics grades and
+#   freezes, each weighted equally.
+# - cross_modal: moving with speech, quiet in silence, following this voice: equal weights.
+# - overall: the picture (steadiness, sharpness, coding, flicker, freezes, face presence), each
+#   grade weighted equally, and the four other scores at the weight of one picture grade each.
+DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
+    "lip_sync": {"mouth_speech": 1.0, "follows_audio": 1 / 3, "onsets": 1 / 3},
+    "expression": {**{name: 1.0 for name, _, _ in EXPRESSION_EVIDENCE}, "frozen": 1.0},
+    "audio_quality": {"dnsmos_ovrl": 1.0},
+    "cross_modal": {"mouth_speech": 1.0, "mouth_silence": 1.0, "follows_audio": 1.0, "onsets": 1.0},
+    "overall": {**{name: 1.0 for name, _, _ in PICTURE_EVIDENCE}, "frozen": 1.0, "face_present": 1.0,
+                "lip_sync": 1.0, "expression": 1.0, "audio_quality": 1.0, "cross_modal": 1.0},
+}
 
 
-def _band(name: str):
-    """The real-footage band of a signal, or None where the table has none."""
-    try:
-        from tqscore.signals.reference import reference_band
-    except ImportError:  # pragma: no cover - the table ships with the package
-        return None
+def _default_band(name: str):
+    from tqscore.signals.reference import reference_band
+
     return reference_band(name)
+
+
+# --------------------------------------------------------------------------------------------
+# What a row says about speech and sync (one definition, read by the scorer and the rules)
+
+
+def has_speech(row: dict) -> bool:
+    """The file has audio and Silero VAD found speech in it."""
+    if row.get("has_audio") is False:
+        return False
+    speech_s = finite_or_none(row.get("speech_s"))
+    if speech_s is not None:
+        return speech_s > 0
+    ratio = finite_or_none(row.get("speech_ratio"))
+    return ratio is not None and ratio > 0
+
+
+def sync_uncertainty(row: dict) -> str | None:
+    """Why the row's sync estimate is no evidence, or None when it is.
+
+    "short_speech": under ``MIN_CONFIDENCE_SPEECH_S`` of speech; "search_edge": the offset sits
+    at the edge of the search; "no_estimate": the estimator gave none (under 3 s of face).
+    """
+    if not has_speech(row):
+        return None
+    speech_s = finite_or_none(row.get("speech_s"))
+    if speech_s is not None and speech_s < MIN_CONFIDENCE_SPEECH_S:
+        return "short_speech"
+    offset = finite_or_none(row.get("sync_offset_frames"))
+    if offset is None:
+        return "no_estimate"
+    if abs(offset) >= SEARCH_EDGE_FRAMES:
+        return "search_edge"
+    return None
+
+
+def tolerance_frames(band: Callable = _default_band) -> tuple[int, int]:
+    """The estimator's offsets on real recordings: the 5th-95th percentile of ``sync_offset_frames``
+    over the real recordings with speech, widened to whole frames.
+
+    The mouth moves before the sound it makes, by a speaker-dependent amount the estimator cannot
+    tell from a real delay; an offset inside this range is read as in sync, and one beyond it
+    counts from its edge.
+    """
+    offsets = band("sync_offset_frames")
+    if offsets is None:
+        return 0, 0
+    return math.floor(offsets.low), math.ceil(offsets.high)
+
+
+def offset_beyond_tolerance_ms(offset_frames: float, tolerance: tuple[int, int] | None = None) -> float:
+    """Milliseconds by which the offset leaves the tolerance range (+ late, - early, 0 inside)."""
+    low, high = tolerance or tolerance_frames()
+    if offset_frames > high:
+        return (offset_frames - high) * FRAME_MS
+    if offset_frames < low:
+        return (offset_frames - low) * FRAME_MS
+    return 0.0
 
 
 # --------------------------------------------------------------------------------------------
@@ -79,7 +177,7 @@ def _band(name: str):
 
 
 def bt1359_grade(late_ms: float) -> float:
-    """Grade of an offset beyond the tolerance band; ``late_ms`` > 0 sound late, < 0 early.
+    """Grade of an offset beyond the tolerance range; ``late_ms`` > 0 sound late, < 0 early.
 
     Linear from 5 (in sync) to 4.5 at the detectability threshold and 3.5 at the acceptability
     threshold, then on along the detectability-to-acceptability slope down to 1.
@@ -93,62 +191,21 @@ def bt1359_grade(late_ms: float) -> float:
     return max(1.0, grade)
 
 
-def offset_beyond_tolerance_ms(offset_frames: float) -> float:
-    """Milliseconds by which the offset leaves the estimator's tolerance band (+ late, - early, 0 inside)."""
-    low, high = ESTIMATOR_TOLERANCE_FRAMES
-    if offset_frames > high:
-        return (offset_frames - high) * FRAME_MS
-    if offset_frames < low:
-        return (offset_frames - low) * FRAME_MS
-    return 0.0
+def _phi(x: float) -> float:
+    return 0.5 * math.erfc(-x / math.sqrt(2.0))
 
 
-def outside_widths(value: float, band, side: str = "both") -> float:
-    """How far ``value`` lies outside the band, in units of the band's own width (0 inside).
+def real_grade(value: float, band, direction: str) -> float:
+    """1 + 4 Phi(Z_FAIR - d): d robust standard deviations on the bad side of the real median.
 
-    ``side``: "low" counts only a value below the band (a quantity where more is never worse),
-    "high" only above it, "both" either way. The width is how far apart real recordings lie:
-    a value one width outside is as far from the nearest real clip as the real clips spread.
-    Where every real clip showed a positive value (speeds, ranges, rates, sharpness) distances
-    and width are taken on a log scale, as ratios: half the stillest real head's speed is as far
-    out whatever the unit, and a value of 0 is infinitely far. Otherwise they are differences.
+    ``direction`` "higher": d = -z (below the median is bad, above it better still); "lower":
+    d = z; "both": d = |z|. The real median grades 4.80, the real 5th percentile (or 95th, on the
+    bad side) 3.00, two robust standard deviations out 2.44, four 1.04; strictly monotone, so
+    every difference between two clips keeps its sign.
     """
-    low, high = band.low, band.high
-    if low > 0:
-        if value <= 0:
-            return 0.0 if side == "high" else math.inf
-        value, low, high = math.log(value), math.log(low), math.log(high)
-    width = high - low
-    below = max(0.0, low - value) if side in ("low", "both") else 0.0
-    above = max(0.0, value - high) if side in ("high", "both") else 0.0
-    distance = below + above
-    if distance == 0.0:
-        return 0.0
-    if width <= 0.0:  # every real clip showed one value: any departure is far
-        return math.inf
-    return distance / width
-
-
-def median_share_grade(value: float, band) -> float:
-    """1 + 4 x value / (real median), capped at 5: for the lip-sync evidence people judge monotonically.
-
-    Inside the real band a flat grade would throw away what ranks generated clips (a mouth that
-    moves more while speaking is judged better, issue 9), so these grade by proportion to the
-    typical real recording: half the real median's lip speed grades 3.
-    """
-    if band.median <= 0:
-        return 5.0 if value >= band.median else 1.0
-    return 1.0 + 4.0 * min(1.0, max(0.0, value / band.median))
-
-
-def natural_grade(value: float, band, side: str = "both") -> float:
-    """5 inside the real-footage band, 1 + 4 exp(-z) at z band widths outside it.
-
-    One width outside ("far": as far from real footage as real clips are from each other)
-    grades 2.47, two widths 1.54: the grade keeps falling with the distance and never ties at
-    the floor, so two clips that are both unnatural still rank by how unnatural they are.
-    """
-    return 1.0 + 4.0 * math.exp(-outside_widths(value, band, side))
+    z = band.z(value)
+    d = {"higher": -z, "lower": z, "both": abs(z)}[direction]
+    return 1.0 + 4.0 * _phi(Z_FAIR - d)
 
 
 def share_grade(bad_share: float) -> float:
@@ -164,156 +221,118 @@ def share_grade(bad_share: float) -> float:
 class ReferenceScores:
     values: dict[str, float | None]  # one per tqscore.layout.LABELS, each in [1, 5] or None
     causes: list[str] = field(default_factory=list)  # "code: text" for every None score
-    parts: dict[str, float] = field(default_factory=dict)  # the graded evidence, for docs and tests
+    parts: dict[str, dict[str, float | None]] = field(default_factory=dict)  # the evidence per label
 
 
-# (signal, side) per evidence group; "side" as in outside_widths.
-HEAD_MOTION = (
-    ("head_rotation_speed_dps", "both"),
-    ("head_yaw_range_deg", "both"),
-    ("head_pitch_range_deg", "both"),
-    ("head_roll_range_deg", "both"),
-    ("head_translation_iod", "both"),
-    ("head_still_ratio", "both"),
-)
-FACE_DYNAMICS = (
-    ("blink_rate_per_min", "both"),
-    ("brow_motion", "both"),
-    ("expression_variability", "both"),
-    ("landmark_jitter", "both"),
-)
-PICTURE = (
-    ("face_sharpness", "low"),
-    ("mouth_sharpness", "low"),
-    ("mouth_face_sharpness_ratio", "low"),
-    ("blockiness", "high"),
-    ("temporal_flicker", "high"),
-    ("face_niqe", "high"),
-    ("face_brisque", "high"),
-)
-
-
-def _value(row: dict, name: str) -> float | None:
-    value = row.get(name)
-    if value is None or isinstance(value, bool):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
-def _mean(values: Iterable[float | None]) -> float | None:
-    kept = [v for v in values if v is not None]
-    return sum(kept) / len(kept) if kept else None
-
-
-def _weighted(pairs: Iterable[tuple[float | None, float]]) -> float | None:
-    kept = [(v, w) for v, w in pairs if v is not None]
+def weighted_mean(grades: dict[str, float | None], weights: dict[str, float]) -> float | None:
+    """The ``weights``-weighted mean of the present grades; None when none with weight is present."""
+    kept = [(grades[name], w) for name, w in weights.items() if grades.get(name) is not None and w > 0]
     total = sum(w for _, w in kept)
-    return sum(v * w for v, w in kept) / total if kept and total > 0 else None
+    return sum(g * w for g, w in kept) / total if total > 0 else None
+
+
+def _clip(value: float | None) -> float | None:
+    return None if value is None else round(min(5.0, max(1.0, value)), 4)
 
 
 class ReferenceScorer:
-    """Maps one row (signals + metadata) to the five scores. ``band`` is injectable for tests."""
+    """One row (signals + metadata) -> evidence per label -> the five scores.
 
-    model_id = MODEL_ID
+    ``weights``: per label, the weight of each named grade (``DEFAULT_WEIGHTS`` when None; a label
+    missing from ``weights`` keeps its default). ``band``: the real-footage band of a signal
+    (``tqscore.signals.reference.reference_band``; injectable for tests).
+    """
 
-    def __init__(self, band: Callable[[str], object | None] = _band):
-        self.band = band
+    def __init__(self, weights: dict[str, dict[str, float]] | None = None, band: Callable | None = None):
+        self.weights = {label: dict((weights or {}).get(label, DEFAULT_WEIGHTS[label])) for label in LABELS}
+        for label, grades in self.weights.items():
+            if any(not math.isfinite(w) or w < 0 for w in grades.values()):
+                raise ValueError(f"weights of {label} must be finite and non-negative: {grades}")
+        self.band = band or _default_band
+        self._custom = weights is not None and self.weights != DEFAULT_WEIGHTS
 
-    def natural(self, row: dict, name: str, side: str = "both") -> float | None:
-        value, band = _value(row, name), self.band(name)
+    @property
+    def model_id(self) -> str:
+        """``reference-2`` with the default weights; ``reference-2-custom`` otherwise."""
+        return MODEL_ID if not self._custom else f"{MODEL_ID}-custom"
+
+    def grade(self, row: dict, signal: str, direction: str) -> float | None:
+        value, band = finite_or_none(row.get(signal)), self.band(signal)
         if value is None or band is None:
             return None
-        return natural_grade(value, band, side)
+        return real_grade(value, band, direction)
 
-    def share(self, row: dict, name: str) -> float | None:
-        value, band = _value(row, name), self.band(name)
-        if value is None or band is None:
-            return None
-        return median_share_grade(value, band)
+    def _lip_grades(self, row: dict) -> dict[str, float | None]:
+        certain = sync_uncertainty(row) is None
+        grades = {name: self.grade(row, signal, d) for name, signal, d in LIP_EVIDENCE}
+        offset = finite_or_none(row.get("sync_offset_frames"))
+        grades["offset"] = (bt1359_grade(offset_beyond_tolerance_ms(offset, tolerance_frames(self.band)))
+                            if certain and offset is not None else None)
+        if not certain:
+            grades["follows_audio"] = None
+            if sync_uncertainty(row) == "search_edge":
+                grades["onsets"] = None  # read at the estimator's offset, which is no estimate here
+        return grades
 
-    def group(self, row: dict, members) -> float | None:
-        return _mean(self.natural(row, name, side) for name, side in members)
+    def _picture_grades(self, row: dict, face: float) -> dict[str, float | None]:
+        grades = {name: self.grade(row, signal, d) for name, signal, d in PICTURE_EVIDENCE}
+        frozen = finite_or_none(row.get("frozen_frame_ratio"))
+        grades["frozen"] = None if frozen is None else share_grade(frozen)
+        grades["face_present"] = share_grade(1.0 - face)
+        return grades
+
+    def evidence(self, row: dict) -> dict[str, dict[str, float | None]]:
+        """For each label, each named grade on the 1-5 scale (None where not measurable)."""
+        face = finite_or_none(row.get("face_present_ratio"))
+        has_face = row.get("status") != "no_face" and face is not None and face > 0
+        speech = has_speech(row)
+        lip = self._lip_grades(row) if has_face and speech else dict.fromkeys(("offset", *(n for n, _, _ in LIP_EVIDENCE)))
+        ovrl = finite_or_none(row.get("dnsmos_ovrl")) if speech else None
+        expression = {name: self.grade(row, signal, d) if has_face else None for name, signal, d in EXPRESSION_EVIDENCE}
+        picture = self._picture_grades(row, face) if has_face else {}
+        expression["frozen"] = picture.get("frozen")
+        silence = self.grade(row, "mouth_motion_silence", "lower") if has_face and speech else None
+        parts = {
+            "lip_sync": lip,
+            "expression": expression,
+            "audio_quality": {"dnsmos_ovrl": None if ovrl is None else min(5.0, max(1.0, ovrl))},
+            "cross_modal": {"mouth_speech": lip["mouth_speech"], "mouth_silence": silence,
+                            "follows_audio": lip["follows_audio"], "onsets": lip["onsets"]},
+        }
+        if picture:  # overall also weighs the four other scores
+            picture.update({label: _clip(self.combine(label, grades)) for label, grades in parts.items()})
+        return parts | {"overall": picture}
+
+    def combine(self, label: str, grades: dict[str, float | None]) -> float | None:
+        """The label's weighted mean of ``grades``, capped by its ``CAPS`` grades."""
+        value = weighted_mean(grades, self.weights[label])
+        caps = [grades[name] for name in CAPS.get(label, ()) if grades.get(name) is not None]
+        return min([value, *caps]) if value is not None and caps else value
 
     def score(self, row: dict) -> ReferenceScores:
-        parts: dict[str, float] = {}
-        causes: list[str] = []
-        face = _value(row, "face_present_ratio")
-        has_face = row.get("status") != "no_face" and face is not None and face > 0
-        has_audio = row.get("has_audio") is not False
-        speech_s = _value(row, "speech_s")
-        speech_ratio = _value(row, "speech_ratio")
-        has_speech = has_audio and (
-            (speech_s is not None and speech_s > 0) or (speech_s is None and speech_ratio is not None and speech_ratio > 0))
+        parts = self.evidence(row)
+        values = {label: _clip(self.combine(label, parts[label])) for label in LABELS}
+        return ReferenceScores(values, causes(row, values), parts)
 
-        if not has_face:
-            causes.append("no_face: no face found, so lip_sync, expression, cross_modal and overall are not scored")
-        if not has_audio:
-            causes.append("no_audio: the file has no audio track, so lip_sync, audio_quality and cross_modal "
-                          "are not scored")
-        elif not has_speech:
-            causes.append("no_speech: no speech detected, so lip_sync, audio_quality and cross_modal are not scored")
 
-        def keep(name: str, value: float | None) -> float | None:
-            if value is not None:
-                parts[name] = value
-            return value
-
-        # lip_sync: the offset caps what the lip evidence can earn.
-        lip_sync = None
-        if has_face and has_speech:
-            offset = _value(row, "sync_offset_frames")
-            s_offset = keep("offset", None if offset is None else bt1359_grade(offset_beyond_tolerance_ms(offset)))
-            s_mouth = keep("mouth_speech", self.share(row, "mouth_motion_speech"))
-            confidence = (self.share(row, "sync_confidence")
-                          if speech_s is None or speech_s >= MIN_CONFIDENCE_SPEECH_S else None)
-            s_follows = keep("follows_audio", _mean((confidence,
-                                                     self.natural(row, "sync_open_loudness_corr", "low"))))
-            evidence = _weighted(((s_mouth, W_MOUTH_SPEECH), (s_follows, W_FOLLOWS_AUDIO)))
-            known = [v for v in (s_offset, evidence) if v is not None]
-            lip_sync = min(known) if known else None
-            if lip_sync is None:
-                causes.append("lip_sync_unmeasured: too little face and speech for any lip-sync signal")
-
-        # audio_quality: DNSMOS P.835 OVRL is itself a MOS on this scale.
-        audio_quality = None
-        if has_speech:
-            ovrl = _value(row, "dnsmos_ovrl")
-            audio_quality = keep("dnsmos_ovrl", None if ovrl is None else min(5.0, max(1.0, ovrl)))
-            if audio_quality is None:
-                causes.append("audio_unrated: DNSMOS gave no rating for this audio")
-
-        # expression: head motion, face dynamics and freezes, every signal weighted equally.
-        expression = None
-        if has_face:
-            head = [self.natural(row, n, s) for n, s in HEAD_MOTION]
-            dynamics = [self.natural(row, n, s) for n, s in FACE_DYNAMICS]
-            frozen = _value(row, "frozen_frame_ratio")
-            s_frozen = keep("frozen", None if frozen is None else share_grade(frozen))
-            keep("head_motion", _mean(head))
-            keep("face_dynamics", _mean(dynamics))
-            expression = _mean([*head, *dynamics, s_frozen])
-            if expression is None:
-                causes.append("expression_unmeasured: no face-motion signal for this clip")
-
-        # cross_modal: does the face answer the audio -- moving with speech, quiet in silence.
-        cross_modal = None
-        if has_face and has_speech:
-            cross_modal = _mean((parts.get("mouth_speech"),
-                                 keep("mouth_silence", self.natural(row, "mouth_motion_silence", "high")),
-                                 parts.get("follows_audio")))
-            if cross_modal is None:
-                causes.append("cross_modal_unmeasured: too little face and speech for any cross-modal signal")
-
-        # overall: picture quality of face and mouth, freezes and face presence, with the other four.
-        overall = None
-        if has_face:
-            s_present = keep("face_present", share_grade(1.0 - face))
-            picture = keep("picture", _mean([*(self.natural(row, n, s) for n, s in PICTURE),
-                                             parts.get("frozen"), s_present]))
-            others = _mean((lip_sync, expression, audio_quality, cross_modal))
-            overall = _weighted(((picture, W_PICTURE), (others, 1.0 - W_PICTURE)))
-
-        values = dict(zip(LABELS, (lip_sync, expression, audio_quality, cross_modal, overall)))
-        values = {k: None if v is None else round(min(5.0, max(1.0, v)), 4) for k, v in values.items()}
-        return ReferenceScores(values, causes, parts)
+def causes(row: dict, values: dict[str, float | None]) -> list[str]:
+    """"code: text" for every null score: the row-level cause that explains it, else its own."""
+    out, explained = [], set()
+    face = finite_or_none(row.get("face_present_ratio"))
+    if row.get("status") == "no_face" or not face:
+        out.append("no_face: no face found, so lip_sync, expression, cross_modal and overall are not scored")
+        explained |= {"lip_sync", "expression", "cross_modal", "overall"}
+    if row.get("has_audio") is False:
+        out.append("no_audio: the file has no audio track, so lip_sync, audio_quality and cross_modal are not scored")
+        explained |= {"lip_sync", "audio_quality", "cross_modal"}
+    elif not has_speech(row):
+        out.append("no_speech: no speech detected, so lip_sync, audio_quality and cross_modal are not scored")
+        explained |= {"lip_sync", "audio_quality", "cross_modal"}
+    own = {
+        "lip_sync": "lip_sync_unmeasured: too little face and speech for any lip-sync signal",
+        "expression": "expression_unmeasured: no face-motion signal for this clip",
+        "audio_quality": "audio_unrated: DNSMOS gave no rating for this audio",
+        "cross_modal": "cross_modal_unmeasured: too little face and speech for any cross-modal signal",
+        "overall": "overall_unmeasured: no picture signal for this clip",
+    }
+    return out + [text for label, text in own.items() if values.get(label) is None and label not in explained]

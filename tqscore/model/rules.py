@@ -7,12 +7,14 @@ The rules live in ONE YAML table so they can be read, reviewed and overridden
 verdict level and why. They run on every row, whether the reference scorer or a learned model
 filled the scores: they read the signals, not the scores.
 
-A rule's threshold is either absolute (``above`` / ``below``, in the signal's own unit) or
-relative to the real-footage band of ``tqscore.signals.reference`` (``above_band`` /
-``below_band``, in units of the band's width beyond its edge, the scale of
-``tqscore.model.reference.outside_widths``). Besides the row's columns a rule can read the
-derived quantities of :func:`facts` (the offset in milliseconds beyond the estimator's
-tolerance, ...). The table is parsed with pydantic through ``tqscore.config.load_yaml``.
+A rule's threshold is either absolute (``above`` / ``below``, in the signal's own unit) or a
+percentile of real footage (``below_real_percentile`` / ``above_real_percentile``): the value
+that share of real recordings lies beyond, from the robust normal fit of the real-footage
+reference (``tqscore.signals.reference.Band``), so a rule at the 1st percentile fires on about
+one real recording in a hundred. A rule at verdict ``pass`` is a note: its reason is given, the
+verdict is not raised. Besides the row's columns a rule can read the derived quantities of
+:func:`facts` (the offset in milliseconds beyond the estimator's tolerance, whether the sync
+estimate is uncertain, ...). The table is parsed with pydantic through ``tqscore.config.load_yaml``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import os
 import string
 from functools import lru_cache
 from pathlib import Path
+from statistics import NormalDist
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -29,7 +32,7 @@ from pydantic import Field, field_validator, model_validator
 from tqscore.config import ConfigModel, load_yaml
 from tqscore.errors import ConfigError
 from tqscore.layout import LABELS
-from tqscore.model.reference import FRAME_MS, offset_beyond_tolerance_ms, outside_widths
+from tqscore.model.reference import FRAME_MS, has_speech, offset_beyond_tolerance_ms, sync_uncertainty
 from tqscore.signals.columns import SIGNAL_NAMES
 
 DEFAULT_RULES = Path(__file__).resolve().with_name("rules.yaml")
@@ -39,34 +42,39 @@ VERDICTS: tuple[str, ...] = (PASS, REVIEW, FAIL)
 _SEVERITY = {PASS: 0, REVIEW: 1, FAIL: 2}
 
 # Quantities derived from the row that rules and their texts may use, beside the row's columns.
+# The offset quantities exist only where the sync estimate is evidence (tqscore.model.reference.
+# sync_uncertainty): an uncertain estimate never reads as a delay.
 DERIVED: dict[str, str] = {
-    "sync_offset_ms": "sync_offset_frames x 40 ms (positive = sound late)",
-    "sound_late_ms": "ms by which the sound is later than the estimator's tolerance band allows (0 otherwise)",
-    "sound_early_ms": "ms by which the sound is earlier than the estimator's tolerance band allows (0 otherwise)",
-    "sync_offset_abs_frames": "|sync_offset_frames|",
-    "sync_offset_abs_ms": "|sync_offset_frames| x 40 ms",
+    "sync_offset_ms": "sync_offset_frames x 40 ms (positive = sound late); only from a certain sync estimate",
+    "sound_late_ms": "ms by which the sound is later than the estimator's tolerance allows (0 otherwise); "
+                     "only from a certain sync estimate",
+    "sound_early_ms": "ms by which the sound is earlier than the estimator's tolerance allows (0 otherwise); "
+                      "only from a certain sync estimate",
+    "sync_offset_abs_frames": "|sync_offset_frames|; only from a certain sync estimate",
+    "sync_offset_abs_ms": "|sync_offset_frames| x 40 ms; only from a certain sync estimate",
+    "sync_short_speech_s": "seconds of speech, where there is some but too little for a sync estimate",
+    "sync_search_edge": "1 where the sync offset sits at the edge of the search (no estimate)",
     "face_missing_ratio": "1 - face_present_ratio",
 }
 # Clip metadata a rule may read besides the signal columns and the scores.
 ROW_FACTS = ("duration_s", "fps", "width", "height", "frames_used")
-# Names a rule's text may use besides the row's columns and DERIVED: the value tested and the band.
-TEXT_FIELDS = ("value", "low", "high", "median")
+# Names a rule's text may use besides the row's columns and DERIVED: the value tested, the real
+# footage's 5th percentile, median and 95th percentile, and the rule's own limit.
+TEXT_FIELDS = ("value", "low", "high", "median", "limit")
 
-
-THRESHOLDS = ("above", "below", "above_band", "below_band", "below_median_share")
+THRESHOLDS = ("above", "below", "below_real_percentile", "above_real_percentile")
 
 
 class Rule(ConfigModel):
     code: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     signal: str
-    verdict: Literal["review", "fail"]
-    text: str = Field(min_length=1)  # str.format template: row columns, DERIVED, value, low, high
+    verdict: Literal["pass", "review", "fail"]  # pass: a note, the verdict is not raised
+    text: str = Field(min_length=1)  # str.format template: row columns, DERIVED, TEXT_FIELDS
     why: str = Field(min_length=1)
     above: float | None = None
     below: float | None = None
-    above_band: float | None = Field(None, ge=0)
-    below_band: float | None = Field(None, ge=0)
-    below_median_share: float | None = Field(None, gt=0)  # value < share x the real-footage median
+    below_real_percentile: float | None = Field(None, gt=0, lt=50)
+    above_real_percentile: float | None = Field(None, gt=50, lt=100)
     # Only on rows where the VAD found speech (DNSMOS rates any audio; music is not "noisy speech").
     only_with_speech: bool = False
 
@@ -89,20 +97,25 @@ class Rule(ConfigModel):
 
     @property
     def band_relative(self) -> bool:
-        return self.above_band is not None or self.below_band is not None or self.below_median_share is not None
+        return self.below_real_percentile is not None or self.above_real_percentile is not None
+
+    def limit(self, band) -> float | None:
+        """The threshold in the signal's own unit (None: a real-footage rule without a band)."""
+        if self.above is not None:
+            return self.above
+        if self.below is not None:
+            return self.below
+        if band is None:
+            return None
+        percentile = self.below_real_percentile or self.above_real_percentile
+        return band.at_z(NormalDist().inv_cdf(percentile / 100.0))
 
     def fires(self, value: float, band) -> bool:
-        if self.above is not None:
-            return value > self.above
-        if self.below is not None:
-            return value < self.below
-        if band is None:
+        limit = self.limit(band)
+        if limit is None:
             return False
-        if self.above_band is not None:
-            return outside_widths(value, band, "high") > self.above_band
-        if self.below_median_share is not None:
-            return value < self.below_median_share * band.median
-        return outside_widths(value, band, "low") > self.below_band
+        below = self.below is not None or self.below_real_percentile is not None
+        return value < limit if below else value > limit
 
 
 class RulesTable(ConfigModel):
@@ -136,9 +149,9 @@ def _check(table: RulesTable, source, band) -> RulesTable:
 
 
 def _default_band(name: str):
-    from tqscore.model.reference import _band
+    from tqscore.signals.reference import reference_band
 
-    return _band(name)
+    return reference_band(name)
 
 
 def load_rules(path: str | os.PathLike | None = None, band=_default_band) -> RulesTable:
@@ -155,22 +168,22 @@ def default_rules() -> RulesTable:
 def facts(row: dict) -> dict:
     """The row's values plus :data:`DERIVED`, NaN and infinity dropped (they never reach a rule)."""
     out = {k: v for k, v in row.items() if not (isinstance(v, float) and not math.isfinite(v))}
-    offset = row.get("sync_offset_frames")
-    if offset is not None:
+    uncertainty = sync_uncertainty(row)
+    offset = out.get("sync_offset_frames")
+    if offset is not None and uncertainty is None and has_speech(row):
         beyond = offset_beyond_tolerance_ms(offset)
         out["sync_offset_ms"] = offset * FRAME_MS
         out["sound_late_ms"] = max(0.0, beyond)
         out["sound_early_ms"] = max(0.0, -beyond)
         out["sync_offset_abs_frames"] = abs(offset)
         out["sync_offset_abs_ms"] = abs(offset) * FRAME_MS
-    if row.get("face_present_ratio") is not None:
-        out["face_missing_ratio"] = 1.0 - row["face_present_ratio"]
+    if uncertainty == "short_speech":
+        out["sync_short_speech_s"] = out.get("speech_s")
+    if uncertainty == "search_edge":
+        out["sync_search_edge"] = 1.0
+    if out.get("face_present_ratio") is not None:
+        out["face_missing_ratio"] = 1.0 - out["face_present_ratio"]
     return out
-
-
-def has_speech(row: dict) -> bool:
-    speech_s, ratio = row.get("speech_s"), row.get("speech_ratio")
-    return bool(speech_s) if speech_s is not None else bool(ratio)
 
 
 class _Blank(dict):
@@ -188,6 +201,9 @@ def _text(rule: Rule, known: dict, value: float, band) -> str:
     fields["value"] = value
     if band is not None:
         fields["low"], fields["high"], fields["median"] = band.low, band.high, band.median
+    limit = rule.limit(band)
+    if limit is not None:
+        fields["limit"] = limit
     body = string.Formatter().vformat(rule.text, (), fields)
     return f"{rule.code}: {body}"
 
@@ -229,7 +245,7 @@ def evaluate(row: dict, table: RulesTable | None = None, causes: list[str] = (),
 
 
 def band_of(rule: Rule, band):
-    return band(rule.signal) if rule.band_relative or any(f"{{{k}" in rule.text for k in ("low", "high", "median")) else None
+    return band(rule.signal) if rule.band_relative or any(f"{{{k}" in rule.text for k in ("low", "high", "median", "limit")) else None
 
 
 def markdown_table(table: RulesTable | None = None) -> str:
@@ -241,12 +257,10 @@ def markdown_table(table: RulesTable | None = None) -> str:
             when = f"> {r.above:g}"
         elif r.below is not None:
             when = f"< {r.below:g}"
-        elif r.below_median_share is not None:
-            when = f"< {r.below_median_share:g} x the real-footage median"
-        elif r.above_band is not None:
-            when = f"more than {r.above_band:g} band widths above the real-footage band"
+        elif r.below_real_percentile is not None:
+            when = f"below the real-footage {r.below_real_percentile:g}th percentile"
         else:
-            when = f"more than {r.below_band:g} band widths below the real-footage band"
+            when = f"above the real-footage {r.above_real_percentile:g}th percentile"
         text = r.text.replace("|", "\\|")
         lines.append(f"| `{r.code}` | `{r.signal}` | {when} | {r.verdict} | {text} | {r.why} |")
     return "\n".join(lines)

@@ -16,7 +16,7 @@ Fusion: the raw streams (T, 4237) of one clip, NaN imputation, standardisation a
 into the graph at export time.
 
 Without an engine folder ``SignalsScorer`` fills the five scores from the row's training-free
-signals (``tqscore.model.reference``, model id ``reference-1``): no engines, no batching.
+signals (``tqscore.model.reference``, model id ``reference-2``): no engines, no batching.
 
 Every scorer a run can use meets one protocol, ``Scorer``: the ids a row and the resume key
 carry, whether the analyses must bring the engines' inputs, and ``scored(cfg, tasks)``, the
@@ -62,7 +62,7 @@ Scored = tuple[Analysis, Scores | None]  # scores None: an error row, or no mode
 class Scorer(Protocol):
     """What a run needs of whatever fills its five scores."""
 
-    model_id: str | None  # the row's model_id (reference-1 without engines)
+    model_id: str | None  # the row's model_id (reference-2 without engines)
     engine_id: str | None  # the row's engine_id and part of the resume key; None without engines
     needs_inputs: bool  # the analyses must carry the engines' inputs (crops, audio, landmarks)
 
@@ -120,7 +120,7 @@ def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64, audi
                 precision: str = "auto") -> EngineScorer | SignalsScorer:
     """The in-process scorer for an engine folder, or ``SignalsScorer`` without one."""
     if engine_dir is None:
-        log.info("no engine folder given (--engines): the reference scorer (reference-1) fills the five scores "
+        log.info("no engine folder given (--engines): the reference scorer (reference-2) fills the five scores "
                  "from the training-free signals")
         return SignalsScorer()
     from tqscore.runtime.engines import EngineSet
