@@ -276,3 +276,18 @@ def test_batch_help_has_examples_and_exit_codes_in_plain_text():
     for code in ("0 ", "1 ", "2 ", "130", "143", "SIGTERM", "Ctrl-C"):
         assert code in text
     assert "``" not in text and "--retry-errors" in text
+
+
+def test_one_exit_code_map_for_every_command(capsys):
+    from tqscore.cli import EXIT_ERROR, EXIT_SIGINT, EXIT_SIGTERM, exit_code
+
+    assert exit_code("batch", RunError("cannot write\nhere", "/r/s.parquet")) == EXIT_ERROR == 2
+    assert exit_code("report", FileNotFoundError(errno.ENOENT, "No such file or directory", "/r/x")) == 2
+    assert exit_code("batch", KeyboardInterrupt("SIGTERM"), after_stop="; kept") == EXIT_SIGTERM == 143
+    assert exit_code("export", KeyboardInterrupt()) == EXIT_SIGINT == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "tqscore batch: error: /r/s.parquet: cannot write here",
+        "tqscore report: error: /r/x: No such file or directory",
+        "tqscore batch: stopped by SIGTERM; kept",
+        "tqscore export: stopped by SIGINT",
+    ]

@@ -4,11 +4,12 @@ Each command lives beside the code it drives and exposes ``add_parser(subparsers
 registers its arguments and sets ``func``; this module only lists the commands, so importing
 it stays cheap and a command's heavy dependencies load when that command runs.
 
-Exit codes are decided here, once for every command: a :class:`~tqscore.errors.TqscoreError`
-(bad input, or a machine that cannot do what was asked) is one line on stderr and exit 2;
-Ctrl-C is exit 130 (128 + SIGINT, the shell's convention); anything else is a bug and keeps its
-traceback. A command returns its own code for outcomes that are not errors (batch's 1: some
-files failed).
+Exit codes are decided here, once for every command (:func:`exit_code`): a
+:class:`~tqscore.errors.TqscoreError` (bad input, or a machine that cannot do what was asked) or
+an ``OSError`` (a file the command needs that is missing or unreadable) is one line on stderr
+and exit 2; a stop by Ctrl-C is exit 130 and by SIGTERM 143 (128 + the signal's number, the
+shell's convention); anything else is a bug and keeps its traceback. A command returns its own
+code for outcomes that are not errors (batch's 1: some files failed).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import signal
 import sys
 
 from tqscore import __version__
@@ -23,8 +25,11 @@ from tqscore.errors import TqscoreError
 
 log = logging.getLogger(__name__)
 
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1  # a command's own outcome: it finished, but some of its inputs failed (batch)
 EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
+EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143
+FAILURES = (TqscoreError, OSError, KeyboardInterrupt)  # what ends a command with one line, not a traceback
 
 # Order here is the order of `tqscore --help`.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -60,14 +65,27 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return int(args.func(args) or 0)
-    except TqscoreError as exc:
-        log.debug("%s failed", args.command, exc_info=True)
-        message = " ".join(str(exc).split())  # one line, whatever the message holds
-        print(f"tqscore {args.command}: error: {message}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(f"tqscore {args.command}: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except FAILURES as exc:
+        return exit_code(args.command, exc)
+
+
+def exit_code(command: str, exc: BaseException, after_stop: str = "") -> int:
+    """Print the one line a user reads for ``exc`` (one of ``FAILURES``); return the exit code.
+
+    A ``KeyboardInterrupt`` whose argument is ``"SIGTERM"`` (a command that handles SIGTERM raises
+    it so) is a stop by SIGTERM, any other one by SIGINT; ``after_stop`` is added to that line.
+    """
+    if isinstance(exc, KeyboardInterrupt):
+        signum = signal.SIGTERM if exc.args[:1] == (signal.SIGTERM.name,) else signal.SIGINT
+        print(f"tqscore {command}: stopped by {signum.name}{after_stop}", file=sys.stderr)
+        return 128 + signum
+    log.debug("%s failed", command, exc_info=exc)
+    if isinstance(exc, OSError) and not isinstance(exc, TqscoreError):
+        text = f"{exc.filename}: {exc.strerror or exc}" if exc.filename else str(exc.strerror or exc)
+    else:
+        text = str(exc)
+    print(f"tqscore {command}: error: {' '.join(text.split())}", file=sys.stderr)  # one line, whatever it holds
+    return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -7,16 +7,11 @@ The help text below (``HELP``) is what a user reads; it is plain text for argpar
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import signal
-import sys
 from pathlib import Path
 
-log = logging.getLogger(__name__)
-
-EXIT_OK, EXIT_SOME_FAILED, EXIT_RUN_FAILED = 0, 1, 2
-EXIT_SIGINT, EXIT_SIGTERM = 128 + signal.SIGINT, 128 + signal.SIGTERM  # 130, 143: the shell's convention
+from tqscore.cli import EXIT_OK, EXIT_SOME_FAILED, FAILURES, exit_code
 
 HELP = """\
 Score every video under DIR into one Parquet table, one row per file.
@@ -115,6 +110,7 @@ def _input_location(text: str) -> Path | str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqscore.errors import ConfigError
     from tqscore.media.discovery import Shard, normalize_extensions
     from tqscore.runtime.config import BatchConfig
 
@@ -141,8 +137,7 @@ def run(args: argparse.Namespace) -> int:
             ray=args.ray,
         )
     except ValueError as exc:
-        print(f"tqscore batch: {exc}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+        raise ConfigError(str(exc)) from None
     code = execute(cfg)
     if args.report is not None and code in (EXIT_OK, EXIT_SOME_FAILED):
         from tqscore.report import ReportConfig, write_report
@@ -153,37 +148,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def execute(cfg) -> int:
-    """Run and print the closing summary; map the outcome to the exit code."""
-    from tqscore.errors import TqscoreError
+    """Run and print the closing summary; the outcome's exit code (``tqscore.cli.exit_code``)."""
     from tqscore.runtime.pipeline import run_batch
 
-    # SIGTERM (a pod being stopped) ends the run like Ctrl-C: finished rows are saved first,
-    # then the workers are ended, within a few seconds whatever they are doing.
-    stopping = {}
-
-    def interrupt(signum, frame):
-        if stopping:  # a second signal while stopping: the first one is already being handled
-            return
-        stopping["signal"] = signum
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
+    stop = _stopper()
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         summary = run_batch(cfg)
-    except KeyboardInterrupt:
-        signum = stopping.get("signal", signal.SIGINT)
-        print(f"tqscore batch: stopped by {signal.Signals(signum).name}; finished rows are kept, run again to resume",
-              file=sys.stderr)
-        return EXIT_SIGTERM if signum == signal.SIGTERM else EXIT_SIGINT
-    except TqscoreError as exc:
-        log.debug("run failed", exc_info=True)
-        print(f"tqscore batch: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return EXIT_RUN_FAILED
-    except OSError as exc:  # a file the run needs that is not there or cannot be read
-        log.debug("run failed", exc_info=True)
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"tqscore batch: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return EXIT_RUN_FAILED
+    except FAILURES as exc:
+        return exit_code("batch", exc, after_stop="; finished rows are kept, run again to resume")
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -191,3 +164,19 @@ def execute(cfg) -> int:
     for line in summary.lines():
         print(f"  {line}")
     return EXIT_OK if summary.all_ok else EXIT_SOME_FAILED
+
+
+def _stopper():
+    """The handler of SIGTERM and SIGINT during a run. SIGTERM (a pod being stopped) ends the run
+    like Ctrl-C: finished rows are saved first, then the workers are ended, within a few seconds
+    whatever they are doing. The signal's name rides on the KeyboardInterrupt, which ``exit_code``
+    turns into 143 or 130."""
+    stopping = []
+
+    def stop(signum, frame):
+        if stopping:  # a second signal while stopping: the first one is already being handled
+            return
+        stopping.append(signum)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    return stop
