@@ -19,6 +19,18 @@ PRECISIONS = ("auto", "fp32", "int8")  # ResNet101 on the CPU: auto = INT8 when 
 NVDEC_FOR_SCORING = False
 
 
+def engine_options_problem(device: str, precision: str) -> str | None:
+    """What is wrong with this ``--device`` and ``--precision`` pair, or None: the one check that
+    the command line (``BatchConfig``) and ``EngineSet.load`` both make."""
+    if device not in DEVICES:
+        return f"device must be one of {DEVICES}, got {device!r}"
+    if precision not in PRECISIONS:
+        return f"precision must be one of {PRECISIONS}, got {precision!r}"
+    if precision == "int8" and device in ("cuda", "tensorrt"):
+        return f"precision 'int8' is the CPU's INT8 ResNet101; it does not run with device '{device}'"
+    return None
+
+
 def scoring_decode_device(decode_device: str, scoring: bool) -> str:
     """The decode device a clip is opened with: ``auto`` means the CPU when a model scores (above)."""
     return "cpu" if decode_device == "auto" and scoring and not NVDEC_FOR_SCORING else decode_device
@@ -74,10 +86,8 @@ class BatchConfig:
     def __post_init__(self):
         if self.input_is_uri and self.ray is None:
             raise ValueError(f"{self.input_dir}: an object-store URI as DIR needs --ray (pyarrow.fs reads it there)")
-        if self.device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if problem := engine_options_problem(self.device, self.precision):
+            raise ValueError(problem)
         if self.decode_device not in DECODE_DEVICES:
             raise ValueError(f"decode device must be one of {DECODE_DEVICES}, got {self.decode_device!r}")
         for name in ("workers", "batch_size", "audio_batch", "group_clips", "part_rows"):

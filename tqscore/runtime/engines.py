@@ -33,7 +33,7 @@ from tqscore.export.manifest import Manifest, ManifestError, check_graph_file, r
 from tqscore.export.trt import TensorRTUnavailable, detect_target, engine_filename, engine_problem, target_tag
 from tqscore.features.backbones import HUBERT_FIELD
 from tqscore.layout import FEATURE_WIDTH, LABELS, STREAM_WIDTHS, T, check_layout_version
-from tqscore.runtime.config import DEVICES, PRECISIONS
+from tqscore.runtime.config import engine_options_problem
 
 log = logging.getLogger(__name__)
 
@@ -147,12 +147,8 @@ class EngineSet:
 
     @classmethod
     def load(cls, engine_dir, device: str = "auto", threads: int | None = None, precision: str = "auto") -> EngineSet:
-        if device not in DEVICES:
-            raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
-        if precision == "int8" and device in ("cuda", "tensorrt"):
-            raise EngineError(f"precision 'int8' is the CPU's INT8 ResNet101; it does not run with device '{device}'")
+        if problem := engine_options_problem(device, precision):
+            raise EngineError(problem)
         engine_dir = Path(engine_dir)
         manifest = read_manifest(engine_dir)
         check_layout_version(manifest.layout_version, f"engine folder {engine_dir}")
