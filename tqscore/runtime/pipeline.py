@@ -17,16 +17,13 @@ through ``logging_redirect_tqdm``); without a terminal (a pod's log) it is a log
 from __future__ import annotations
 
 import logging
-import math
 import sys
 import time
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import partial
 
-import numpy as np
 import polars as pl
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
@@ -34,6 +31,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from tqscore import __version__
 from tqscore.media.discovery import display_path, path_bytes, scan
 from tqscore.model.rules import evaluate, load_rules
+from tqscore.numeric import finite_row
 from tqscore.runtime.analyse import Analysis, ClipTask, error_analysis
 from tqscore.runtime.config import BatchConfig, scoring_decode_device
 from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
@@ -264,7 +262,7 @@ def _row(analysis: Analysis, scores, scorer, rules) -> dict:
         row["error"] = row["error"] or "unknown error"
     if row["error"] is not None:
         row["error"] = display_path(row["error"])  # names the file, which may not be UTF-8
-    _finite_only(row, shown)
+    finite_row(row, shown)
     row["score_causes"] = list(scores.causes) if scores is not None else []
     row["verdict"], row["reasons"] = evaluate(row, rules, row["score_causes"])
     return row
@@ -285,24 +283,6 @@ def apply_rules(table: pl.DataFrame, rules) -> pl.DataFrame:
         reasons.append(why)
     return table.with_columns(pl.Series("verdict", verdicts, pl.String),
                               pl.Series("reasons", reasons, pl.List(pl.String)))
-
-
-def _finite_only(row: dict, shown: str) -> None:
-    """The last guard before Parquet: NaN or infinity becomes null, with a warning naming file and column.
-
-    Signals are meant to give a real value or null with a reason; a value that is neither is a
-    bug upstream, and the warning is what finds it.
-    """
-    for name, value in row.items():
-        if isinstance(value, (float, np.floating)) and not math.isfinite(value):
-            log.warning("%s: %s was %s, written as null", shown, name, value)
-            row[name] = None
-        elif isinstance(value, (list, tuple, np.ndarray)) and len(value) and isinstance(value[0], (float, np.floating)):
-            values = np.asarray(value, dtype=np.float64)
-            if not np.isfinite(values).all():
-                log.warning("%s: %s holds %d values that are not finite, written as nulls",
-                            shown, name, int((~np.isfinite(values)).sum()))
-                row[name] = [float(v) if math.isfinite(v) else None for v in values]
 
 
 def _utc(mtime_us: int | None) -> datetime | None:
