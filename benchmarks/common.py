@@ -4,7 +4,8 @@ Every script in this folder takes ``--smoke``: tiny models, one or two shared cl
 work, so that ``tests/test_benchmarks.py`` runs it in CI and a refactor that breaks a benchmark
 breaks the build. The full mode (no ``--smoke``) is what ``benchmarks/run_all.py`` runs to write
 ``docs/benchmarks.md``. Scripts are run as ``python benchmarks/NAME.py``, which puts this folder on
-``sys.path``, so ``import common`` needs no package.
+``sys.path``, so ``import common`` needs no package; the clip and sound makers they share with
+the tests come from ``tqscore.testing``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import platform
 import subprocess
 from pathlib import Path
 
+from tqscore.testing import MEDIA, SHARED
+from tqscore.testing.backbones import save_tiny_hubert, save_tiny_resnet
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
-MEDIA = SHARED / "media"
 CORPUS = SHARED / "corpus"
 
 
@@ -62,21 +64,17 @@ def random_backbones(folder: Path, full: bool = True) -> tuple[Path, Path]:
     """ResNet101 and HuBERT-Base with random weights (full: the real shapes, which cost what
     trained weights cost), or the tests' tiny ones for ``--smoke``; saved and loaded by path, as
     a user without hub access would."""
+    tag = "full" if full else "tiny"
+    paths = folder / f"resnet-{tag}", folder / f"hubert-{tag}"
+    if not full:
+        return save_tiny_resnet(paths[0]), save_tiny_hubert(paths[1])
     import torch
     from transformers import HubertConfig, HubertModel, ResNetConfig, ResNetModel
 
     torch.manual_seed(0)
-    if full:
-        resnet = ResNetConfig(depths=[3, 4, 23, 3], hidden_sizes=[256, 512, 1024, 2048], layer_type="bottleneck")
-        hubert = HubertConfig()  # defaults = HuBERT-Base
-    else:
-        resnet = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 2048], depths=[1, 1, 1, 1], layer_type="bottleneck")
-        hubert = HubertConfig(hidden_size=768, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
-                              conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
-    tag = "full" if full else "tiny"
-    paths = folder / f"resnet-{tag}", folder / f"hubert-{tag}"
+    resnet = ResNetConfig(depths=[3, 4, 23, 3], hidden_sizes=[256, 512, 1024, 2048], layer_type="bottleneck")
     ResNetModel(resnet).eval().save_pretrained(paths[0])
-    HubertModel(hubert).eval().save_pretrained(paths[1])
+    HubertModel(HubertConfig()).eval().save_pretrained(paths[1])  # defaults = HuBERT-Base
     return paths
 
 

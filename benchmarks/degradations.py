@@ -1,7 +1,7 @@
 """Controlled degradations: does each training-free signal move the way it should as a real clip gets worse?
 
 From every real clip in ../shared (media/real + corpus/real), a clean re-encode and each
-degradation of ``tests/degradations.py`` at its severities (mildest first); every copy goes
+degradation of ``tqscore.testing.degradations`` at its severities (mildest first); every copy goes
 through the per-clip code of a signals-only ``tqscore batch`` (``run_frontend`` then
 ``compute_signals`` with ``load_signal_models()``, as ``tqscore.runtime.analyse`` calls them).
 Per signal and degradation it prints the share of severity steps (clean -> s1 -> s2 -> s3)
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import tempfile
 import time
 from itertools import pairwise
@@ -48,13 +47,10 @@ import common
 import numpy as np
 from tqdm import tqdm
 
-sys.path.insert(0, str(common.REPO / "tests"))  # the degradation makers live with the tests
-
-from degradations import DEGRADATIONS, clean
-
 from tqscore.features.frontend import run_frontend
 from tqscore.model.reference import MIN_CONFIDENCE_SPEECH_S
 from tqscore.signals import SIGNAL_COLUMNS, compute_signals, load_signal_models
+from tqscore.testing.degradations import DEGRADATIONS, clean
 
 SMOKE_CLIP = common.MEDIA / "real" / "WDA_KatieHill_000.mp4"
 

@@ -18,12 +18,9 @@ from pathlib import Path
 
 import common
 
-sys.path.insert(0, str(common.REPO / "tests"))  # the per-segment reference path
-
-from dnsmos_reference import PerSegmentDnsmos  # noqa: E402
-
-from tqscore.media import load_audio  # noqa: E402
-from tqscore.signals.dnsmos import Dnsmos, segment_starts  # noqa: E402
+from tqscore.media import load_audio
+from tqscore.signals.dnsmos import Dnsmos, segment_starts
+from tqscore.testing.dnsmos_reference import PerSegmentDnsmos
 
 
 def clock(fn, audio, repeats: int) -> tuple[float, dict]:

@@ -20,24 +20,21 @@ FP16 (torch CPU half), which is why TensorRT engines keep these layers in FP32.
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' preprocessing generator
+import common
 
-import common  # noqa: E402
-from export_support import random_preprocessing  # noqa: E402
-
-from tqscore.export.fold import FoldedFusion, unfolded_scores  # noqa: E402
-from tqscore.export.graphs import GRAPHS, example_inputs, export_graph  # noqa: E402
-from tqscore.export.parity import fusion_inputs  # noqa: E402
-from tqscore.layout import STREAM_NAMES  # noqa: E402
-from tqscore.model.config import load_config  # noqa: E402
-from tqscore.model.fusion import FusionModel  # noqa: E402
+from tqscore.export.fold import FoldedFusion, unfolded_scores
+from tqscore.export.graphs import GRAPHS, example_inputs, export_graph
+from tqscore.export.parity import fusion_inputs
+from tqscore.layout import STREAM_NAMES
+from tqscore.model.config import load_config
+from tqscore.model.fusion import FusionModel
+from tqscore.testing.export_support import random_preprocessing
 
 
 def main() -> None:

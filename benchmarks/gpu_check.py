@@ -42,11 +42,8 @@ import numpy as np
 
 import common
 
-sys.path.insert(0, str(common.REPO / "tests"))  # the random fusion bundle of the tests
-
-from export_support import make_bundle  # noqa: E402
-
-from tqscore.layout import LABELS, SAMPLE_RATE  # noqa: E402
+from tqscore.layout import LABELS, SAMPLE_RATE
+from tqscore.testing.export_support import make_bundle
 
 NO_GPU = "not measured: no GPU"
 SCORE_GOAL = 0.02  # |score| difference that stays below the labels' own rounding (scores are 1-5)

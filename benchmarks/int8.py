@@ -31,11 +31,8 @@ import numpy as np
 
 import common
 
-sys.path.insert(0, str(common.REPO / "tests"))  # the random fusion bundle of the tests
-
-from export_support import make_bundle  # noqa: E402
-
-from tqscore.layout import LABELS  # noqa: E402
+from tqscore.layout import LABELS
+from tqscore.testing.export_support import make_bundle
 
 CALL = 64  # crops per visual call: the runtime's default --batch-size
 

@@ -28,8 +28,6 @@ from pathlib import Path
 
 import common
 
-sys.path.insert(0, str(common.REPO / "tests"))
-
 SMOKE_CLIPS = ("real/WDA_KatieHill_000.mp4",)
 TARGET_S, TARGET_MB = 60.0, 25.0
 
@@ -71,7 +69,7 @@ def resample(source: Path, videos: Path, rows: int, work: Path) -> tuple[Path, P
 
 
 def browser_figures(html: Path) -> dict[str, float] | str:
-    from browser import chromium, chromium_paths
+    from tqscore.testing.browser import chromium, chromium_paths
 
     if not all(chromium_paths()):
         return "not measured: no chromium / chromedriver"

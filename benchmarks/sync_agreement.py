@@ -24,7 +24,7 @@ the AUC of own vs swapped (pooled over clips), for the real and the generated cl
 real recordings own audio is known to be in sync; a generated clip's own audio may not be).
 
 ``--cuts``: instead, 5-s cuts of every real clip with speech, one every second, each made
-worse in memory as ``tests/degradations.py`` makes ``foreign_audio`` (the first 1/3, 2/3, all
+worse in memory as ``tqscore.testing.degradations`` makes ``foreign_audio`` (the first 1/3, 2/3, all
 of the audio replaced by each shared speech file at the cut's active speech level, 20-ms
 crossfade) and ``audio_shift`` (3, 6, 10 frames late, zeros in front). Per clip: the share of
 severity steps in which ``confidence`` / ``former`` fell (foreign) and the offset rose (shift),
@@ -47,7 +47,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import sys
 from dataclasses import replace
 
 import common
@@ -74,9 +73,7 @@ from tqscore.signals.sync import (
 )
 from tqscore.signals.sync import window_curves as sync_window_curves
 from tqscore.signals.vad import SileroVad, frame_mask, speech_seconds
-
-sys.path.insert(0, str(common.REPO / "tests"))  # the degradation makers live with the tests
-from degradations import CROSSFADE_S, FRAME_S, SHARED_AUDIO, _wav, active_speech_power
+from tqscore.testing.degradations import CROSSFADE_S, FRAME_S, SHARED_AUDIO, active_speech_power, read_wav
 
 CFG = SyncConfig()
 FORMER_WINDOW_S, FORMER_HOP_S = 4.0, 1.0
@@ -168,7 +165,7 @@ def auc(pos, neg) -> float:
 
 
 def foreign(audio: np.ndarray, share: float, other: np.ndarray) -> np.ndarray:
-    """tests/degradations.foreign_audio on a 16 kHz array: the first ``share`` replaced by
+    """tqscore.testing.degradations.foreign_audio on a 16 kHz array: the first ``share`` replaced by
     ``other`` at the audio's active speech level, 20-ms crossfade."""
     n, cut = len(audio), round(share * len(audio))
     gain = np.sqrt(active_speech_power(audio, SAMPLE_RATE) / (active_speech_power(other, SAMPLE_RATE) + 1e-12))
@@ -181,13 +178,13 @@ def foreign(audio: np.ndarray, share: float, other: np.ndarray) -> np.ndarray:
 
 
 def delayed(audio: np.ndarray, frames: int) -> np.ndarray:
-    """tests/degradations.audio_shift on a 16 kHz array: ``frames`` x 40 ms late, zeros in front."""
+    """tqscore.testing.degradations.audio_shift on a 16 kHz array: ``frames`` x 40 ms late, zeros in front."""
     k = round(frames * FRAME_S * SAMPLE_RATE)
     return np.concatenate([np.zeros(k, np.float32), audio[: len(audio) - k]])
 
 
 def cuts_report(frontends: dict, vad) -> None:
-    others = {w.stem: _wav(w) for w in sorted(SHARED_AUDIO.glob("*.wav"))}
+    others = {w.stem: read_wav(w) for w in sorted(SHARED_AUDIO.glob("*.wav"))}
     estimators = {"confidence": lambda m, t, a: peak_offset(sync_window_curves(m, t, a, FPS, CFG)),
                   "former": lambda m, t, a: peak_offset(former_window_curves(m, t, a))}
     print(f"\n5-s cuts every 1 s of the real clips; foreign audio {', '.join(others)}; "
@@ -244,7 +241,7 @@ def partial_report(frontends: dict, vad) -> None:
     speaking = {name: fe for name, (fe, kind) in frontends.items()
                 if kind == "real" and speech_seconds(vad.segments(fe.clip.audio)) >= MIN_CONFIDENCE_SPEECH_S}
     others = {name: fe.clip.audio for name, fe in speaking.items()}
-    others.update({w.stem: _wav(w) for w in sorted(SHARED_AUDIO.glob("*.wav"))})
+    others.update({w.stem: read_wav(w) for w in sorted(SHARED_AUDIO.glob("*.wav"))})
     lo, hi = (CFG.max_offset + k for k in BT1359_ACCEPTABLE)
     readings = ("confidence", "at_clean_offset", "in_bt1359")
     print(f"\nWhole real clips with >= {MIN_CONFIDENCE_SPEECH_S:g} s of speech; the first 1/3, 2/3, all of the audio "

@@ -2,7 +2,7 @@
 
 Speech: the two shared speech files and the audio of every shared clip (../shared/media and
 ../shared/corpus), clean and mixed with white noise and babble at 10 dB SNR. Music, noise and
-silence are synthesised at test time (tests/sounds.py): chords with a melody, a sustained organ
+silence are synthesised at test time (tqscore.testing.sounds): chords with a melody, a sustained organ
 chord, white / pink / brown noise, six-voice babble of reversed speech, digital silence and a
 -70 dBFS hiss. Printed per sound: the share of 25-fps frames each detector calls speech (the
 definition of ``speech_ratio``), and the VAD's cost per second of audio.
@@ -13,15 +13,13 @@ definition of ``speech_ratio``), and the VAD's cost per second of audio.
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
 
 import common
 
-sys.path.insert(0, str(common.REPO / "tests"))
-import sounds  # noqa: E402
+from tqscore.testing import sounds
 
 FPS = 25.0
 

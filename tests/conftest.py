@@ -1,8 +1,5 @@
-"""Shared test inputs: the real clips in ../shared/media and tiny backbones saved to disk.
-
-Tiny models keep the real output widths (2048-d pooled ResNet, 768-d HuBERT) so every layer
-downstream sees production shapes, and are loaded through the same ``from_pretrained(path)``
-code a user's run takes.
+"""Shared test inputs: the real clips in ../shared/media and tiny backbones saved to disk
+(``tqscore.testing.backbones``: the real output widths, loaded by path as a user's run loads them).
 """
 
 from __future__ import annotations
@@ -11,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-MEDIA = Path(__file__).resolve().parents[1].parent / "shared" / "media"
+from tqscore.testing import MEDIA
+from tqscore.testing.backbones import save_tiny_hubert, save_tiny_resnet
+
 REAL_CLIPS = sorted((MEDIA / "real").glob("*.mp4"))
 GENERATED_CLIPS = sorted((MEDIA / "generated").glob("*.mp4"))
 ALL_CLIPS = REAL_CLIPS + GENERATED_CLIPS
@@ -31,36 +30,12 @@ def media_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_resnet_dir(tmp_path_factory) -> Path:
-    import torch
-    from transformers import ResNetConfig, ResNetModel
-
-    torch.manual_seed(0)
-    config = ResNetConfig(
-        embedding_size=8, hidden_sizes=[8, 16, 32, 2048], depths=[1, 1, 1, 1], layer_type="bottleneck"
-    )
-    path = tmp_path_factory.mktemp("tiny-resnet")
-    ResNetModel(config).eval().save_pretrained(path)
-    return path
+    return save_tiny_resnet(tmp_path_factory.mktemp("tiny-resnet"))
 
 
 @pytest.fixture(scope="session")
 def tiny_hubert_dir(tmp_path_factory) -> Path:
-    import torch
-    from transformers import HubertConfig, HubertModel
-
-    torch.manual_seed(0)
-    config = HubertConfig(
-        hidden_size=768,
-        num_hidden_layers=1,
-        num_attention_heads=4,
-        intermediate_size=64,
-        conv_dim=(16,) * 7,
-        num_conv_pos_embeddings=16,
-        num_conv_pos_embedding_groups=4,
-    )
-    path = tmp_path_factory.mktemp("tiny-hubert")
-    HubertModel(config).eval().save_pretrained(path)
-    return path
+    return save_tiny_hubert(tmp_path_factory.mktemp("tiny-hubert"))
 
 
 @pytest.fixture(scope="module")

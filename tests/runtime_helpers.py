@@ -13,7 +13,7 @@ import av
 import numpy as np
 import polars as pl
 
-from media_variants import remux, text_as_video, truncate, zero_byte
+from tqscore.testing.media_variants import remux, text_as_video, truncate, zero_byte
 
 GOOD = ("sadtalker_art2_radio31.mp4", "WDA_KatieHill_000.mp4")
 # Columns that legitimately differ between two runs over the same files.

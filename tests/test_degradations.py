@@ -13,13 +13,12 @@ import cv2
 import numpy as np
 import pytest
 from conftest import MEDIA
-from degradations import (
+from tqscore.testing.degradations import (
     DEGRADATIONS,
     FOREIGN_AUDIO,
     RIGID,
     _faces,
     _open_source,
-    _wav,
     active_speech_power,
     audio_noise,
     audio_shift,
@@ -30,11 +29,12 @@ from degradations import (
     freeze,
     held_mask,
     mouth_blur,
+    read_wav,
     still_head,
     still_mouth,
     visual_noise,
 )
-from media_variants import numbered_clip
+from tqscore.testing.media_variants import numbered_clip
 
 from tqscore.features.landmarks import face_mesh
 from tqscore.layout import SAMPLE_RATE
@@ -202,7 +202,7 @@ def test_audio_shift_moves_the_audio_by_k_frames(out, reference, frames):
 
 def test_foreign_audio_replaces_the_asked_share(out, reference):
     own = reference["audio"]
-    other = _wav(FOREIGN_AUDIO)
+    other = read_wav(FOREIGN_AUDIO)
     for share in DEGRADATIONS["foreign_audio"].severities:
         mixed = load_audio(foreign_audio(CLIP, out, share, seconds=SECONDS))[0]
         cut = int(round(share * len(own)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from export_support import random_preprocessing, tiny_fusion
+from tqscore.testing.export_support import random_preprocessing, tiny_fusion
 
 from tqscore.export.fold import FoldedFusion, fold_linear, unfolded_scores
 from tqscore.export.parity import fusion_inputs

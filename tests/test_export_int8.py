@@ -12,7 +12,7 @@ import os
 
 import numpy as np
 import pytest
-from export_support import make_bundle
+from tqscore.testing.export_support import make_bundle
 
 from conftest import MEDIA
 from tqscore.export.manifest import read_manifest, write_manifest

@@ -9,7 +9,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from export_support import make_bundle
+from tqscore.testing.export_support import make_bundle
 
 from tqscore.cli import main
 from tqscore.export.graphs import GRAPHS

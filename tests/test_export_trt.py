@@ -18,7 +18,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from export_support import make_bundle
+from tqscore.testing.export_support import make_bundle
 
 from tqscore.export import trt as trt_mod
 from tqscore.export.graphs import GRAPHS

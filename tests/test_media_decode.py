@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-import media_variants as mv
+from tqscore.testing import media_variants as mv
 from conftest import ALL_CLIPS, MEDIA
 from tqscore.layout import SAMPLE_RATE, T
 from tqscore.media import MediaError, load_audio, open_clip, sample_indices

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import degradations
+from tqscore.testing import degradations
 import numpy as np
 import polars as pl
 import pytest

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from browser import chromium, chromium_paths
+from tqscore.testing.browser import chromium, chromium_paths
 from conftest import MEDIA
 from tqscore.cli import main
 

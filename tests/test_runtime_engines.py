@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from media_variants import remux, truncate
+from tqscore.testing.media_variants import remux, truncate
 from runtime_helpers import batch_that_dies_after_first_part, run_cli, stable
 from tqscore.layout import LABELS, STREAMS
 

@@ -27,7 +27,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from media_variants import reencode, text_as_video, truncate
+from tqscore.testing.media_variants import reencode, text_as_video, truncate
 from runtime_helpers import batch_that_dies_after_first_part, stable
 from test_runtime_engines import engine_dir, tiny_bundle  # noqa: F401  (fixtures: tiny ONNX engines)
 from tqscore.layout import LABELS

@@ -53,7 +53,7 @@ def test_missing_model_names_the_file(tmp_path):
 
 @pytest.fixture(scope="module")
 def per_segment():
-    from dnsmos_reference import PerSegmentDnsmos
+    from tqscore.testing.dnsmos_reference import PerSegmentDnsmos
 
     return PerSegmentDnsmos()
 

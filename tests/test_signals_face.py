@@ -19,7 +19,7 @@ from tqscore.signals.face import (
 from tqscore.signals.geometry import distinct_instants, mean_abs_speed
 
 from conftest import MEDIA
-from media_variants import resolution_change
+from tqscore.testing.media_variants import resolution_change
 
 
 def test_present_ratio_and_longest_gap_on_hand_built_masks():

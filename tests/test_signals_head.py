@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from real_face import real_face
+from tqscore.testing.real_face import real_face
 
 from tqscore.signals.head import (
     HEAD_COLUMNS,

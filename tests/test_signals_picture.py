@@ -8,8 +8,8 @@ import av
 import cv2
 import numpy as np
 import pytest
-from degradations import clean, compression
-from real_face import CLIP, real_face
+from tqscore.testing.degradations import clean, compression
+from tqscore.testing.real_face import CLIP, real_face
 
 from tqscore.signals.picture import (
     PICTURE_COLUMNS,
@@ -46,7 +46,7 @@ def test_real_clip_values_and_chunking_does_not_matter():
 
 
 def _face_blurred(frames, landmarks, sigma: float) -> np.ndarray:
-    """The face (hull of the 468 points) blurred, the background left sharp, as tests/degradations.face_blur."""
+    """The face (hull of the 468 points) blurred, the background left sharp, as tqscore.testing.degradations.face_blur."""
     h, w = frames.shape[1:3]
     out = []
     for f, lm in zip(frames, landmarks):
@@ -61,7 +61,7 @@ def test_sharpness_falls_strictly_with_blur_width():
     frames, landmarks, found = _clip(6)
     width = _face_width(frames, landmarks)
     values = [_stats(frames, landmarks, found)["face_sharpness"]]
-    for pct in (1, 2, 4):  # Gaussian sigma in % of the face width, as tests/degradations.face_blur
+    for pct in (1, 2, 4):  # Gaussian sigma in % of the face width, as tqscore.testing.degradations.face_blur
         values.append(_stats(_face_blurred(frames, landmarks, pct / 100 * width), landmarks, found)["face_sharpness"])
     assert all(b < 0.9 * a for a, b in pairwise(values)), values
 

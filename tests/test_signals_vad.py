@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import sounds
+from tqscore.testing import sounds
 from tqscore.media import load_audio
 from tqscore.signals.dsp import speech_frames
 from tqscore.signals.vad import CHUNK, SileroVad, frame_mask, segments_from_probabilities, speech_seconds

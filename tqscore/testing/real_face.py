@@ -8,8 +8,8 @@ from functools import lru_cache
 import av
 import numpy as np
 
-from conftest import MEDIA
 from tqscore.features.landmarks import FaceMeshTracker
+from tqscore.testing import MEDIA
 
 CLIP = MEDIA / "real" / "WDA_AlexandriaOcasioCortez_000.mp4"
 

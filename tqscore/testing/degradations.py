@@ -39,19 +39,20 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
-from media_variants import (
-    _add_audio_stream,
-    _source_audio,
-    _source_frames,
-    _write_audio,
-)
 from scipy.signal import resample_poly
 
 from tqscore.features.landmarks import FaceMeshTracker
 from tqscore.layout import FPS, SAMPLE_RATE
 from tqscore.signals.geometry import mouth_features
+from tqscore.testing import MEDIA
+from tqscore.testing.media_variants import (
+    _add_audio_stream,
+    _source_audio,
+    _source_frames,
+    _write_audio,
+)
 
-SHARED_AUDIO = Path(__file__).resolve().parents[1].parent / "shared" / "media" / "audio"
+SHARED_AUDIO = MEDIA / "audio"
 FOREIGN_AUDIO = SHARED_AUDIO / "RD_Radio31_000.wav"  # an utterance none of the real clips carries
 
 # Carrier: x264 CRF 12 is far below the CRF 17-18 x264's documentation calls visually lossless,
@@ -383,7 +384,7 @@ def _to_rate(x: np.ndarray, rate_from: int, rate_to: int) -> np.ndarray:
     return resample_poly(x, rate_to // g, rate_from // g, axis=-1).astype(np.float32)
 
 
-def _wav(path: Path) -> np.ndarray:
+def read_wav(path: Path) -> np.ndarray:
     """A wav's audio as 16 kHz mono float32."""
     track = _source_audio(path, None)
     return _to_rate(track[0].mean(axis=0), track[1], SAMPLE_RATE)
@@ -393,7 +394,7 @@ def _babble(n: int, rng: np.random.Generator) -> np.ndarray:
     """Speech babble at 16 kHz: every shared utterance, looped from a random start, at equal level, summed."""
     voices = []
     for path in sorted(SHARED_AUDIO.glob("*.wav")):
-        voice = _wav(path)
+        voice = read_wav(path)
         voice = voice / np.sqrt(active_speech_power(voice, SAMPLE_RATE) + 1e-12)
         voices.append(np.roll(np.resize(voice, n), int(rng.integers(0, n))))
     return np.sum(voices, axis=0)
@@ -442,7 +443,7 @@ def foreign_audio(src, out_dir, share: float, *, seconds=None, size=None, other:
     samples, sample_rate, layout = source.audio()
     n = samples.shape[1]
     cut = int(round(share * n))
-    foreign16 = _wav(Path(other))
+    foreign16 = read_wav(Path(other))
     own16 = _to_rate(samples.mean(axis=0), sample_rate, SAMPLE_RATE)
     gain = np.sqrt(active_speech_power(own16, SAMPLE_RATE) / (active_speech_power(foreign16, SAMPLE_RATE) + 1e-12))
     foreign = np.resize(_to_rate(foreign16 * gain, SAMPLE_RATE, sample_rate), n)
