@@ -39,7 +39,7 @@ import polars as pl
 
 import common
 from tqscore.layout import LABELS
-from tqscore.model.reference import ReferenceScorer
+from tqscore.model.reference import DEFAULT_WEIGHTS, ReferenceScorer
 from tqscore.model.rules import evaluate, load_rules
 from tqscore.signals.columns import SIGNAL_COLUMNS
 from tqscore.training.pairs import pair_agreement
@@ -187,33 +187,42 @@ def part_a(rows: list[dict], pairs: list[dict]) -> dict[str, float]:
 
 
 def part_a_fitted(rows: list[dict], pairs: list[dict]) -> None:
-    """Leave-one-person-out for the numbers fitted to these pairs (``FITTED``)."""
-    print("\n### Fitted to these pairs, left out one person at a time\n")
-    if not FITTED:
-        print("Nothing in the scorer is fitted to these pairs: every weight and direction has the reason "
-              "given beside it in tqscore/model/reference.py.")
-        return
+    """Leave-one-person-out for each weight chosen while looking at these pairs (``FITTED``): the
+    weight is chosen again from its candidates on four people's pairs and scored on the fifth's."""
+    print("\n### Chosen while looking at these pairs, left out one person at a time\n")
     questions = by_question(pairs)
     persons = sorted({p["person"] for p in pairs})
-    print("| number | question | candidates | chosen on all | agreement on all | leave-one-person-out |")
+    print("| weight | question | candidates | shipped | agreement, shipped | leave-one-person-out |")
     print("|---|---|---|---|---|---|")
-    for fitted in FITTED:
-        ps = questions[fitted["question"]]
-        score = lambda value, subset: agreement(fitted["measure"](rows, value), subset).weighted  # noqa: E731
-        best_all = max(fitted["candidates"], key=lambda v: score(v, ps))
-        earned, total = 0.0, 0
+    for label, grade, question, candidates in FITTED:
+        ps = questions[question]
+        values = {c: _scores_with(rows, label, grade, c) for c in candidates}
+        score = lambda c, subset: agreement(values[c], subset).weighted  # noqa: E731
+        earned = 0.0
         for person in persons:
             train = [p for p in ps if p["person"] != person]
             test = [p for p in ps if p["person"] == person]
-            chosen = max(fitted["candidates"], key=lambda v: score(v, train))
-            earned += score(chosen, test) * len(test)
-            total += len(test)
-        print(f"| {fitted['name']} | {fitted['question']} | {fitted['candidates']} | {best_all} | "
-              f"{score(best_all, ps):.3f} | {earned / total:.3f} |")
+            earned += score(max(candidates, key=lambda c: score(c, train)), test) * len(test)
+        shipped = DEFAULT_WEIGHTS[label].get(grade, 0.0)
+        print(f"| `{label}.{grade}` | {question} | {', '.join(f'{c:g}' for c in candidates)} | {shipped:g} | "
+              f"{score(shipped, ps):.3f} | {earned / len(ps):.3f} |")
 
 
-# Numbers fitted to the study's pairs: name, question, candidates and the measure each gives.
-FITTED: list[dict] = []
+def _scores_with(rows: list[dict], label: str, grade: str, weight: float) -> dict[str, float | None]:
+    weights = {k: dict(v) for k, v in DEFAULT_WEIGHTS.items()}
+    weights[label][grade] = weight
+    scorer = ReferenceScorer(weights)
+    return {r["path"]: scorer.score(r).values[label] for r in rows if r.get("status") != "error"}
+
+
+# Weights set while looking at the study's pairs: (label, grade, question, candidates, shipped first).
+FITTED = [
+    ("lip_sync", "lag", "lip_sync", (1.0, 0.0, 0.5, 2.0)),
+    ("expression", "face_changes", "head_motion", (0.0, 1.0)),
+    ("overall", "lip_sync", "visual_quality", (0.0, 0.5, 1.0)),
+    ("overall", "expression", "visual_quality", (0.0, 0.5, 1.0)),
+    ("overall", "steady", "visual_quality", (1.0, 3.0, 10.0)),
+]
 
 
 # --------------------------------------------------------------------------------------------
@@ -370,17 +379,25 @@ def main() -> int:
     p.add_argument("--table", type=Path, help="signals table of `tqscore batch` over ../shared [run one]")
     p.add_argument("--rules", type=Path, help="verdict rules table [tqscore/model/rules.yaml]")
     p.add_argument("--degradations", action="store_true", help="also (e): a reduced degradation run (minutes)")
+    p.add_argument("--as-stored", action="store_true",
+                   help="the scores, verdicts and reasons stored in the table (the scorer that wrote it), not re-scored")
     args = p.parse_args()
     table = args.table or shared_table(smoke=args.smoke)
     scorer, rules = ReferenceScorer(), load_rules(args.rules)
     started = time.perf_counter()
-    rows = rescore(read_rows(table), scorer, rules)
-    print(f"# Validity of {scorer.model_id} on {table} ({len(rows)} rows, re-scored in "
-          f"{time.perf_counter() - started:.2f} s)\n")
+    rows = read_rows(table)
+    if args.as_stored:
+        model = ", ".join(sorted({str(r.get("model_id")) for r in rows}))
+        print(f"# Validity of the stored scores ({model}) on {table} ({len(rows)} rows)\n")
+    else:
+        rows = rescore(rows, scorer, rules)
+        print(f"# Validity of {scorer.model_id} on {table} ({len(rows)} rows, re-scored in "
+              f"{time.perf_counter() - started:.2f} s)\n")
     print(f"machine: {common.machine()}")
     pairs = read_pairs()
     part_a(rows, pairs)
-    part_a_fitted(rows, pairs)
+    if not args.as_stored:
+        part_a_fitted(rows, pairs)
     part_b(rows)
     part_c(rows)
     part_d(rows)

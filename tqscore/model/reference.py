@@ -88,23 +88,25 @@ PICTURE_EVIDENCE = (
 CAPS: dict[str, tuple[str, ...]] = {"lip_sync": ("offset",)}
 
 # The weight of each named grade per label (non-negative; a score is their weighted mean over the
-# grades present). Reasons:
-# - lip_sync: the mouth's motion during speech is the lip-sync cue people follow most (the best
-#   single signal on the judged lip-sync pairs, docs/validity.md); whether the mouth follows
-#   this voice (CCA confidence, onset agreement) is weaker evidence and weighs a third each.
-# - expression: head motion is what the judged question asks and what generated heads lack;
-#   five head-motion grades and one still-share grade against three face-dynamics grades and
-#   freezes, each weighted equally.
-# - cross_modal: moving with speech, quiet in silence, following this voice: equal weights.
-# - overall: the picture (steadiness, sharpness, coding, flicker, freezes, face presence), each
-#   grade weighted equally, and the four other scores at the weight of one picture grade each.
+# grades present). Reasons (agreements: benchmarks/validity.py, docs/validity.md):
+# - lip_sync: the two things a viewer sees, whether the lips move while speech sounds
+#   (mouth_speech) and when (lag: the offset against the real recordings' own lead of mouth over
+#   sound), weigh equally; whether the mouth follows this voice at all (CCA confidence, onset
+#   agreement) is weaker evidence alone and weighs a third each.
+# - expression: head motion (five grades and the still share) is what the judged question asks
+#   and what generated heads lack; brows, blinks and freezes each weigh as one head grade.
+#   expression_variability is not counted: it moves with the lips, which lip_sync grades.
+# - cross_modal: moving with speech, quiet in silence, in time, following this voice: equal weights.
+# - overall: the picture alone (steadiness, sharpness, coding blocks, flicker, freezes, face
+#   presence), each grade weighted equally. The four other scores are in the evidence at weight 0:
+#   people judge the picture apart from sync and motion (docs/validity.md).
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
-    "lip_sync": {"mouth_speech": 1.0, "follows_audio": 1 / 3, "onsets": 1 / 3},
-    "expression": {**{name: 1.0 for name, _, _ in EXPRESSION_EVIDENCE}, "frozen": 1.0},
+    "lip_sync": {"mouth_speech": 1.0, "lag": 1.0, "follows_audio": 1 / 3, "onsets": 1 / 3},
+    "expression": {**{name: 1.0 for name, _, _ in EXPRESSION_EVIDENCE}, "face_changes": 0.0, "frozen": 1.0},
     "audio_quality": {"dnsmos_ovrl": 1.0},
-    "cross_modal": {"mouth_speech": 1.0, "mouth_silence": 1.0, "follows_audio": 1.0, "onsets": 1.0},
+    "cross_modal": {"mouth_speech": 1.0, "mouth_silence": 1.0, "lag": 1.0, "follows_audio": 1.0, "onsets": 1.0},
     "overall": {**{name: 1.0 for name, _, _ in PICTURE_EVIDENCE}, "frozen": 1.0, "face_present": 1.0,
-                "lip_sync": 1.0, "expression": 1.0, "audio_quality": 1.0, "cross_modal": 1.0},
+                "lip_sync": 0.0, "expression": 0.0, "audio_quality": 0.0, "cross_modal": 0.0},
 }
 
 
@@ -129,11 +131,13 @@ def has_speech(row: dict) -> bool:
     return ratio is not None and ratio > 0
 
 
-def sync_uncertainty(row: dict) -> str | None:
+def sync_uncertainty(row: dict, band: Callable | None = None) -> str | None:
     """Why the row's sync estimate is no evidence, or None when it is.
 
-    "short_speech": under ``MIN_CONFIDENCE_SPEECH_S`` of speech; "search_edge": the offset sits
-    at the edge of the search; "no_estimate": the estimator gave none (under 3 s of face).
+    "short_speech": under ``MIN_CONFIDENCE_SPEECH_S`` of speech; "no_estimate": the estimator
+    gave none (under 3 s of face); "search_edge": the offset sits at the edge of the search;
+    "weak_peak": the best offset stands out less (``sync_confidence``) than on 95 % of real
+    recordings, so which offset won is chance.
     """
     if not has_speech(row):
         return None
@@ -145,6 +149,9 @@ def sync_uncertainty(row: dict) -> str | None:
         return "no_estimate"
     if abs(offset) >= SEARCH_EDGE_FRAMES:
         return "search_edge"
+    confidence, real = finite_or_none(row.get("sync_confidence")), (band or _default_band)("sync_confidence")
+    if confidence is not None and real is not None and confidence < real.low:
+        return "weak_peak"
     return None
 
 
@@ -263,14 +270,16 @@ class ReferenceScorer:
         return real_grade(value, band, direction)
 
     def _lip_grades(self, row: dict) -> dict[str, float | None]:
-        certain = sync_uncertainty(row) is None
+        uncertainty = sync_uncertainty(row, self.band)
+        certain = uncertainty is None
         grades = {name: self.grade(row, signal, d) for name, signal, d in LIP_EVIDENCE}
         offset = finite_or_none(row.get("sync_offset_frames"))
         grades["offset"] = (bt1359_grade(offset_beyond_tolerance_ms(offset, tolerance_frames(self.band)))
                             if certain and offset is not None else None)
-        if not certain:
+        grades["lag"] = self.grade(row, "sync_offset_frames", "both") if certain else None
+        if uncertainty in ("short_speech", "no_estimate", "search_edge"):
             grades["follows_audio"] = None
-            if sync_uncertainty(row) == "search_edge":
+            if uncertainty == "search_edge":
                 grades["onsets"] = None  # read at the estimator's offset, which is no estimate here
         return grades
 
@@ -286,7 +295,7 @@ class ReferenceScorer:
         face = finite_or_none(row.get("face_present_ratio"))
         has_face = row.get("status") != "no_face" and face is not None and face > 0
         speech = has_speech(row)
-        lip = self._lip_grades(row) if has_face and speech else dict.fromkeys(("offset", *(n for n, _, _ in LIP_EVIDENCE)))
+        lip = self._lip_grades(row) if has_face and speech else dict.fromkeys(("offset", "lag", *(n for n, _, _ in LIP_EVIDENCE)))
         ovrl = finite_or_none(row.get("dnsmos_ovrl")) if speech else None
         expression = {name: self.grade(row, signal, d) if has_face else None for name, signal, d in EXPRESSION_EVIDENCE}
         picture = self._picture_grades(row, face) if has_face else {}
@@ -296,7 +305,7 @@ class ReferenceScorer:
             "lip_sync": lip,
             "expression": expression,
             "audio_quality": {"dnsmos_ovrl": None if ovrl is None else min(5.0, max(1.0, ovrl))},
-            "cross_modal": {"mouth_speech": lip["mouth_speech"], "mouth_silence": silence,
+            "cross_modal": {"mouth_speech": lip["mouth_speech"], "mouth_silence": silence, "lag": lip["lag"],
                             "follows_audio": lip["follows_audio"], "onsets": lip["onsets"]},
         }
         if picture:  # overall also weighs the four other scores

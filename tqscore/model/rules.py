@@ -54,6 +54,7 @@ DERIVED: dict[str, str] = {
     "sync_offset_abs_ms": "|sync_offset_frames| x 40 ms; only from a certain sync estimate",
     "sync_short_speech_s": "seconds of speech, where there is some but too little for a sync estimate",
     "sync_search_edge": "1 where the sync offset sits at the edge of the search (no estimate)",
+    "sync_weak_peak": "sync_confidence, where the best offset stands out less than on 95 % of real recordings",
     "face_missing_ratio": "1 - face_present_ratio",
 }
 # Clip metadata a rule may read besides the signal columns and the scores.
@@ -181,6 +182,8 @@ def facts(row: dict) -> dict:
         out["sync_short_speech_s"] = out.get("speech_s")
     if uncertainty == "search_edge":
         out["sync_search_edge"] = 1.0
+    if uncertainty == "weak_peak":
+        out["sync_weak_peak"] = out.get("sync_confidence")
     if out.get("face_present_ratio") is not None:
         out["face_missing_ratio"] = 1.0 - out["face_present_ratio"]
     return out
