@@ -19,7 +19,7 @@ audio, so DNSMOS (the costliest signal) runs only where the audio changed; its c
 ``-`` for video degradations.
 
     python benchmarks/degradations.py                       # 8 real clips, whole (long: ~30 min on 2 cores)
-    python benchmarks/degradations.py --seconds 5           # 5-s cuts, as until 2026-12-02
+    python benchmarks/degradations.py --seconds 5           # 5-s cuts (cheaper; lip sync reads worse)
     python benchmarks/degradations.py --json /tmp/deg.json  # also write every value
     python benchmarks/degradations.py --smoke               # one clip, one severity each, no DNSMOS
     python benchmarks/degradations.py --syncnet syncnet.onnx  # SyncNet's rows too (user weights)
@@ -27,10 +27,10 @@ audio, so DNSMOS (the costliest signal) runs only where the audio changed; its c
 With ``--syncnet`` the table gains ``syncnet_lse_c`` / ``syncnet_lse_d`` / ``syncnet_offset_frames``:
 the one lip reader the project can run that has learned what mouths look like. Whether its
 ``syncnet_lse_c`` catches a partly foreign audio track where ``sync_confidence`` does not (80 %,
-worst clip 33 %) has not been measured: real weights cannot be downloaded here.
+worst clip 33 %) is measured by running this with real weights, which the project cannot ship.
 
-Whole clips (3-20 s), as users hand them over: until 2026-12-02 every clip was cut to 5 s to keep
-DNSMOS cheap, but the lip-sync measures need length (MimicTalk's 5-s cut read +12 frames with
+Whole clips (3-20 s) by default, as users hand them over: 5-s cuts keep DNSMOS cheap, but the
+lip-sync measures need length (MimicTalk's 5-s cut read +12 frames with
 its own audio, the whole 20 s +1; docs/signals.md, "Where the ten targets stand").
 """
 
@@ -54,7 +54,7 @@ from tqscore.testing.degradations import DEGRADATIONS, clean
 
 SMOKE_CLIP = common.MEDIA / "real" / "WDA_KatieHill_000.mp4"
 
-# The signal meant to catch each degradation (the brief's fixed column names).
+# The signal meant to catch each degradation.
 TARGETS = {
     "face_blur": "face_sharpness",
     "mouth_blur": "mouth_face_sharpness_ratio",

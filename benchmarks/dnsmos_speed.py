@@ -4,7 +4,7 @@ Both paths run on the audio of every shared clip (../shared/media), interleaved 
 CPU seconds of this process (``time.process_time``, all threads), the best of the repetitions:
 on the shared 2-core machine wall time mostly measures the other sessions. The table gives CPU
 seconds per clip, the ratio, and the largest |score difference| over the four DNSMOS outputs
-(issue 13: same values, <= 1e-4).
+(the target: the same values, within 1e-4).
 
     python benchmarks/dnsmos_speed.py            # every shared clip, 3 repetitions each
     python benchmarks/dnsmos_speed.py --smoke    # one clip, one repetition

@@ -8,11 +8,11 @@ Each audio gets its own sync offset, as compute_signals does. Measures:
 
 - ``confidence``: ``sync_confidence`` (CCA curve peak minus median over offsets; 3-s windows
   at most 0.5 s apart over the whole clip);
-- ``former``: the same with the windows used until 2026-12-02 (4 s every 1 s from the first
-  frame, so up to the last second unread), the baseline of this run;
+- ``former``: the same with 4-s windows every 1 s from the first frame (up to the last second
+  unread), the baseline of this run;
 - ``levels``: Spearman of the inner-lip opening with the 300-3000 Hz log energy at the offset
-  on speech frames (``sync_open_loudness_corr`` until 2026-12-01);
-- ``onsets``: ``sync_open_loudness_corr`` now: Spearman of the half-wave-rectified rises of
+  on speech frames (the levels alternative to ``onsets``);
+- ``onsets``: ``sync_open_loudness_corr``: Spearman of the half-wave-rectified rises of
   both, on frame pairs touching speech;
 - ``onsets_signed``: Pearson of the unrectified rises (same pairs);
 - ``window_t``: per 4-s window, the CCA at the clip's best offset minus that window's median

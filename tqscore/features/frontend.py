@@ -95,7 +95,7 @@ class FrontendOptions:
     syncnet_run: bool = False
     # Make the standard frames' 224x224 crops (the model's visual input, and SyncNet's fallback
     # run); False leaves ``crops`` and ``crop_kinds`` None and saves about 1 ms a standard frame
-    # and the frames' copies (docs/signals.md, "Speed and memory").
+    # and the frames' copies (docs/signals.md, "Cost").
     model_inputs: bool = True
 
 

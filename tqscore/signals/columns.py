@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 # Bumped whenever a column's computation changes (not its text): with the real-footage
 # reference's digest it makes ``tqscore.signals.signals_id``, which every batch row stores and
-# resume compares, so a table never mixes rows of two definitions (2026-12-02: mouth motion
-# became a mean absolute speed; rows made before have no id and are analysed again).
+# resume compares, so a table never mixes rows of two definitions (rows without an id are
+# analysed again).
 SIGNALS_VERSION = 1
 
 

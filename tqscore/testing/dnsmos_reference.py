@@ -1,7 +1,8 @@
-"""The DNSMOS path before issue 13: the whole P.835 graph run once per 9.01-s segment.
+"""DNSMOS the straightforward way: the whole P.835 graph run once per 9.01-s segment, as
+Microsoft's reference script does.
 
-Kept as the reference the shared-frames implementation (tqscore.signals.dnsmos) must match,
-and as the "before" of benchmarks/dnsmos_speed.py.
+The reference the shared-frames implementation (``tqscore.signals.dnsmos``) must match, and the
+baseline of ``benchmarks/dnsmos_speed.py``.
 """
 
 from __future__ import annotations
