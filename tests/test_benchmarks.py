@@ -2,6 +2,8 @@
 
 Scripts are found by glob (any ``benchmarks/*.py`` with a ``__main__`` block), so a new benchmark
 is covered the day it lands. The full modes stay out of CI: ``benchmarks/run_all.py`` runs them.
+The smoke runs are marked ``slow``: they run by default (and in CI); ``-m "not slow"`` skips them
+in a quick edit-test loop.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def test_every_script_is_found():
     assert {p.name for p in SCRIPTS} >= {"media_decode.py", "runtime_e2e.py", "run_all.py"}
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize(("script", "flags"), MODES, ids=lambda v: v.stem if isinstance(v, Path) else "".join(v))
 def test_smoke(script, flags):
@@ -41,6 +44,7 @@ def test_smoke(script, flags):
     assert done.stdout.strip(), f"{script.name} --smoke printed nothing"
 
 
+@pytest.mark.slow
 def test_degradations_with_syncnet_weights_add_the_syncnet_rows(onnx_weights):
     """``--syncnet``: the one way to measure the SyncNet columns against the degradations once a
     user has real weights (random ones here: this proves the plumbing, not SyncNet's shares)."""
