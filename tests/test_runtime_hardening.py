@@ -259,13 +259,6 @@ def test_a_temporary_file_a_killed_write_left_is_removed(tmp_path, capsys):
     assert not any(p.exists() for p in stale) and other.exists()
 
 
-def test_store_errors_are_run_errors():
-    from tqscore.runtime.store import unwritable
-
-    message = str(unwritable(OSError(errno.ENOSPC, "No space left on device"), Path("/r/s.parquet")))
-    assert message == "/r/s.parquet: cannot write here: no space left on the device"
-    assert isinstance(unwritable(OSError(errno.EACCES, "x"), Path("a")), RunError)
-
 
 def test_batch_help_has_examples_and_exit_codes_in_plain_text():
     proc = subprocess.run([sys.executable, "-m", "tqscore.cli", "batch", "--help"],

@@ -152,7 +152,10 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
 
 
 def _save_pending(store: ResultStore) -> None:
-    """On the way out of a failed or interrupted run, keep the finished rows not yet in a part."""
+    """On the way out of a failed or interrupted run, keep the finished rows not yet in a part
+    (unless a write already failed: another would fail the same way, a full disk most likely)."""
+    if store.write_failed:
+        return
     try:
         store.flush()
     except Exception as exc:

@@ -15,6 +15,10 @@ printable form, which two different names could share).
 The lock also makes it safe to remove the temporary files a killed run left (a SIGKILL in the
 middle of a write gives ``atomic_write`` no chance to clean up): while it is held, no other
 writer of this output exists.
+
+A write that fails (a part or the final table) is one ``RunError`` naming the output: "disk
+full" when the file system ran out of space, else what the system said. The parts already
+written stay, so running the same command again after freeing space resumes from them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import logging
+import re
 import shutil
 import time
 import uuid
@@ -65,6 +70,7 @@ class ResultStore:
         self._pending: list[dict] = []
         self._run_tag = uuid.uuid4().hex[:8]
         self._seq = 0
+        self._write_failed = False
 
     # ----- start of a run
     def lock(self) -> None:
@@ -81,7 +87,7 @@ class ResultStore:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             self._lock_handle = open(lock_path, "a+")
         except OSError as exc:
-            raise unwritable(exc, self.out) from None
+            raise self._write_error(exc, "its lock file", 0) from None
         try:
             fcntl.flock(self._lock_handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -148,11 +154,7 @@ class ResultStore:
         frame = pl.DataFrame(self._pending, schema=self.schema)
         # Sortable names: time order across runs is the file order, so later rows win on resume.
         name = f"part-{time.time_ns():020d}-{self._run_tag}-{self._seq:06d}.parquet"
-        try:
-            self.parts_dir.mkdir(parents=True, exist_ok=True)
-            _atomic_write(frame, self.parts_dir / name)
-        except OSError as exc:
-            raise unwritable(exc, self.parts_dir) from None
+        self._write(frame, self.parts_dir / name, "a part file")
         self._seq += 1
         self._pending.clear()
 
@@ -169,12 +171,34 @@ class ResultStore:
             raise RunError(f"{missing} of {len(paths)} files have no row; the run is incomplete", self.out)
         if revise is not None:
             table = revise(table)
-        try:
-            _atomic_write(table, self.out)
-        except OSError as exc:
-            raise unwritable(exc, self.out) from None
+        self._write(table, self.out, "the final table")
         shutil.rmtree(self.parts_dir, ignore_errors=True)
         return table
+
+    # ----- writing
+    @property
+    def write_failed(self) -> bool:
+        """A write of this run failed: saving the pending rows again would only fail again."""
+        return self._write_failed
+
+    def _write(self, frame: pl.DataFrame, path: Path, what: str) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(path) as tmp:
+                frame.write_parquet(tmp)
+        except (OSError, pl.exceptions.PolarsError) as exc:
+            self._write_failed = True
+            raise self._write_error(exc, what, frame.estimated_size()) from None
+
+    def _write_error(self, exc: Exception, what: str, size: int) -> RunError:
+        """The one line a user reads when the output cannot be written (no errno numbers, no internals)."""
+        if disk_full(exc, self.out.parent, size):
+            kept = f"the rows already saved are kept in {self.parts_dir.name}/; " if self._part_files() else ""
+            return RunError(f"disk full: cannot write {what} ({_free_text(self.out.parent)}); {kept}free some "
+                            "space and run the same command again to resume", self.out)
+        if isinstance(exc, OSError):
+            return RunError(f"cannot write here: {_OS_CAUSES.get(exc.errno) or exc.strerror or exc}", self.out)
+        return RunError(f"cannot write {what}: {' '.join(str(exc).split())}", self.out)
 
     def _part_files(self) -> list[Path]:
         return sorted(self.parts_dir.glob(PART_GLOB)) if self.parts_dir.exists() else []
@@ -191,13 +215,40 @@ class ResultStore:
         return frame.select(exprs)
 
 
-def unwritable(exc: OSError, path: Path) -> RunError:
-    """The one line a user reads for an output that cannot be written (no errno numbers, no internals)."""
-    causes = {errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
-              errno.EPERM: "permission denied", errno.ENOSPC: "no space left on the device"}
-    return RunError(f"cannot write here: {causes.get(exc.errno) or exc.strerror or exc}", path)
+_OS_CAUSES = {errno.EROFS: "the file system is read-only", errno.EACCES: "permission denied",
+              errno.EPERM: "permission denied"}
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT}
+# Bytes a Parquet file holds beyond its rows' in-memory size: the footer of the output schema
+# (schema, per-column statistics) is ~24 KB (a 1-row table of `tqscore batch` is 24,733 bytes
+# on disk for 697 bytes in memory; 66 rows 46,806 for 42,404), plus block rounding: 1 MiB
+# covers both with room to spare.
+PARQUET_OVERHEAD = 1 << 20
 
 
-def _atomic_write(frame: pl.DataFrame, path: Path) -> None:
-    with atomic_write(path) as tmp:
-        frame.write_parquet(tmp)
+def disk_full(exc: Exception, folder: Path, size: int) -> bool:
+    """Whether a failed write of ``size`` in-memory bytes into ``folder`` ran out of space.
+
+    An ``OSError`` says so by its errno. Polars (Rust) wraps the system's error in its own text:
+    "... underlying IO error: No space left on device (os error 28)" when the data pages fail,
+    but "... Invalid thrift: transport error", with no errno at all, when the footer does. That
+    text is not an API and has changed between polars versions, so where it carries no errno
+    the file system decides: a write fails for lack of space when less is free than the table
+    takes in memory plus ``PARQUET_OVERHEAD`` (a table's Parquet file is smaller than its
+    in-memory size but for the footer: measured above).
+    """
+    if isinstance(exc, OSError):
+        return exc.errno in _NO_SPACE
+    codes = {int(code) for code in re.findall(r"os error (\d+)", str(exc))}
+    if codes:
+        return bool(codes & _NO_SPACE)
+    try:
+        return shutil.disk_usage(folder).free < size + PARQUET_OVERHEAD
+    except OSError:
+        return False
+
+
+def _free_text(folder: Path) -> str:
+    try:
+        return f"{shutil.disk_usage(folder).free / 1024:.0f} KiB free there"
+    except OSError:
+        return "free space unknown"
