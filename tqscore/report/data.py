@@ -1,4 +1,4 @@
-"""Reading a ``tqscore batch`` table for the report, and the run's summary figures.
+"""Reading a ``tqscore batch`` table for the report, the run's overview figures and the clips to hold back.
 
 Columns are read generically against ``tqscore.runtime.schema``: whatever the file holds of
 the schema is used, a column an older file lacks is simply left out of the page, and a column
@@ -25,6 +25,10 @@ VERDICT, REASONS = "verdict", "reasons"
 # "decord decodes 12 frames" and "decord decodes 40 frames" are one cause.
 _DIGITS = re.compile(r"\d+")
 EXAMPLES_PER_CAUSE = 3
+# The first screen: fail before review; within a verdict the lowest overall score first, a row
+# with no overall score at all (not analysed, no face) lowest of all.
+HELD_VERDICTS = ("fail", "review")
+SEVERITY_SCORE = "overall"
 
 
 def load_scores(path: Path) -> pl.DataFrame:
@@ -81,7 +85,7 @@ class StageTime:
 
 
 @dataclass
-class RunSummary:
+class RunOverview:
     rows: int
     files: int
     statuses: list[tuple[str, int]]
@@ -104,7 +108,7 @@ def error_cause(path: str, message: str) -> str:
     return _DIGITS.sub("N", text)
 
 
-def summarise(frame: pl.DataFrame) -> RunSummary:
+def summarise(frame: pl.DataFrame) -> RunOverview:
     statuses = _counts(frame, "status", order=STATUSES)
     verdicts = _counts(frame, VERDICT, order=("pass", "review", "fail")) if VERDICT in frame.columns else []
     errors: dict[str, ErrorCause] = {}
@@ -129,7 +133,7 @@ def summarise(frame: pl.DataFrame) -> RunSummary:
         stages.append(StageTime(stage, description, float(values.median()), float(values.quantile(0.95)),
                                 float(values.mean()), values.len()))
     scored = frame.get_column("scored_at").drop_nulls() if "scored_at" in frame.columns else None
-    return RunSummary(
+    return RunOverview(
         rows=frame.height,
         files=frame.get_column("path").n_unique(),
         statuses=statuses,
@@ -163,3 +167,24 @@ def _sum(frame: pl.DataFrame, name: str):
 
 def _stamp(value) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def held_back(frame: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, dict[str, int]]:
+    """The ``limit`` most severe fail and review rows, and how many rows each verdict holds back."""
+    if VERDICT not in frame.columns:
+        return frame.head(0), {}
+    held = frame.filter(pl.col(VERDICT).is_in(HELD_VERDICTS))
+    counts = {v: held.filter(pl.col(VERDICT) == v).height for v in HELD_VERDICTS}
+    order = [pl.col(VERDICT).replace_strict({v: i for i, v in enumerate(HELD_VERDICTS)}, return_dtype=pl.Int8)]
+    if SEVERITY_SCORE in held.columns:
+        order.append(pl.col(SEVERITY_SCORE))
+    order.append(pl.col("path"))
+    return held.sort(order, nulls_last=False).head(max(limit, 0)), counts
+
+
+def plain_reason(reason: str) -> tuple[str, str]:
+    """(code, the words a person reads) of a ``"code: text"`` reason; code is empty without one."""
+    code, sep, text = reason.partition(": ")
+    if sep and code and " " not in code:
+        return code, text
+    return "", reason

@@ -9,36 +9,28 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from html import escape
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from tqscore import __version__
-
-STATUS_CLASS = {"ok": "good", "no_face": "warn", "error": "bad", "pass": "good", "review": "warn", "fail": "bad"}
+from tqscore.report.comparison_html import groups_html
+from tqscore.report.data import plain_reason
+from tqscore.report.markup import STATUS_CLASS, badge as _badge, e as _e, num as _num
 
 
 def _static(name: str) -> str:
     return resources.files("tqscore.report").joinpath("static", name).read_text(encoding="utf-8")
 
 
-def _e(value) -> str:
-    return escape("" if value is None else str(value), quote=True)
-
-
-def _num(value, digits: int = 2) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
 def _tiles(summary) -> str:
-    tiles = [("rows", f"{summary.rows:,}", ""), ("files", f"{summary.files:,}", "")]
-    tiles += [(status, f"{count:,}", STATUS_CLASS.get(status, "")) for status, count in summary.statuses]
-    tiles += [(f"verdict {v}", f"{count:,}", STATUS_CLASS.get(v, "")) for v, count in summary.verdicts]
-    total = next((s for s in summary.stages if s.stage == "total"), None)
-    if total is not None:
-        tiles.append(("median time per clip", f"{total.median_ms / 1000:.2f} s", ""))
+    """Verdict counts first (what a person acts on), then rows that could not be scored, then rows."""
+    verdicts = dict(summary.verdicts)
+    tiles = [(f"{v}", f"{verdicts[v]:,}", STATUS_CLASS.get(v, "")) for v in ("fail", "review", "pass") if v in verdicts]
+    tiles += [(f"{v}", f"{count:,}", "") for v, count in summary.verdicts if v not in ("fail", "review", "pass")]
+    tiles += [(f"status {status}", f"{count:,}", STATUS_CLASS.get(status, ""))
+              for status, count in summary.statuses if status != "ok"]
+    tiles.append(("rows", f"{summary.rows:,}", ""))
     return "".join(f'<div class="tile {cls}"><div class="big">{_e(value)}</div><div>{_e(label)}</div></div>'
                    for label, value, cls in tiles)
 
@@ -49,7 +41,10 @@ def _counts_table(title: str, counts) -> str:
 
 
 def _run_section(summary, source: Path, stage_plot: str | None) -> str:
-    facts = [("table", str(source))]
+    facts = [("table", str(source)), ("rows", f"{summary.rows:,}"), ("files", f"{summary.files:,}")]
+    total = next((s for s in summary.stages if s.stage == "total"), None)
+    if total is not None:
+        facts.append(("median time per clip", f"{total.median_ms / 1000:.2f} s"))
     if summary.total_size_bytes is not None:
         facts.append(("total size", f"{summary.total_size_bytes / 1e9:.2f} GB"))
     if summary.total_duration_s is not None:
@@ -98,10 +93,22 @@ def _histogram_section(histograms) -> str:
     return '<div class="grid">' + "".join(cells) + "</div>"
 
 
-def _card(clip, label: str) -> str:
-    name = f'<a href="{_e(clip.href)}">{_e(clip.path)}</a>' if clip.href else _e(clip.path)
-    verdict = (f'<span class="badge {STATUS_CLASS.get(clip.verdict, "")}">{_e(clip.verdict)}</span>'
-               if clip.verdict else "")
+def _clip_name(clip) -> str:
+    return f'<a href="{_e(clip.href)}">{_e(clip.path)}</a>' if clip.href else _e(clip.path)
+
+
+def _reasons(reasons: list[str]) -> str:
+    """Each reason in plain words; its rule code stays in the tooltip."""
+    if not reasons:
+        return "<p class=muted>no reasons recorded</p>"
+    items = []
+    for reason in reasons:
+        code, text = plain_reason(reason)
+        items.append(f'<li title="{_e(code)}">{_e(text)}</li>' if code else f"<li>{_e(text)}</li>")
+    return "<ul class=reasons>" + "".join(items) + "</ul>"
+
+
+def _card(clip, label: str, anchor: str = "") -> str:
     scores = " ".join(f'<span class="{ "hl" if k == label else ""}">{_e(k)} {_num(v)}</span>'
                       for k, v in clip.scores.items())
     if clip.frames:
@@ -109,16 +116,15 @@ def _card(clip, label: str) -> str:
                     f'<img class="mouths" alt="mouth crops of {_e(clip.path)}" src="{clip.mouths}">')
     else:
         pictures = f'<div class="placeholder">{_e(clip.placeholder)}</div>'
-    reasons = ("<ul class=reasons>" + "".join(f"<li>{_e(r)}</li>" for r in clip.reasons) + "</ul>"
-               if clip.reasons else "<p class=muted>no reasons recorded</p>")
     curve = (f'<img class="curve" alt="sync curve of {_e(clip.path)}" src="{clip.curve}">' if clip.curve
              else '<div class="placeholder small">no sync curve in this row</div>')
-    return (f'<div class="card"><div class="head"><span class="rank">#{clip.rank}</span> {name} '
-            f'<span class="value">{_e(label)} {clip.value:.2f}</span> {verdict}</div>'
-            f'<div class="scores">{scores}</div>{pictures}<div class="row">{reasons}{curve}</div></div>')
+    ident = f' id="{anchor}"' if anchor else ""
+    return (f'<div class="card"{ident}><div class="head"><span class="rank">#{clip.rank}</span> {_clip_name(clip)} '
+            f'<span class="value">{_e(label)} {_num(clip.value)}</span> {_badge(clip.verdict)}</div>'
+            f'<div class="scores">{scores}</div>{pictures}<div class="row">{_reasons(clip.reasons)}{curve}</div></div>')
 
 
-def _worst_section(worst, top: int, videos) -> str:
+def _worst_section(worst) -> str:
     if not worst:
         return "<p>No score columns in this table.</p>"
     html = []
@@ -136,10 +142,65 @@ def _json_block(data) -> str:
     return text.replace("</", "<\\/")
 
 
-def render(*, source: Path, summary, stage_plot, histograms, worst, table, videos, top: int) -> str:
+@dataclass
+class Content:
+    """Everything the page shows, made by ``tqscore.report.build``."""
+
+    source: Path
+    summary: object  # tqscore.report.data.RunOverview
+    stage_plot: str | None
+    histograms: list
+    worst: dict[str, list]
+    held: list  # the most severe fail and review ClipCards
+    held_counts: dict[str, int]  # verdict -> rows the verdict holds back (all of them, not only those shown)
+    groups: object | None  # tqscore.report.build.Groups with --group-by
+    table: dict
+    videos: Path | None
+    top: int
+
+
+def _held_row(clip, index: int) -> str:
+    thumb = (f'<img class="thumb" alt="frame of {_e(clip.path)}" src="{clip.thumb}">' if clip.thumb
+             else '<div class="placeholder thumb">no frame</div>')
+    scores = "".join(f"<td class=n>{_num(clip.scores.get(name))}</td>" for name in clip.scores)
+    return (f'<tr class="held held-{_e(clip.verdict)}"><td>{thumb}</td>'
+            f'<td class="path">{_badge(clip.verdict)} {_clip_name(clip)}</td>{scores}'
+            f'<td class="why">{_reasons(clip.reasons)}</td><td><a class="card-link" href="#clip-{index}">card</a></td></tr>')
+
+
+def _hold_section(held: list, counts: dict[str, int], rows: int) -> str:
+    """The first screen: what to hold back and why, most severe first; one line for a clean run."""
+    if not counts:
+        return "<p class=clean>This table has no verdicts (it was written before the rules ran): nothing to hold back.</p>"
+    total = sum(counts.values())
+    if total == 0:
+        return f"<p class=clean>Clean run: all {rows:,} clips pass; nothing to hold back.</p>"
+    told = " and ".join(f"{count:,} {verdict}" for verdict, count in counts.items() if count)
+    head = (f"<p class=lead>Hold back {total:,} of {rows:,} clips: {told}. Most severe first (fail before review, "
+            f"then the lowest overall score; no score at all first).</p>")
+    if not held:
+        return head
+    names = list(held[0].scores)
+    header = "".join(f"<th>{_e(n)}</th>" for n in names)
+    body = "".join(_held_row(clip, i) for i, clip in enumerate(held, start=1))
+    more = ""
+    if total > len(held):
+        buttons = "".join(f'<button class="show-rows" data-verdict="{_e(v)}">show every {_e(v)} row</button>'
+                          for v, count in counts.items() if count)
+        more = f"<p class=muted>Showing the {len(held)} most severe of {total:,}; all of them are in the table below: {buttons}</p>"
+    return (f'{head}<table id="held-table" class="small"><tr><th></th><th>clip</th>{header}<th>why</th><th></th></tr>'
+            f"{body}</table>{more}")
+
+
+def _held_cards(held: list) -> str:
+    return '<div class="cards">' + "".join(_card(c, "overall", f"clip-{i}") for i, c in enumerate(held, start=1)) + "</div>"
+
+
+def render(c: Content) -> str:
     made = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    title = f"tqscore report: {Path(source).name}"
-    nav = "".join(f'<a href="#worst-{_e(label)}">{_e(label)}</a>' for label in worst)
+    title = f"tqscore report: {Path(c.source).name}"
+    nav = "".join(f'<a href="#worst-{_e(label)}">{_e(label)}</a>' for label in c.worst)
+    group_nav = '<a href="#groups">groups</a><a href="#paired">paired</a>' if c.groups else ""
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -147,16 +208,19 @@ def render(*, source: Path, summary, stage_plot, histograms, worst, table, video
 <title>{_e(title)}</title>
 <style>{_static("report.css")}</style>
 </head><body>
-<header><h1>{_e(title)}</h1><p class=muted>{summary.rows:,} rows · made {made} by tqscore {__version__}
-{f"· videos under {_e(videos)}" if videos else "· no --videos folder: no frames, no links"}</p>
-<nav><a href="#run">run</a><a href="#distributions">distributions</a><a href="#worst">worst clips</a>{nav}<a href="#rows">all rows</a></nav>
-<div class="tiles">{_tiles(summary)}</div></header>
+<header><h1>{_e(title)}</h1><p class=muted>{c.summary.rows:,} rows · made {made} by tqscore {__version__}
+{f"· videos under {_e(c.videos)}" if c.videos else "· no --videos folder: no frames, no links"}</p>
+<nav><a href="#hold">hold back</a>{group_nav}<a href="#worst">worst clips</a>{nav}<a href="#distributions">distributions</a><a href="#run">run</a><a href="#rows">all rows</a></nav>
+<div class="tiles">{_tiles(c.summary)}</div></header>
 <main>
-<section id="run"><h2>The run</h2>{_run_section(summary, source, stage_plot)}</section>
+<section id="hold"><h2>What to hold back, and why</h2>{_hold_section(c.held, c.held_counts, c.summary.rows)}</section>
+{groups_html(c.groups) if c.groups else ""}
+{f'<section id="held-cards"><h2>Held-back clips in detail</h2>{_held_cards(c.held)}</section>' if c.held else ""}
+<section id="worst"><h2>Worst clips per dimension (up to {c.top} each)</h2>{_worst_section(c.worst)}</section>
 <section id="distributions"><h2>Distributions</h2>
 <p class=muted>Green: the range real recordings show (tqscore.signals.reference), where one is known.</p>
-{_histogram_section(histograms)}</section>
-<section id="worst"><h2>Worst clips per dimension (up to {top} each)</h2>{_worst_section(worst, top, videos)}</section>
+{_histogram_section(c.histograms)}</section>
+<section id="run"><h2>The run</h2>{_run_section(c.summary, c.source, c.stage_plot)}</section>
 <section id="rows"><h2>All rows</h2>
 <div class="controls"><input id="filter" type="search" size="48"
  placeholder="filter: text, or column&lt;value, column=value (e.g. overall&lt;2.5 status=error)">
@@ -165,7 +229,7 @@ def render(*, source: Path, summary, stage_plot, histograms, worst, table, video
 <button id="first">«</button><button id="prev">‹</button><span id="count"></span><button id="next">›</button><button id="last">»</button></div>
 <div class="table-wrap"><table id="rows-table"><thead></thead><tbody></tbody></table></div>
 </section></main>
-<script type="application/json" id="table-data">{_json_block(table)}</script>
+<script type="application/json" id="table-data">{_json_block(c.table)}</script>
 <script>{_static("report.js")}</script>
 </body></html>
 """

@@ -98,3 +98,60 @@ def stage_times(stages: list[tuple[str, float, float]]) -> str:
     ax.set_xlabel("ms per clip")
     ax.legend(loc="lower right", frameon=False, fontsize=7)
     return _data_uri(fig)
+
+
+GROUP_ROW_INCHES = 0.3  # one group's row: room for a 8-pt label and a mean with its interval
+GROUP_PANEL_INCHES = 1.7  # one score's panel: the 1-5 scale at ~40 px per score point
+GROUP_DOTS_MAX = 60  # clips drawn one by one up to this many per group; beyond, the quartile bar says it
+VERDICT_COLOURS = {"pass": "#2e7d32", "review": "#e0a030", "fail": "#c62828", "none": "#b0b6be"}
+
+
+def group_multiples(rows: list, scores: list[str]) -> str:
+    """One row per group (ranked, best on top), one panel per score plus the verdict shares.
+
+    In a score panel: each clip a grey dot (up to ``GROUP_DOTS_MAX`` per group), the middle half
+    of the clips a light bar, the mean a dark dot with its 95 % interval as a line.
+    """
+    n = len(rows)
+    fig, axes = plt.subplots(1, len(scores) + 1, sharey=True, squeeze=False,
+                             figsize=(GROUP_PANEL_INCHES * (len(scores) + 1), 0.7 + GROUP_ROW_INCHES * n))
+    y = np.arange(n)[::-1]
+    for ax, score in zip(axes[0], scores):
+        _score_panel(ax, rows, score, y)
+    _verdict_panel(axes[0][-1], rows, y)
+    axes[0][0].set_yticks(y, [row.group for row in rows])
+    axes[0][0].set_ylim(-0.6, n - 0.4)
+    fig.tight_layout(w_pad=0.4)
+    return _data_uri(fig)
+
+
+def _score_panel(ax, rows: list, score: str, y: np.ndarray) -> None:
+    for row, at in zip(rows, y):
+        values = row.values.get(score)
+        if values is None or values.size == 0:
+            continue
+        q1, q3 = np.quantile(values, [0.25, 0.75])
+        ax.plot([q1, q3], [at, at], color=BAR, alpha=0.25, lw=7, solid_capstyle="butt")
+        if values.size <= GROUP_DOTS_MAX:
+            ax.plot(values, np.full(values.size, at), "|", color="#6b7480", ms=6, alpha=0.7)
+        mean = row.scores.get(score)
+        if mean is not None and mean.low is not None and mean.high is not None:
+            ax.plot([mean.low, mean.high], [at, at], color="#1d232b", lw=1.6)
+        if mean is not None:
+            ax.plot([mean.mean], [at], "o", color="#1d232b", ms=4)
+    ax.set_xlim(0.9, 5.1)
+    ax.set_xticks([1, 2, 3, 4, 5])
+    ax.set_title(score)
+    ax.grid(axis="x", color="#e4e7eb", lw=0.6)
+
+
+def _verdict_panel(ax, rows: list, y: np.ndarray) -> None:
+    left = np.zeros(len(rows))
+    for verdict, colour in VERDICT_COLOURS.items():
+        shares = np.array([row.verdicts.get(verdict, 0.0) for row in rows])
+        if shares.any():
+            ax.barh(y, shares, left=left, color=colour, height=0.6)
+        left += shares
+    ax.set_xlim(0, 1)
+    ax.set_xticks([0, 0.5, 1], ["0", "50 %", "100 %"])
+    ax.set_title("verdicts")

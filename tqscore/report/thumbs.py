@@ -34,6 +34,7 @@ JPEG_QUALITY = 75  # libjpeg's usual web quality; thumbnails stay ~2-6 KB per ti
 class Strips:
     frames: str  # JPEG data URI
     mouths: str  # JPEG data URI
+    thumb: str  # JPEG data URI: the middle frame of the strip, for the first screen's list
     times_s: list[float]
     faces_found: int
 
@@ -54,7 +55,8 @@ def clip_strips(path: Path, n_frames: int = N_FRAMES) -> Strips:
     tiles = [_resize_height(frame, FRAME_HEIGHT) for frame in frames]
     mouths = [_mouth(frame, points, width, height) if ok else _blank(MOUTH_SIZE)
               for frame, points, ok in zip(frames, landmarks, found)]
-    return Strips(_jpeg(_hstack(tiles)), _jpeg(_hstack(mouths)), [round(t, 2) for t in times], int(found.sum()))
+    return Strips(_jpeg(_hstack(tiles)), _jpeg(_hstack(mouths)), _jpeg(tiles[len(tiles) // 2]),
+                  [round(t, 2) for t in times], int(found.sum()))
 
 
 def _mouth(frame: np.ndarray, points: np.ndarray, width: int, height: int) -> np.ndarray:

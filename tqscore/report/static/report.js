@@ -147,5 +147,11 @@
   document.getElementById("prev").addEventListener("click", () => { page -= 1; render(); });
   document.getElementById("next").addEventListener("click", () => { page += 1; render(); });
   document.getElementById("last").addEventListener("click", () => { page = Infinity; render(); });
+  // The first screen's "show every fail row": the table filtered by that verdict, scrolled into view.
+  document.querySelectorAll("button.show-rows").forEach((b) => b.addEventListener("click", () => {
+    document.getElementById("verdict-filter").value = b.dataset.verdict;
+    applyFilter();
+    document.getElementById("rows").scrollIntoView();
+  }));
   render();
 })();
