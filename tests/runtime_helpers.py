@@ -47,13 +47,17 @@ def blank_clip(dst: Path, seconds: float = 2.0, size=(160, 96)) -> Path:
     return dst
 
 
-def make_video_dir(root: Path, media: Path) -> dict[str, str]:
-    """Good clips, bad files and a symlink loop under ``root``; returns {relative path: expected status}."""
+def make_video_dir(root: Path, media: Path, grid: bool = False) -> dict[str, str]:
+    """Good clips, bad files and a symlink loop under ``root``; returns {relative path: expected status}.
+    ``grid``: also a GRID corpus clip (MPEG-1 in an .mpg program stream) from ../shared/validation."""
     clips = {p.name: p for p in sorted(media.glob("*/*.mp4"))}
     expected = {}
     for name in GOOD:
         os.symlink(clips[name], root / name)  # linked, as mounted datasets often are
         expected[name] = "ok"
+    if grid:
+        os.symlink(sorted((media.parent / "validation" / "real").glob("*.mpg"))[0], root / "grid.mpg")
+        expected["grid.mpg"] = "ok"
     (root / "sub" / "deeper").mkdir(parents=True)
     remux(clips["sadtalker_camera_radio31.mp4"], root / "sub" / "no_audio.mp4", audio=False)
     expected["sub/no_audio.mp4"] = "ok"

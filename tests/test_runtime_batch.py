@@ -24,7 +24,7 @@ from tqscore.runtime.schema import output_schema, signal_columns
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory, media_dir):
     root = tmp_path_factory.mktemp("videos")
-    return root, make_video_dir(root, media_dir)
+    return root, make_video_dir(root, media_dir, grid=True)
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,9 @@ def test_every_file_gets_exactly_one_row_with_the_documented_status(videos, refe
     assert "empty" in causes["empty.mp4"] and "not a video" in causes["notes.MP4"]
     assert "truncated" in causes["truncated.mp4"] and "cannot stat" in causes["dangling.mp4"]
     assert table.filter(pl.col("status") == "ok")["error"].null_count() == table.filter(pl.col("status") == "ok").height
-    assert "rows by status: error 4, no_face 1, ok 3" in proc.stdout
+    assert "rows by status: error 4, no_face 1, ok 4" in proc.stdout
+    assert "left out by extension: 1 file (.txt 1)" in proc.stdout  # README.txt, said, not silently skipped
+    assert table.filter(pl.col("path") == "grid.mpg")["video_codec"].to_list() == ["mpeg1video"]
 
 
 def test_without_a_model_the_reference_scores_and_signals_are_filled(reference):
@@ -83,7 +85,7 @@ def test_second_run_resumes_without_work(videos, reference, tmp_path):
     proc = run_cli(str(root), "--out", str(out))
     assert proc.returncode == 1
     # Only the file that cannot be stat-ed is tried again (it may have appeared meanwhile).
-    assert "scored now 1, already done 7" in proc.stdout
+    assert "scored now 1, already done 8" in proc.stdout
     again = pl.read_parquet(out)
     unchanged = pl.col("path") != "dangling.mp4"
     assert again.filter(unchanged).equals(table.sort("path").filter(unchanged))

@@ -224,6 +224,19 @@ def test_an_empty_folder_warns(tmp_path, capsys, caplog):
     assert any(r.levelno == logging.WARNING and "no video files under" in r.getMessage() for r in caplog.records)
 
 
+def test_a_folder_of_files_with_other_extensions_is_never_a_silent_zero(tmp_path, capsys, caplog):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name in ("a.mxf", "b.mxf", "c.vob", "notes.txt"):
+        (videos / name).write_bytes(b"x")
+    with caplog.at_level(logging.INFO):
+        code, out, _ = _in_process(tmp_path, videos, capsys)
+    assert code == 0
+    assert "left out by extension: 4 files (.mxf 2, .txt 1, .vob 1); --ext chooses the extensions" in out
+    warning = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("no video files under" in m and "left out by extension: 4 files (.mxf 2" in m for m in warning)
+
+
 def test_run_level_errors_are_one_plain_line(tmp_path, capsys, monkeypatch):
     videos = tmp_path / "videos"
     videos.mkdir()

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 
 from tqscore.errors import RunError
-from tqscore.media.discovery import Shard, discover, normalize_extensions, shard_of
+from tqscore.media.discovery import NO_EXTENSION, Shard, discover, left_out_text, normalize_extensions, scan, shard_of
 from tqscore.media.errors import MediaError
 from tqscore.runtime.store import ResultStore, parts_dir_for
 from tqscore.runtime.workers import TaskFailure, WorkerInitError, WorkerPool
@@ -36,6 +36,27 @@ def test_discovery_recursive_sorted_extensions_and_symlink_loop(tmp_path, monkey
     real = [os.path.realpath(d) for d in (tmp_path, tmp_path / "a", tmp_path / "a" / "b")]
     assert sorted(scanned) == sorted(real)
     assert discover(tmp_path, normalize_extensions(["MP4"])) == ["b.mp4", "dangling.mp4"]
+
+
+def test_discovery_finds_every_container_ffmpeg_reads_and_counts_what_it_leaves_out(tmp_path):
+    videos = ["a.mpg", "b.MPEG", "c.ts", "d.mts", "e.m2ts", "f.flv", "g.wmv", "h.3gp", "i.ogv", "j.mp4"]
+    others = ["n1.txt", "sub/n2.txt", "sub/n3.TXT", "p.png", "README", "s.srt", "y.yuv", "z.zip", "w.wav"]
+    for rel in videos + others:
+        _touch(tmp_path / rel)
+    found = scan(tmp_path)
+    assert found.files == sorted(videos)
+    assert found.left_out == {".txt": 3, ".png": 1, NO_EXTENSION: 1, ".srt": 1, ".yuv": 1, ".zip": 1, ".wav": 1}
+    assert left_out_text(found.left_out, most=2) == "9 files (.txt 3, (none) 1, ...)"
+    only_mp4 = scan(tmp_path, normalize_extensions(["mp4"]))
+    assert only_mp4.files == ["j.mp4"] and sum(only_mp4.left_out.values()) == len(videos) - 1 + len(others)
+    halves = [scan(tmp_path, shard=Shard(i, 2)).left_out for i in range(2)]
+    assert halves[0] + halves[1] == found.left_out  # each shard counts its own files
+
+
+def test_the_grid_corpus_mpeg1_clips_are_found_by_default(media_dir):
+    grid = media_dir.parent / "validation" / "real"
+    mpg = sorted(p.name for p in grid.glob("*.mpg"))
+    assert mpg and set(mpg) <= set(discover(grid))
 
 
 def test_discovery_picks_the_same_alias_of_a_doubly_linked_directory(tmp_path):

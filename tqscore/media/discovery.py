@@ -10,6 +10,11 @@ surrogate escapes (PEP 383). Such a ``str`` opens the file but cannot be written
 (Parquet strings, JSON): :func:`path_bytes` gives the lossless bytes a row keys on and
 :func:`display_path` the printable form (undecodable bytes as ``\\xff``) a person reads.
 
+Files whose extension is not a video one are left out, and counted by extension
+(``Scan.left_out``), so a run can say what it did not look at: a folder of unusual containers
+is never a silent zero. The default extensions are the containers FFmpeg reads that people keep
+video in; ``--ext`` replaces them.
+
 Sharding hashes the relative path (BLAKE2b, stable across Python versions and processes, unlike
 ``hash()``): a file's shard depends on its own path only, so adding files to the directory never
 moves the files that were already there to another shard.
@@ -21,7 +26,8 @@ import hashlib
 import logging
 import os
 import stat
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tqscore.errors import ConfigError
@@ -29,7 +35,14 @@ from tqscore.media.errors import MediaError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_EXTENSIONS: tuple[str, ...] = (".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v")
+# MP4/QuickTime, Matroska/WebM, AVI, MPEG program and transport streams (.mpg/.mpeg: the GRID
+# corpus's MPEG-1; .ts/.mts/.m2ts: broadcast and AVCHD camcorders), Flash video, Windows Media,
+# 3GPP (phones) and Ogg Theora: every one of them a demuxer of FFmpeg, which decodes for us.
+DEFAULT_EXTENSIONS: tuple[str, ...] = (
+    ".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v",
+    ".mpg", ".mpeg", ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv",
+)
+NO_EXTENSION = "(none)"  # the key of ``Scan.left_out`` for file names without an extension
 
 
 @dataclass(frozen=True)
@@ -94,6 +107,22 @@ class Scan:
     # (relative folder path ending in "/", cause) for each folder that could not be read: the
     # files in it are unknown, so a run must say so rather than report the folder as empty.
     unreadable: list[tuple[str, str]]
+    # Files left out because of their extension: how many of each (lower case, with its dot).
+    left_out: Counter = field(default_factory=Counter)
+
+
+def left_out_text(left_out: Counter, most: int = 5) -> str:
+    """``"3 files (.txt 2, .png 1)"``: how many files were left out, with the ``most`` commonest extensions."""
+    n = sum(left_out.values())
+    ranked = sorted(left_out.items(), key=lambda item: (-item[1], item[0]))[:most]  # ties by name: stable text
+    common = ", ".join(f"{ext} {count}" for ext, count in ranked)
+    more = ", ..." if len(left_out) > most else ""
+    return f"{n} file{'s' if n != 1 else ''} ({common}{more})"
+
+
+def extension_of(name: str) -> str:
+    """The extension a file is left out by: lower case with its dot, or ``NO_EXTENSION``."""
+    return os.path.splitext(name)[1].lower() or NO_EXTENSION
 
 
 def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard: Shard = Shard()) -> list[str]:
@@ -106,60 +135,74 @@ def discover(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard
 
 
 def scan(root: Path, extensions: tuple[str, ...] = DEFAULT_EXTENSIONS, shard: Shard = Shard()) -> Scan:
-    """:func:`discover`, plus the folders that could not be read (those ``shard`` owns), each with its cause."""
+    """:func:`discover`, plus the folders that could not be read and the files left out by their
+    extension (those ``shard`` owns)."""
     root = Path(root)
     if not root.exists():
         raise MediaError(root, "input directory does not exist")
     if not root.is_dir():
         raise MediaError(root, "input is not a directory")
-    extensions = normalize_extensions(extensions)
-    found: list[str] = []
-    unreadable: list[tuple[str, str]] = []
-    seen_dirs: set[tuple[int, int]] = set()
+    walk = _Walk(root, normalize_extensions(extensions), shard)
     stack: list[tuple[Path, str]] = [(root, "")]
     while stack:
         directory, prefix = stack.pop()
+        entries = walk.entries(directory, prefix)
+        # Depth-first in name order, so when two links reach one directory the same one wins every run.
+        stack.extend(reversed(walk.visit(entries, prefix)))
+    return Scan(
+        files=sorted(rel for rel in walk.found if shard.owns(rel)),
+        unreadable=sorted((rel, cause) for rel, cause in walk.unreadable if shard.owns(rel)),
+        left_out=walk.left_out,
+    )
+
+
+class _Walk:
+    """What :func:`scan` has found so far, and how it reads one folder."""
+
+    def __init__(self, root: Path, extensions: tuple[str, ...], shard: Shard):
+        self.root, self.extensions, self.shard = root, extensions, shard
+        self.found: list[str] = []
+        self.unreadable: list[tuple[str, str]] = []
+        self.left_out: Counter = Counter()
+        self.seen_dirs: set[tuple[int, int]] = set()
+
+    def entries(self, directory: Path, prefix: str) -> list[os.DirEntry]:
+        """The folder's entries in name order; none for a folder already visited or unreadable."""
         try:
             info = directory.stat()
-        except OSError as exc:
-            if not prefix:
-                raise MediaError(root, f"cannot read the input folder: {_cause(exc)}") from None
-            log.warning("cannot read folder %s: %s", display_path(str(directory)), exc.strerror or exc)
-            unreadable.append((prefix, _cause(exc)))
-            continue
-        key = (info.st_dev, info.st_ino)
-        if key in seen_dirs:
-            log.info("skipping %s: directory already visited (symlink loop or duplicate link)", directory)
-            continue
-        seen_dirs.add(key)
-        try:
+            key = (info.st_dev, info.st_ino)
+            if key in self.seen_dirs:
+                log.info("skipping %s: directory already visited (symlink loop or duplicate link)", directory)
+                return []
+            self.seen_dirs.add(key)
             with os.scandir(directory) as listing:
-                entries = sorted(listing, key=lambda e: e.name)
+                return sorted(listing, key=lambda e: e.name)
         except OSError as exc:
             if not prefix:
-                raise MediaError(root, f"cannot read the input folder: {_cause(exc)}") from None
+                raise MediaError(self.root, f"cannot read the input folder: {_cause(exc)}") from None
             log.warning("cannot read folder %s: %s", display_path(str(directory)), exc.strerror or exc)
-            unreadable.append((prefix, _cause(exc)))
-            continue
+            self.unreadable.append((prefix, _cause(exc)))
+            return []
+
+    def visit(self, entries: list[os.DirEntry], prefix: str) -> list[tuple[Path, str]]:
+        """Sort the entries into videos, files left out and subfolders (returned, to walk next)."""
         subdirs = []
         for entry in entries:
             rel = prefix + entry.name
+            is_video = entry.name.lower().endswith(self.extensions)
             try:
                 mode = os.stat(entry.path).st_mode  # follows links; a dangling link raises
             except OSError:
-                if entry.name.lower().endswith(extensions):
-                    found.append(rel)  # dangling link named like a video: it gets an error row
+                if is_video:
+                    self.found.append(rel)  # dangling link named like a video: it gets an error row
                 continue
             if stat.S_ISDIR(mode):
                 subdirs.append((Path(entry.path), rel + "/"))
-            elif stat.S_ISREG(mode) and entry.name.lower().endswith(extensions):
-                found.append(rel)
-        # Depth-first in name order, so when two links reach one directory the same one wins every run.
-        stack.extend(reversed(subdirs))
-    return Scan(
-        files=sorted(rel for rel in found if shard.owns(rel)),
-        unreadable=sorted((rel, cause) for rel, cause in unreadable if shard.owns(rel)),
-    )
+            elif stat.S_ISREG(mode) and is_video:
+                self.found.append(rel)
+            elif stat.S_ISREG(mode) and self.shard.owns(rel):
+                self.left_out[extension_of(entry.name)] += 1
+        return subdirs
 
 
 def _cause(exc: OSError) -> str:

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
 from tqscore import __version__
-from tqscore.media.discovery import display_path, path_bytes, scan
+from tqscore.media.discovery import Scan, display_path, left_out_text, path_bytes, scan
 from tqscore.model.rules import evaluate, load_rules
 from tqscore.numeric import finite_row
 from tqscore.runtime.analyse import Analysis, ClipTask, error_analysis
@@ -55,6 +55,7 @@ class RunSummary:
     status_counts: Counter = field(default_factory=Counter)  # over ALL rows of the output
     out: str = ""
     failed: list[tuple[str, str]] = field(default_factory=list)  # (path, error) of the first rows not ok
+    left_out: Counter = field(default_factory=Counter)  # files left out by extension: count per extension
 
     @property
     def clips_per_s(self) -> float:
@@ -70,6 +71,8 @@ class RunSummary:
             f"files: {self.files} (scored now {self.processed}, already done {self.skipped})",
             f"rows by status: {counts}",
         ]
+        if self.left_out:
+            lines.append(f"left out by extension: {left_out_text(self.left_out)}; --ext chooses the extensions")
         if self.processed:
             lines.append(f"time: {self.seconds:.1f} s, {self.clips_per_s:.2f} clips/s")
         else:
@@ -89,19 +92,8 @@ class RunSummary:
 def run_batch(cfg: BatchConfig) -> RunSummary:
     """Score every video under ``cfg.input_dir`` into ``cfg.out``. Raises on run-level failure."""
     started = time.monotonic()
-    listed = None  # an object-store URI's (size, mtime) per file, from its listing
-    if cfg.input_is_uri:
-        from tqscore.runtime.ray_batch import scan_uri
-
-        found, listed = scan_uri(str(cfg.input_dir), cfg.extensions, cfg.shard)
-    else:
-        found = scan(cfg.input_dir, cfg.extensions, cfg.shard)
+    found, listed = _discover(cfg)
     files = found.files
-    if files or found.unreadable:
-        log.info("%d video files under %s (shard %s)", len(files), cfg.input_dir, cfg.shard)
-    else:
-        log.warning("no video files under %s (extensions %s, shard %s): the output will be empty",
-                    cfg.input_dir, ",".join(cfg.extensions), cfg.shard)
     rules = load_rules(cfg.rules)  # a bad --rules file fails the run before any work
     scorer = make_scorer(cfg)
     store = ResultStore(cfg.out, output_schema(), part_rows=cfg.part_rows)
@@ -122,7 +114,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
             pre_failed.append(error_analysis(task, f"{cfg.input_dir / rel}: cannot read folder: {cause}"))
         keys = [path_bytes(rel) for rel in files] + [path_bytes(rel) for rel, _ in found.unreadable]
         summary = RunSummary(files=len(keys), skipped=len(keys) - len(tasks) - len(pre_failed),
-                             out=display_path(str(cfg.out)))
+                             out=display_path(str(cfg.out)), left_out=found.left_out)
         with _Progress(len(tasks) + len(pre_failed), cfg.progress) as bar:
             for analysis in pre_failed:
                 store.add(_row(analysis, None, scorer, rules))
@@ -149,6 +141,25 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
     summary.failed = list(failed.select("path", "error").head(SUMMARY_FAILED).iter_rows())
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def _discover(cfg: BatchConfig) -> tuple[Scan, dict | None]:
+    """The run's files, and for an object-store URI each file's (size, mtime) from its listing;
+    said in the log with the files left out by their extension."""
+    listed = None
+    if cfg.input_is_uri:
+        from tqscore.runtime.ray_batch import scan_uri
+
+        found, listed = scan_uri(str(cfg.input_dir), cfg.extensions, cfg.shard)
+    else:
+        found = scan(cfg.input_dir, cfg.extensions, cfg.shard)
+    left_out = f"; left out by extension: {left_out_text(found.left_out)}" if found.left_out else ""
+    if found.files or found.unreadable:
+        log.info("%d video files under %s (shard %s)%s", len(found.files), cfg.input_dir, cfg.shard, left_out)
+    else:
+        log.warning("no video files under %s (extensions %s, shard %s)%s: the output will be empty",
+                    cfg.input_dir, ",".join(cfg.extensions), cfg.shard, left_out)
+    return found, listed
 
 
 def _save_pending(store: ResultStore) -> None:

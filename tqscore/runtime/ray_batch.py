@@ -46,12 +46,13 @@ import signal
 import tempfile
 import threading
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
 from tqscore.errors import RunError, TqscoreError
-from tqscore.media.discovery import Scan, Shard, normalize_extensions
+from tqscore.media.discovery import Scan, Shard, extension_of, normalize_extensions
 from tqscore.runtime.analyse import ClipTask, analyse_clip, error_analysis, worker_init
 from tqscore.runtime.config import BatchConfig, is_uri
 from tqscore.runtime.scoring import Scored, SignalsScorer, load_scorer
@@ -307,13 +308,17 @@ def scan_uri(uri: str, extensions: tuple[str, ...], shard: Shard) -> tuple[Scan,
         infos = filesystem.get_file_info(fs.FileSelector(root, recursive=True, allow_not_found=False))
     except (OSError, ValueError) as exc:
         raise MediaError(uri, f"cannot list the input: {exc}") from None
-    stats = {}
+    stats, left_out = {}, Counter()
     prefix = root.rstrip("/") + "/"
     for info in infos:
-        if info.type != fs.FileType.File or not info.base_name.lower().endswith(extensions):
+        if info.type != fs.FileType.File:
             continue
         rel = info.path[len(prefix):] if info.path.startswith(prefix) else info.base_name
-        if shard.owns(rel):
-            mtime = info.mtime_ns if info.mtime_ns is not None else 0
-            stats[rel] = (info.size, mtime // 1000)
-    return Scan(files=sorted(stats), unreadable=[]), stats
+        if not shard.owns(rel):
+            continue
+        if not info.base_name.lower().endswith(extensions):
+            left_out[extension_of(info.base_name)] += 1
+            continue
+        mtime = info.mtime_ns if info.mtime_ns is not None else 0
+        stats[rel] = (info.size, mtime // 1000)
+    return Scan(files=sorted(stats), unreadable=[], left_out=left_out), stats
