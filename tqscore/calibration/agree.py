@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 from scipy.optimize import OptimizeWarning, curve_fit, lsq_linear
+from scipy.special import expit
 
 from tqscore.calibration.labels import CalibrationError, LabelSet
 from tqscore.calibration.match import Matching, match_videos
@@ -57,7 +58,7 @@ def read_scores(path: str | Path) -> pl.DataFrame:
 
 def logistic4(x, low, span, mid, slope):
     """VQEG's four-parameter logistic, increasing: ``low + span / (1 + exp(-(x - mid) / slope))``."""
-    return low + span / (1.0 + np.exp(-(x - mid) / slope))
+    return low + span * expit((x - mid) / slope)
 
 
 def fit_mapping(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -84,6 +85,14 @@ def fit_mapping(p: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, dict]:
     return a + b * p, {"mapping": "linear", "params": {"intercept": float(a), "slope": float(b)},
                        "note": f"the four-parameter logistic was not used: {why}; PLCC and RMSE are after a "
                                "least-squares line with a non-negative slope"}
+
+
+def apply_mapping(how: dict, x: np.ndarray) -> np.ndarray:
+    """The mapping ``fit_mapping`` described in ``how`` applied to new scores ``x``."""
+    params = how["params"]
+    if how["mapping"] == "logistic4":
+        return logistic4(np.asarray(x, np.float64), params["low"], params["span"], params["mid"], params["slope"])
+    return params["intercept"] + params["slope"] * np.asarray(x, np.float64)
 
 
 def _score(table: pl.DataFrame, dim: str, row: int | None) -> float | None:

@@ -49,6 +49,18 @@ def add_parser(subparsers) -> None:
                    help="report path without extension: REPORT.json and REPORT.md are written")
     p.set_defaults(func=run_agree)
 
+    from tqscore.calibration.calibrate import GROUP_BY  # light: no fitting library is imported by it at parse time
+
+    p = subparsers.add_parser("calibrate", help="fit the reference scorer's evidence weights to human labels",
+                              description=_section("calibrate"))
+    _label_arguments(p)
+    p.add_argument("--group-by", choices=GROUP_BY, default="auto",
+                   help="unit of the cross-validation split: auto = pairs by the file name both sides share (the "
+                        "person in ADTH-QA), opinion scores by folder when they span 3 or more, else by video; "
+                        "generator = the last _-separated part of the file name (THQA-NTIRE) [auto]")
+    p.add_argument("--out", required=True, type=Path, metavar="scorer.yaml", help="calibration file to write")
+    p.set_defaults(func=run_calibrate)
+
 
 def _labels(args):
     from tqscore.calibration.labels import load_labels, parse_scale
@@ -63,4 +75,20 @@ def run_agree(args) -> int:
     json_path, md_path = write_report(report, args.out)
     print(to_markdown(report), end="")
     log.info("wrote %s and %s", json_path, md_path)
+    return 0
+
+
+def run_calibrate(args) -> int:
+    from tqscore.calibration.calibrate import calibrate, summary
+    from tqscore.calibration.labels import CalibrationError
+    from tqscore.calibration.scorer import save_calibration
+
+    calibration = calibrate(args.scores, _labels(args), args.group_by)
+    print(summary(calibration), end="")
+    if not calibration.calibrated():
+        reasons = "; ".join(f"{k}: {d.why}" for k, d in calibration.dimensions.items())
+        raise CalibrationError(f"no dimension beats the default out of sample, nothing written: {reasons}", args.labels)
+    path = save_calibration(calibration, args.out)
+    log.info("wrote %s (model_id %s): score with `tqscore batch DIR --out FILE --scorer %s`", path,
+             calibration.model_id, path)
     return 0
