@@ -1,4 +1,4 @@
-"""The reference scorer (reference-1) and the verdict rules, on real clips and their degradations.
+"""The reference scorer (reference-2) and the verdict rules, on real clips and their degradations.
 
 Real clips from ../shared/media are cut to 4 s and degraded at test time (tests/degradations.py);
 audio shifts and added noise are applied to the decoded 16 kHz track in memory (the video and
@@ -24,12 +24,19 @@ from tqscore.errors import ConfigError
 from tqscore.layout import LABELS, SAMPLE_RATE
 from tqscore.model import reference as ref
 from tqscore.model.reference import (
+    DEFAULT_WEIGHTS,
+    Z_FAIR,
     ReferenceScorer,
     bt1359_grade,
-    natural_grade,
+    has_speech,
     offset_beyond_tolerance_ms,
+    real_grade,
+    sync_uncertainty,
+    tolerance_frames,
+    weighted_mean,
 )
 from tqscore.model.rules import default_rules, evaluate, load_rules, markdown_table
+from tqscore.signals.reference import Band
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "media"
 REAL = sorted((SHARED / "real").glob("*.mp4"))
@@ -103,19 +110,21 @@ def test_lip_sync_falls_as_the_audio_shift_grows_past_bt1359(analysed, models):
     clean = frontends[f"clean:{AOC.stem}"]
     base = rows[f"clean:{AOC.stem}"]["sync_offset_frames"]
     late, early = {}, {}
-    for k in (0, 4, 8, 12):
+    for k in (0, 4, 8, 10):
         late[k] = _scores(_row(_with_audio(clean, _shifted(clean.clip.audio, k)), models))["lip_sync"]
     for k in (4, 8):
         early[k] = _scores(_row(_with_audio(clean, _shifted(clean.clip.audio, -k)), models))["lip_sync"]
     early[0] = late[0]
-    assert late[0] >= 4.0
+    assert late[0] >= 3.5
     # Non-increasing with |shift| (one 40-ms frame of estimator noise allowed) ...
-    assert late[0] >= late[4] - 0.05 >= late[8] - 0.1 >= late[12] - 0.15, late
-    assert early[0] >= early[4] - 0.05 >= early[8] - 0.1, early
+    assert late[0] >= late[4] - 0.05 >= late[8] - 0.1 >= late[10] - 0.15, late
+    # AOC reads +3 unshifted; 4 frames early (-1) lies nearer the real recordings' typical lead (+0.5),
+    # which the estimator cannot tell from sync, so only the step beyond the tolerance must fall.
+    assert early[4] - 0.05 >= early[8], early
     # ... and clearly lower once the offset beyond the tolerance band passes acceptability.
-    hi = ref.ESTIMATOR_TOLERANCE_FRAMES[1]
-    if base + 12 - hi >= ref.ACCEPT_LATE_MS / ref.FRAME_MS:
-        assert late[12] <= ref.GRADE_ACCEPT, late
+    hi = tolerance_frames()[1]
+    if base + 10 - hi >= ref.ACCEPT_LATE_MS / ref.FRAME_MS:
+        assert late[10] <= ref.GRADE_ACCEPT, late
     assert early[8] < early[0] - 1.0, early
 
 
@@ -143,16 +152,17 @@ def test_expression_falls_with_a_frozen_head(analysed):
     _, rows, _ = analysed
     clean = ReferenceScorer().score(rows["clean"])
     still = ReferenceScorer().score(rows["still_head"])
-    assert still.parts["head_motion"] < clean.parts["head_motion"]
+    assert still.parts["expression"]["head_speed"] < clean.parts["expression"]["head_speed"]
     assert still.values["expression"] < clean.values["expression"], (clean.values, still.values)
 
 
 def test_every_real_recording_keeps_its_lip_sync(analysed):
+    """Real people talking grade at least "fair" on lip sync and get no lip-sync reason."""
     _, rows, _ = analysed
     for p in REAL:
         row = rows[f"clean:{p.stem}"]
         result = ReferenceScorer().score(row)
-        assert result.values["lip_sync"] is not None and result.values["lip_sync"] >= 4.0, (p.name, result)
+        assert result.values["lip_sync"] is not None and result.values["lip_sync"] >= 3.0, (p.name, result)
         _, reasons = evaluate(row, causes=result.causes)
         assert not [r for r in reasons if r.split(":")[0] in LIP_SYNC_CODES], (p.name, reasons)
 
@@ -192,7 +202,7 @@ def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exi
     assert proc.returncode == 0, proc.stderr
     row = pl.read_parquet(tmp_path / "s.parquet").row(0, named=True)
     assert row["verdict"] == "fail" and row["reasons"] == ["too_long: clip lasts 4.0 s"], row["reasons"]
-    assert row["model_id"] == "reference-1" and all(1 <= row[label] <= 5 for label in ("lip_sync", "expression"))
+    assert row["model_id"] == "reference-2" and all(1 <= row[label] <= 5 for label in ("lip_sync", "expression"))
 
     # Resumed without --rules: nothing is analysed again, yet the row now follows rules.yaml.
     proc = _batch(videos, "--out", tmp_path / "s.parquet")
@@ -215,10 +225,11 @@ def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exi
 
 
 BANDS = {
-    "mouth_motion_speech": SimpleNamespace(low=0.4, high=0.8, median=0.6),
-    "sync_confidence": SimpleNamespace(low=0.14, high=0.24, median=0.2),
-    "head_rotation_speed_dps": SimpleNamespace(low=4.0, high=12.0, median=8.0),
-    "face_sharpness": SimpleNamespace(low=10.0, high=20.0, median=15.0),
+    "mouth_motion_speech": Band(0.1, 0.5, 0.3, 20, 0.2, 0.4, True),
+    "sync_confidence": Band(0.09, 0.27, 0.155, 20, 0.12, 0.2),
+    "sync_offset_frames": Band(-2.9, 3.95, 0.5, 20, 0.0, 2.0),
+    "head_rotation_speed_dps": Band(4.0, 28.0, 12.0, 31, 8.0, 18.0, True),
+    "face_sharpness": Band(2.5, 5.0, 3.5, 31, 3.0, 4.0, True),
 }
 
 
@@ -228,9 +239,9 @@ def _band(name):
 
 def _good_row(**changes) -> dict:
     row = {"status": "ok", "has_audio": True, "face_present_ratio": 1.0, "face_longest_gap_s": 0.0,
-           "speech_s": 3.0, "speech_ratio": 0.75, "sync_offset_frames": 1, "sync_confidence": 0.2,
-           "mouth_motion_speech": 0.6, "dnsmos_ovrl": 3.3, "frozen_frame_ratio": 0.0,
-           "head_rotation_speed_dps": 8.0, "face_sharpness": 15.0}
+           "speech_s": 6.0, "speech_ratio": 0.75, "sync_offset_frames": 1, "sync_confidence": 0.2,
+           "mouth_motion_speech": 0.3, "dnsmos_ovrl": 3.3, "frozen_frame_ratio": 0.0,
+           "head_rotation_speed_dps": 12.0, "face_sharpness": 3.5}
     return row | changes
 
 
@@ -240,40 +251,88 @@ def test_bt1359_grades_at_the_standard_thresholds():
     assert bt1359_grade(-45.0) == pytest.approx(4.5) and bt1359_grade(-90.0) == pytest.approx(3.5)
     assert bt1359_grade(1000.0) == 1.0 and bt1359_grade(-1000.0) == 1.0
     assert bt1359_grade(-60.0) < bt1359_grade(60.0)  # early is noticed sooner than late
-    low, high = ref.ESTIMATOR_TOLERANCE_FRAMES
-    assert offset_beyond_tolerance_ms(low) == offset_beyond_tolerance_ms(high) == 0.0
-    assert offset_beyond_tolerance_ms(high + 2) == pytest.approx(2 * ref.FRAME_MS)
-    assert offset_beyond_tolerance_ms(low - 1) == pytest.approx(-ref.FRAME_MS)
+    low, high = tolerance_frames(_band)
+    assert (low, high) == (-3, 4)  # the real 5th-95th percentile, widened to whole frames
+    assert offset_beyond_tolerance_ms(low, (low, high)) == offset_beyond_tolerance_ms(high, (low, high)) == 0.0
+    assert offset_beyond_tolerance_ms(high + 2, (low, high)) == pytest.approx(2 * ref.FRAME_MS)
+    assert offset_beyond_tolerance_ms(low - 1, (low, high)) == pytest.approx(-ref.FRAME_MS)
 
 
-def test_natural_grade_is_5_inside_and_keeps_falling_outside():
-    band = SimpleNamespace(low=1.0, high=3.0, median=2.0)  # positive: compared as ratios
-    assert natural_grade(2.0, band) == natural_grade(1.0, band) == natural_grade(3.0, band) == 5.0
-    assert natural_grade(9.0, band) == pytest.approx(1 + 4 / math.e)  # one band width (x3) out: "far"
-    assert natural_grade(1 / 3, band) == pytest.approx(1 + 4 / math.e)
-    assert 1.0 < natural_grade(81.0, band) < natural_grade(27.0, band) < natural_grade(9.0, band)
-    assert natural_grade(0.0, band) == 1.0  # a still head is infinitely far from any moving real one
-    assert natural_grade(81.0, band, side="low") == 5.0  # more is never worse for a one-sided signal
-    linear = SimpleNamespace(low=0.0, high=2.0, median=1.0)  # a band reaching 0: differences
-    assert natural_grade(4.0, linear) == pytest.approx(1 + 4 / math.e)
-    assert natural_grade(0.5, SimpleNamespace(low=-1.0, high=-1.0, median=-1.0)) == 1.0  # one value only
+def test_real_grade_keeps_the_order_and_anchors_the_real_distribution():
+    band = BANDS["head_rotation_speed_dps"]  # log scale: ratios
+    assert real_grade(band.median, band, "higher") == pytest.approx(1 + 4 * 0.95, abs=1e-3)  # 4.80
+    assert real_grade(band.at_z(-Z_FAIR), band, "higher") == pytest.approx(3.0)  # the real 5th percentile: fair
+    values = [0.5, 2.0, 6.0, 12.0, 20.0, 40.0]
+    grades = [real_grade(v, band, "higher") for v in values]
+    assert grades == sorted(grades) and len(set(grades)) == len(grades)  # strictly monotone: no flat band
+    assert real_grade(0.0, band, "higher") == 1.0  # a still head is infinitely far below any moving real one
+    assert real_grade(6.0, band, "lower") == pytest.approx(real_grade(24.0, band, "higher"))  # mirror on a log scale
+    both = [real_grade(v, band, "both") for v in (3.0, 12.0, 48.0)]
+    assert both[1] > both[0] and both[1] > both[2] and both[0] == pytest.approx(both[2])
+
+
+def test_weights_interface_scores_are_the_weighted_mean_of_the_evidence():
+    assert set(DEFAULT_WEIGHTS) == set(LABELS)
+    assert all(w >= 0 for grades in DEFAULT_WEIGHTS.values() for w in grades.values())
+    scorer = ReferenceScorer(band=_band)
+    row = _good_row(head_rotation_speed_dps=6.0)
+    evidence = scorer.evidence(row)
+    for label in LABELS:
+        assert set(DEFAULT_WEIGHTS[label]) <= set(evidence[label]), label
+        assert all(v is None or 1.0 <= v <= 5.0 for v in evidence[label].values()), (label, evidence[label])
+    expected = weighted_mean(evidence["expression"], DEFAULT_WEIGHTS["expression"])
+    assert scorer.score(row).values["expression"] == pytest.approx(expected, abs=1e-4)
+    assert scorer.model_id == "reference-2"
+    heavy = ReferenceScorer({"expression": {"head_speed": 1.0}}, band=_band)
+    assert heavy.model_id != "reference-2" and heavy.score(row).values["expression"] == pytest.approx(
+        evidence["expression"]["head_speed"], abs=1e-4)
+    with pytest.raises(ValueError):
+        ReferenceScorer({"overall": {"steady": -1.0}})
 
 
 def test_lip_sync_formula_edges():
-    scorer = ReferenceScorer(_band)
-    assert scorer.score(_good_row()).values["lip_sync"] == 5.0
+    scorer = ReferenceScorer(band=_band)
+    good = scorer.score(_good_row()).values["lip_sync"]
+    assert good >= 4.5
     still = scorer.score(_good_row(mouth_motion_speech=0.0)).values["lip_sync"]
-    late = scorer.score(_good_row(sync_offset_frames=15)).values["lip_sync"]
-    assert still < 2.5 and late == 1.0
-    # the mouth's motion weighs more than the confidence (80 % vs 57 % agreement with people)
-    weak_conf = scorer.score(_good_row(sync_confidence=0.04)).values["lip_sync"]
-    assert still < weak_conf < 5.0
-    no_sync = scorer.score(_good_row(sync_offset_frames=None, sync_confidence=None)).values["lip_sync"]
-    assert no_sync == 5.0  # the mouth evidence alone, when the estimator had too little face
+    assert still < good - 1.5
+    # A clear, certain delay caps lip_sync at its BT.1359 grade (10 frames: 240 ms beyond +4).
+    late = scorer.score(_good_row(sync_offset_frames=10)).values["lip_sync"]
+    assert late <= bt1359_grade(6 * ref.FRAME_MS) + 1e-6
+    # Closer to the real recordings' own lead grades higher, inside the tolerance too.
+    assert scorer.score(_good_row(sync_offset_frames=3)).values["lip_sync"] < good
+    weak_conf = scorer.score(_good_row(sync_confidence=0.1)).values["lip_sync"]
+    assert weak_conf < good
+
+
+def test_uncertain_sync_is_a_note_never_a_failure_or_a_low_score():
+    scorer = ReferenceScorer(band=_band)
+    cases = {"short_speech": _good_row(speech_s=2.0, sync_offset_frames=12),
+             "search_edge": _good_row(sync_offset_frames=15),
+             "weak_peak": _good_row(sync_offset_frames=-9, sync_confidence=0.08)}
+    for why, row in cases.items():
+        assert sync_uncertainty(row, _band) == why
+        result = scorer.score(row)
+        assert result.values["lip_sync"] >= 4.0, (why, result.values)  # the mouth's motion alone
+        verdict, reasons = evaluate(row, causes=result.causes, band=_band)
+        # plenty of speech and still no offset found: a person should look, nothing fails
+        assert verdict == ("review" if why == "search_edge" else "pass"), (why, reasons)
+        assert [r.split(":")[0] for r in reasons] == ["sync_uncertain"], (why, reasons)
+    _, reasons = evaluate(cases["short_speech"], band=_band)
+    assert reasons == ["sync_uncertain: too little speech to judge sync (2.0 s of speech; the estimate needs 3 s)"]
+
+
+def test_has_speech_is_one_definition_for_scores_and_rules():
+    row = _good_row(has_audio=False, dnsmos_ovrl=1.5)  # stale speech columns without an audio track
+    assert not has_speech(row)
+    result = ReferenceScorer(band=_band).score(row)
+    assert result.values["lip_sync"] is None and result.values["audio_quality"] is None
+    assert not any(r.startswith("noisy_speech") for r in evaluate(row, causes=result.causes, band=_band)[1])
+    assert has_speech(_good_row(speech_s=None, speech_ratio=0.2)) and not has_speech(_good_row(speech_s=0.0))
 
 
 def test_audio_quality_is_dnsmos_ovrl_and_null_without_speech():
-    scorer = ReferenceScorer(_band)
+    scorer = ReferenceScorer(band=_band)
     assert scorer.score(_good_row(dnsmos_ovrl=2.1)).values["audio_quality"] == pytest.approx(2.1)
     quiet = scorer.score(_good_row(speech_s=0.0, speech_ratio=0.0))
     assert quiet.values["audio_quality"] is None and quiet.values["lip_sync"] is None
@@ -282,31 +341,34 @@ def test_audio_quality_is_dnsmos_ovrl_and_null_without_speech():
 
 
 def test_no_face_leaves_the_face_scores_null_with_the_cause():
-    result = ReferenceScorer(_band).score(_good_row(status="no_face", face_present_ratio=0.0))
+    result = ReferenceScorer(band=_band).score(_good_row(status="no_face", face_present_ratio=0.0))
     assert result.values["audio_quality"] == pytest.approx(3.3)
     assert all(result.values[k] is None for k in ("lip_sync", "expression", "cross_modal", "overall"))
     assert any(c.startswith("no_face:") for c in result.causes)
 
 
 def test_expression_and_overall_edges():
-    scorer = ReferenceScorer(_band)
-    good = scorer.score(_good_row(dnsmos_ovrl=5.0)).values
-    assert good["expression"] == 5.0 and good["overall"] == 5.0
+    scorer = ReferenceScorer(band=_band)
+    good = scorer.score(_good_row()).values
     assert scorer.score(_good_row(head_rotation_speed_dps=0.0)).values["expression"] < good["expression"]
+    assert scorer.score(_good_row(head_rotation_speed_dps=24.0)).values["expression"] > good["expression"]
     frozen = scorer.score(_good_row(frozen_frame_ratio=1.0)).values
-    assert frozen["expression"] < 5.0 and frozen["overall"] < 5.0
-    assert scorer.score(_good_row(face_sharpness=0.0)).values["overall"] < 5.0
+    assert frozen["expression"] < good["expression"] and frozen["overall"] < good["overall"]
+    assert scorer.score(_good_row(face_sharpness=1.0)).values["overall"] < good["overall"]
     half = scorer.score(_good_row(face_present_ratio=0.5)).values["overall"]
-    assert 1.0 <= half < 5.0
+    assert 1.0 <= half < good["overall"]
+    nan = scorer.score(_good_row(face_sharpness=math.nan, mouth_motion_speech=math.inf)).values
+    assert all(v is None or 1.0 <= v <= 5.0 for v in nan.values())  # NaN and infinity are no evidence
 
 
 def test_rules_verdicts_and_reason_texts():
     table = default_rules()
-    verdict, reasons = evaluate(_good_row(sync_offset_frames=ref.ESTIMATOR_TOLERANCE_FRAMES[1] + 4), table)
+    high = tolerance_frames()[1]
+    verdict, reasons = evaluate(_good_row(sync_offset_frames=high + 4), table)
     assert verdict == "review" and reasons[0].startswith("sound_late: sound ")  # 160 ms beyond: detectable
-    verdict, reasons = evaluate(_good_row(sync_offset_frames=ref.ESTIMATOR_TOLERANCE_FRAMES[1] + 6), table)
+    verdict, reasons = evaluate(_good_row(sync_offset_frames=high + 6), table)
     assert verdict == "fail" and len([r for r in reasons if r.startswith("sound_late")]) == 1
-    frames = ref.ESTIMATOR_TOLERANCE_FRAMES[1] + 6
+    frames = high + 6
     assert f"sound {frames} frames ({frames * 40} ms) late" in reasons[0]
     verdict, reasons = evaluate(_good_row(face_longest_gap_s=2.3), table)
     assert verdict == "review" and "face_missing: no face for 2.3 s" in reasons
@@ -317,12 +379,26 @@ def test_rules_verdicts_and_reason_texts():
     assert evaluate(_good_row(), table, causes=["no_speech: ..."]) == ("review", ["no_speech: ..."])
 
 
+def test_real_percentile_thresholds_sit_where_the_real_fit_puts_them():
+    from statistics import NormalDist
+
+    from tqscore.signals.reference import reference_band
+
+    table = load_rules(None, band=lambda name: BANDS.get(name) or reference_band(name))
+    still = next(r for r in table.rules if r.code == "mouth_still_speech" and r.verdict == "review")
+    band = BANDS["mouth_motion_speech"]
+    limit = still.limit(band)
+    assert limit == pytest.approx(band.at_z(NormalDist().inv_cdf(still.below_real_percentile / 100)))
+    assert still.fires(limit * 0.99, band) and not still.fires(limit * 1.01, band)
+
+
 def test_bad_rules_tables_name_the_file_and_the_field(tmp_path):
     cases = {
         "two_thresholds": "rules:\n  - {code: a, signal: dnsmos_ovrl, above: 1, below: 2, verdict: fail, text: t, why: w}\n",
         "bad_verdict": "rules:\n  - {code: a, signal: dnsmos_ovrl, above: 1, verdict: maybe, text: t, why: w}\n",
         "unknown_key": "rules:\n  - {code: a, signal: dnsmos_ovrl, above: 1, verdict: fail, text: t, why: w, colour: red}\n",
-        "no_band": "rules:\n  - {code: a, signal: duration_s, above_band: 1, verdict: fail, text: t, why: w}\n",
+        "no_band": "rules:\n  - {code: a, signal: duration_s, below_real_percentile: 1, verdict: fail, text: t, why: w}\n",
+        "bad_percentile": "rules:\n  - {code: a, signal: face_sharpness, below_real_percentile: 60, verdict: fail, text: t, why: w}\n",
         "bad_text": "rules:\n  - {code: a, signal: dnsmos_ovrl, above: 1, verdict: fail, text: '{nothing}', why: w}\n",
         "not_yaml": "rules: [\n",
     }
