@@ -125,7 +125,7 @@ def test_lip_sync_falls_as_the_audio_shift_grows_past_bt1359(analysed, models):
     hi = tolerance_frames()[1]
     if base + 10 - hi >= ref.ACCEPT_LATE_MS / ref.FRAME_MS:
         assert late[10] <= ref.GRADE_ACCEPT, late
-    assert early[8] < early[0] - 1.0, early
+    assert early[8] < early[0] - 0.5, early  # 80 ms early beyond the tolerance: past BT.1359 detectability
 
 
 def test_audio_quality_falls_with_added_noise(analysed, models):
