@@ -37,18 +37,37 @@ Exit codes (for schedulers):
 
 
 def add_parser(subparsers) -> None:
-    from tqscore.runtime.config import DECODE_DEVICES, DEVICES, PRECISIONS, default_workers
-    from tqscore.media.discovery import DEFAULT_EXTENSIONS
-
     p = subparsers.add_parser(
         "batch",
         help="score every video under a directory into a Parquet table",
         description=HELP,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _add_inputs(p)
+    _add_scoring(p)
+    _add_run_options(p)
+    p.set_defaults(func=run)
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    """What to score and where the rows go."""
+    from tqscore.media.discovery import DEFAULT_EXTENSIONS
+
     p.add_argument("input_dir", type=_input_location, metavar="DIR",
                    help="directory to scan (recursively); with --ray also an object-store URI (s3://, gs://, ...)")
     p.add_argument("--out", type=Path, required=True, help="output Parquet file (parts go to OUT.parts/ until the end)")
+    p.add_argument("--shard", default="0/1", metavar="I/N",
+                   help="score only shard I of N (by a hash of each relative path; default 0/1)")
+    p.add_argument("--ext", default=",".join(e.lstrip(".") for e in DEFAULT_EXTENSIONS),
+                   help="comma-separated video extensions, case-insensitive (default: %(default)s)")
+    p.add_argument("--report", type=Path, default=None, metavar="HTML",
+                   help="also write the `tqscore report` page for the output at the end (videos from DIR)")
+
+
+def _add_scoring(p: argparse.ArgumentParser) -> None:
+    """The model, the rules and where they run."""
+    from tqscore.runtime.config import DECODE_DEVICES, DEVICES, PRECISIONS
+
     p.add_argument(
         "--engines",
         type=Path,
@@ -71,10 +90,12 @@ def add_parser(subparsers) -> None:
                    "(default: auto; GPUs always run FP16/FP32)")
     p.add_argument("--decode-device", choices=DECODE_DEVICES, default="auto",
                    help="where decord decodes: cuda needs a CUDA build of decord (default: auto, CPU fallback)")
-    p.add_argument("--shard", default="0/1", metavar="I/N",
-                   help="score only shard I of N (by a hash of each relative path; default 0/1)")
-    p.add_argument("--ext", default=",".join(e.lstrip(".") for e in DEFAULT_EXTENSIONS),
-                   help="comma-separated video extensions, case-insensitive (default: %(default)s)")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    """How the run goes: workers, batches, crash safety, resume, Ray, progress."""
+    from tqscore.runtime.config import default_workers
+
     p.add_argument("--workers", type=int, default=None,
                    help="CPU worker processes for decoding, Face Mesh, crops, signals (default: "
                    f"{default_workers()}, one per core less one); with --ray, the most analysis tasks at once "
@@ -97,9 +118,6 @@ def add_parser(subparsers) -> None:
                    "pool (one GPU each when there are GPUs); ADDRESS = auto (the running cluster) or host:port; "
                    "without ADDRESS a Ray instance is started on this machine (docs/runtime.md)")
     p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bar")
-    p.add_argument("--report", type=Path, default=None, metavar="HTML",
-                   help="also write the `tqscore report` page for the output at the end (videos from DIR)")
-    p.set_defaults(func=run)
 
 
 def _input_location(text: str) -> Path | str:

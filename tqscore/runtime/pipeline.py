@@ -35,7 +35,7 @@ from tqscore.numeric import finite_row
 from tqscore.runtime.analyse import Analysis, ClipTask, error_analysis
 from tqscore.runtime.config import BatchConfig, scoring_decode_device
 from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
-from tqscore.runtime.scoring import make_scorer
+from tqscore.runtime.scoring import Scorer, make_scorer
 from tqscore.runtime.store import FileKey, ResultStore
 from tqscore.signals import signals_id
 
@@ -93,54 +93,68 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
     """Score every video under ``cfg.input_dir`` into ``cfg.out``. Raises on run-level failure."""
     started = time.monotonic()
     found, listed = _discover(cfg)
-    files = found.files
     rules = load_rules(cfg.rules)  # a bad --rules file fails the run before any work
     scorer = make_scorer(cfg)
     store = ResultStore(cfg.out, output_schema(), part_rows=cfg.part_rows)
     store.lock()
     try:
-        if not cfg.resume:
-            store.reset()
-        redo = (STATUS_ERROR,) if cfg.retry_errors else ()
-        current = signals_id()
-        previous = store.load_previous() if cfg.resume else None
-        done = store.done_keys(previous, redo) if cfg.resume else set()
-        if previous is not None:
-            _log_other_signals(previous, current)
-        tasks, pre_failed = _plan(cfg, files, done, scorer.engine_id, current, need_inputs=scorer.needs_inputs,
-                                  listed=listed)
-        for rel, cause in found.unreadable:  # its files are unknown: the folder's own row says so
-            task = ClipTask(rel, str(cfg.input_dir / rel), None, None, cfg.decode_device, scorer.needs_inputs)
-            pre_failed.append(error_analysis(task, f"{cfg.input_dir / rel}: cannot read folder: {cause}"))
-        keys = [path_bytes(rel) for rel in files] + [path_bytes(rel) for rel, _ in found.unreadable]
-        summary = RunSummary(files=len(keys), skipped=len(keys) - len(tasks) - len(pre_failed),
-                             out=display_path(str(cfg.out)), left_out=found.left_out)
-        with _Progress(len(tasks) + len(pre_failed), cfg.progress) as bar:
-            for analysis in pre_failed:
-                store.add(_row(analysis, None, scorer, rules))
-                bar.update()
-            if tasks:
-                _log_decoding(cfg.decode_device)
-                with scorer.scored(cfg, tasks) as results:
-                    try:
-                        for analysis, scores in results:
-                            store.add(_row(analysis, scores, scorer, rules))
-                            bar.update()
-                    except BaseException:
-                        _save_pending(store)  # the finished rows first; leaving the block ends the workers
-                        raise
-        summary.processed = len(tasks) + len(pre_failed)
+        signals = signals_id()
+        done = _stored_keys(cfg, store, signals)
+        tasks, pre_failed = _plan(cfg, found.files, done, scorer.engine_id, signals, scorer.needs_inputs, listed)
+        pre_failed += _unreadable_folders(cfg, found, scorer.needs_inputs)
+        _store_rows(cfg, store, scorer, rules, tasks, pre_failed)
+        keys = [path_bytes(rel) for rel in found.files] + [path_bytes(rel) for rel, _ in found.unreadable]
         table = store.finalize(keys, revise=partial(apply_rules, rules=rules))
     except BaseException:
         _save_pending(store)
         raise
     finally:
         store.release()
-    summary.status_counts = Counter(table["status"].to_list())
+    todo = len(tasks) + len(pre_failed)
     failed = table.filter(pl.col("status") != STATUS_OK)
-    summary.failed = list(failed.select("path", "error").head(SUMMARY_FAILED).iter_rows())
-    summary.seconds = time.monotonic() - started
-    return summary
+    return RunSummary(files=len(keys), skipped=len(keys) - todo, processed=todo, seconds=time.monotonic() - started,
+                      status_counts=Counter(table["status"].to_list()), out=display_path(str(cfg.out)),
+                      failed=list(failed.select("path", "error").head(SUMMARY_FAILED).iter_rows()),
+                      left_out=found.left_out)
+
+
+def _stored_keys(cfg: BatchConfig, store: ResultStore, signals: str) -> set[FileKey]:
+    """Keys of the stored rows that still count as done (none with ``--no-resume``)."""
+    if not cfg.resume:
+        store.reset()
+        return set()
+    previous = store.load_previous()
+    _log_other_signals(previous, signals)
+    return store.done_keys(previous, (STATUS_ERROR,) if cfg.retry_errors else ())
+
+
+def _unreadable_folders(cfg: BatchConfig, found: Scan, need_inputs: bool) -> list[Analysis]:
+    """An error row for each folder that could not be read: its files are unknown, its row says so."""
+    rows = []
+    for rel, cause in found.unreadable:
+        task = ClipTask(rel, str(cfg.input_dir / rel), None, None, cfg.decode_device, need_inputs)
+        rows.append(error_analysis(task, f"{cfg.input_dir / rel}: cannot read folder: {cause}"))
+    return rows
+
+
+def _store_rows(cfg: BatchConfig, store: ResultStore, scorer: Scorer, rules, tasks: list[ClipTask],
+                pre_failed: list[Analysis]) -> None:
+    """A row for every file planned: the ones already failed, then the scorer's, as they finish."""
+    with _Progress(len(tasks) + len(pre_failed), cfg.progress) as bar:
+        for analysis in pre_failed:
+            store.add(_row(analysis, None, scorer, rules))
+            bar.update()
+        if not tasks:
+            return
+        _log_decoding(cfg.decode_device)
+        with scorer.scored(cfg, tasks) as results:
+            try:
+                for analysis, scores in results:
+                    store.add(_row(analysis, scores, scorer, rules))
+                    bar.update()
+            except BaseException:
+                _save_pending(store)  # the finished rows first; leaving the block ends the work in flight
+                raise
 
 
 def _discover(cfg: BatchConfig) -> tuple[Scan, dict | None]:
