@@ -188,7 +188,7 @@ def _save_pending(store: ResultStore) -> None:
 
 
 def _log_decoding(decode_device: str) -> None:
-    """Said once per run by the main process (each worker used to warn on its own)."""
+    """Said once per run, by the main process rather than by every worker."""
     from tqscore.media import decord_cuda_available
 
     if decode_device == "auto" and not decord_cuda_available():

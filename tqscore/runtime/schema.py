@@ -73,7 +73,8 @@ VERDICT_COLUMNS: tuple[Column, ...] = (
            "run applies its own rules to every row, resumed rows included, without analysing the file again"),
 )
 ID_COLUMNS: tuple[Column, ...] = (
-    Column("model_id", pl.String, "id of the model bundle the engines were built from, or reference-2 without engines"),
+    Column("model_id", pl.String, "id of the model bundle the engines were built from, or without engines the reference "
+           "scorer's (tqscore.model.reference)"),
     Column("engine_id", pl.String, "id of the engine set that scored the row (null without a model)"),
     Column("tqscore_version", pl.String, "tqscore version that wrote the row"),
     Column("signals_id", pl.String, "signal definitions and real-footage reference the row was made with "

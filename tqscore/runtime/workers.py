@@ -11,7 +11,7 @@ state that ``fork`` would copy half-initialised. Results come back in completion
 
 A worker's log records travel over its own pipe and are handled by the parent's loggers, so
 they share the parent's handlers (one format, the progress bar's redirect) and its level
-(``-v`` reaches the workers). A shared ``multiprocessing.Queue`` was not used: a worker killed
+(``-v`` reaches the workers). A shared ``multiprocessing.Queue`` would not do: a worker killed
 while writing to it would leave the queue's lock held for every other worker.
 
 ``abort()`` (from another thread) stops the pool at once: SIGTERM to every worker, SIGKILL to
@@ -59,11 +59,10 @@ _LIBC = None  # ctypes handle on glibc, False where there is none
 def release_freed_memory() -> None:
     """Give freed heap back to the OS (glibc ``malloc_trim``); a no-op elsewhere.
 
-    Each clip allocates and frees hundreds of MB (frames, crops, decoder buffers). glibc keeps
-    freed chunks in its arenas: in one process without the trim, resident memory wandered
-    between 539 and 1010 MB over 42 clips, with a trim after each clip 519-554 MB; over a
-    210-file pool run the floor between clips did not grow (docs/runtime.md, "Memory", whose
-    single samples of +26 % / +32 % landed inside a clip and measure the clip in flight).
+    Each clip allocates and frees hundreds of MB (frames, crops, decoder buffers), and glibc keeps
+    freed chunks in its arenas: measured in one process over 42 shared clips, resident memory
+    ranges 539-1010 MB without the trim and 519-554 MB with one after each clip; over a 210-file
+    pool run the floor between clips does not grow (``benchmarks/runtime_e2e.py``, docs/benchmarks.md).
     """
     global _LIBC
     if _LIBC is None:
