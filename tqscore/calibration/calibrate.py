@@ -135,7 +135,9 @@ def cross_validate(ev: Evidence, problems: dict[str, Observations], keep_share: 
         for label, obs in problems.items():
             mask = np.array([g in test for g in obs.groups], bool)
             if label in models:
-                oof[label][mask] = observed(predict(ev, label, weights, models[label]), obs)[mask]
+                # the weighted mean itself, not its fold's mapping: a mapping fitted to the training labels'
+                # level shifts each held-out fold against the others and corrupts the pooled ranks
+                oof[label][mask] = observed(predict(ev, label, weights, None), obs)[mask]
     return oof
 
 

@@ -26,6 +26,7 @@ from pydantic import field_validator, model_validator
 
 from tqscore.calibration.agree import apply_mapping
 from tqscore.calibration.evidence import grade_names
+from tqscore.calibration.labels import CalibrationError
 from tqscore.config import ConfigModel, load_yaml
 from tqscore.layout import LABELS
 from tqscore.model.reference import ReferenceScorer, ReferenceScores
@@ -118,16 +119,20 @@ class CalibratedScorer:
     """The reference scorer with a calibration's weights, its mappings applied: a drop-in for
     :class:`tqscore.model.reference.ReferenceScorer` (``score(row)``, ``model_id``)."""
 
-    def __init__(self, calibration: Calibration):
+    def __init__(self, calibration: Calibration, source: str | Path | None = None):
         self.calibration = calibration
         self.model_id = calibration.model_id
         self.formulas = ReferenceScorer(weights={k: d.weights for k, d in calibration.calibrated().items()})
+        base = ReferenceScorer().model_id
+        if calibration.base_model != base:
+            raise CalibrationError(f"fitted to the reference scorer {calibration.base_model}, but this tqscore's is "
+                                   f"{base}: its grades differ; run `tqscore calibrate` again", source)
         self.mappings = {k: d.mapping for k, d in calibration.calibrated().items()
                          if d.mapping is not None and d.mapping.kind != "identity"}
 
     @classmethod
     def from_file(cls, path: str | Path) -> CalibratedScorer:
-        return cls(load_calibration(path))
+        return cls(load_calibration(path), path)
 
     def score(self, row: dict) -> ReferenceScores:
         result = self.formulas.score(row)

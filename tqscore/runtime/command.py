@@ -78,6 +78,9 @@ def _add_scoring(p: argparse.ArgumentParser) -> None:
     p.add_argument("--syncnet", type=Path, default=os.environ.get("TQSCORE_SYNCNET") or None,
                    help="SyncNet weights converted by `tqscore export-syncnet` (default: $TQSCORE_SYNCNET); "
                    "without them the syncnet_* columns are null")
+    p.add_argument("--scorer", type=Path, default=None, metavar="FILE",
+                   help="calibration from `tqscore calibrate` (docs/calibration.md): the reference scorer with weights "
+                   "fitted to your labels; a resumed run re-scores rows made with another scorer from their signals")
     p.add_argument("--rules", type=Path, default=None, metavar="FILE",
                    help="verdict rules table (YAML, the format of tqscore/model/rules.yaml, docs/scores.md) replacing "
                    "the package's own")
@@ -139,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             engines=args.engines,
             syncnet=args.syncnet,
             rules=args.rules,
+            scorer=args.scorer,
             device=args.device,
             decode_device=args.decode_device,
             precision=args.precision,

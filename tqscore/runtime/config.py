@@ -53,6 +53,7 @@ class BatchConfig:
     engines: Path | None = None  # engine folder from `tqscore export`; None = no model (signals only)
     syncnet: Path | None = None  # SyncNet weights from `tqscore export-syncnet`; None = syncnet_* columns null
     rules: Path | None = None  # verdict rules (YAML); None = the package's tqscore/model/rules.yaml
+    scorer: Path | None = None  # calibration from `tqscore calibrate`; None = the reference scorer's own weights
     device: str = "auto"  # where the engines run: TensorRT/CUDA when available, else CPU
     decode_device: str = "auto"  # where decord decodes: GPU when built with CUDA, else CPU
     precision: str = "auto"  # visual graph on the CPU: INT8 when built (`--formats onnx-int8`), fp32, or int8
@@ -88,6 +89,9 @@ class BatchConfig:
             raise ValueError(f"{self.input_dir}: an object-store URI as DIR needs --ray (pyarrow.fs reads it there)")
         if problem := engine_options_problem(self.device, self.precision):
             raise ValueError(problem)
+        if self.scorer is not None and (self.engines is not None or self.ray is not None):
+            raise ValueError("--scorer re-weights the reference scorer on this machine: it takes neither --engines "
+                             "nor --ray")
         if self.decode_device not in DECODE_DEVICES:
             raise ValueError(f"decode device must be one of {DECODE_DEVICES}, got {self.decode_device!r}")
         for name in ("workers", "batch_size", "audio_batch", "group_clips", "part_rows"):

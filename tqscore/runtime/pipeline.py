@@ -104,7 +104,7 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
         pre_failed += _unreadable_folders(cfg, found, scorer.needs_inputs)
         _store_rows(cfg, store, scorer, rules, tasks, pre_failed)
         keys = [path_bytes(rel) for rel in found.files] + [path_bytes(rel) for rel, _ in found.unreadable]
-        table = store.finalize(keys, revise=partial(apply_rules, rules=rules))
+        table = store.finalize(keys, revise=partial(_revise, scorer=scorer, rules=rules))
     except BaseException:
         _save_pending(store)
         raise
@@ -294,6 +294,13 @@ def _row(analysis: Analysis, scores, scorer, rules) -> dict:
     row["score_causes"] = list(scores.causes) if scores is not None else []
     row["verdict"], row["reasons"] = evaluate(row, rules, row["score_causes"])
     return row
+
+
+def _revise(table: pl.DataFrame, scorer, rules) -> pl.DataFrame:
+    """The whole table at the end of a run: rows of another signals scorer scored again, then every verdict."""
+    if hasattr(scorer, "rescore_stored"):
+        table = scorer.rescore_stored(table)
+    return apply_rules(table, rules)
 
 
 def apply_rules(table: pl.DataFrame, rules) -> pl.DataFrame:

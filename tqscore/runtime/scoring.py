@@ -38,9 +38,11 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+import polars as pl
 
 from tqscore.errors import RunError
 from tqscore.layout import LABELS, STREAM_NAMES, STREAM_WIDTHS
+from tqscore.numeric import finite_or_none
 from tqscore.runtime.analyse import Analysis, ClipTask, ModelInputs
 from tqscore.runtime.config import BatchConfig
 from tqscore.runtime.local import locally_scored
@@ -85,16 +87,39 @@ class _InProcess:
 
 
 class SignalsScorer(_InProcess):
-    """No trained model: the five scores from the signals the workers already computed."""
+    """No trained model: the five scores from the signals the workers already computed, by the
+    reference scorer or, with ``calibration`` (a ``tqscore calibrate`` file), its calibrated weights."""
 
     engine_id = None
     needs_inputs = False
 
-    def __init__(self):
-        from tqscore.model.reference import ReferenceScorer
+    def __init__(self, calibration: Path | None = None):
+        if calibration is None:
+            from tqscore.model.reference import ReferenceScorer
 
-        self.formulas = ReferenceScorer()
+            self.formulas = ReferenceScorer()
+        else:
+            from tqscore.calibration.scorer import CalibratedScorer
+
+            self.formulas = CalibratedScorer.from_file(calibration)
         self.model_id = self.formulas.model_id
+
+    def rescore_stored(self, table: pl.DataFrame) -> pl.DataFrame:
+        """Rows an earlier run scored without engines but with another scorer (the defaults, another
+        calibration), scored again from their stored signals: a resume never decodes a file for that."""
+        stale = (pl.col("engine_id").is_null() & (pl.col("status") != STATUS_ERROR)
+                 & (pl.col("model_id").is_null() | (pl.col("model_id") != self.model_id)))
+        rows = table.filter(stale).drop("sync_curve")
+        if rows.is_empty():
+            return table
+        log.info("%d stored rows were scored by %s: scored again by %s from their signals", rows.height,
+                 ", ".join(sorted({str(m) for m in rows["model_id"].to_list()})), self.model_id)
+        redone = [(r["path_bytes"], self.formulas.score(r)) for r in rows.iter_rows(named=True)]
+        update = pl.DataFrame({"path_bytes": [p for p, _ in redone], "model_id": self.model_id,
+                               **{k: [finite_or_none(s.values[k]) for _, s in redone] for k in LABELS},
+                               "score_causes": [list(s.causes) for _, s in redone]},
+                              schema_overrides={k: table.schema[k] for k in ("path_bytes", "score_causes", *LABELS)})
+        return table.update(update, on="path_bytes", include_nulls=True)
 
     def add(self, analyses: list[Analysis]) -> list[Scored]:
         out = []
@@ -113,16 +138,17 @@ def make_scorer(cfg: BatchConfig) -> Scorer:
         from tqscore.runtime.ray_batch import RayScorer
 
         return RayScorer.connect(cfg)
-    return load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision)
+    return load_scorer(cfg.engines, cfg.device, cfg.batch_size, cfg.audio_batch, cfg.precision, cfg.scorer)
 
 
 def load_scorer(engine_dir: Path | None, device: str, batch_size: int = 64, audio_batch: int = 1,
-                precision: str = "auto") -> EngineScorer | SignalsScorer:
+                precision: str = "auto", calibration: Path | None = None) -> EngineScorer | SignalsScorer:
     """The in-process scorer for an engine folder, or ``SignalsScorer`` without one."""
     if engine_dir is None:
-        log.info("no engine folder given (--engines): the reference scorer (reference-2) fills the five scores "
-                 "from the training-free signals")
-        return SignalsScorer()
+        scorer = SignalsScorer(calibration)
+        log.info("no engine folder given (--engines): the reference scorer (%s) fills the five scores "
+                 "from the training-free signals", scorer.model_id)
+        return scorer
     from tqscore.runtime.engines import EngineSet
 
     if not Path(engine_dir).is_dir():
