@@ -58,7 +58,8 @@ def bands(rows: list[dict]) -> dict[str, dict]:
         values = np.array([r[name] for r in banded if numeric(r.get(name))], dtype=np.float64)
         if len(values):
             entry = {key: float(np.percentile(values, p)) for key, p in PERCENTILES.items()}
-            out[name] = entry | {"n": len(values), "log": bool((values > 0).all()) and not name.startswith(INTERVAL_SCALES)}
+            ratio = bool((values > 0).all()) and not name.startswith(INTERVAL_SCALES)
+            out[name] = entry | {"n": len(values), "log": ratio}
     return out
 
 

@@ -237,7 +237,8 @@ def part_b(rows: list[dict]) -> dict[str, int]:
     print("|---|---|---|---|---|")
     for r in sorted(real, key=lambda r: r["path"]):
         reasons = "; ".join(r["reasons"]).replace("|", "\\|")
-        print(f"| {r['path']} | {r.get('duration_s') or 0:.1f} | {r.get('speech_s') or 0:.1f} | {r['verdict']} | {reasons} |")
+        print(f"| {r['path']} | {r.get('duration_s') or 0:.1f} | {r.get('speech_s') or 0:.1f} | {r['verdict']} | "
+              f"{reasons} |")
     verdicts = Counter(r["verdict"] for r in real)
     gen_verdicts = Counter(r["verdict"] for r in generated)
     print(f"\nReal: {dict(verdicts)}; generated ({len(generated)}): {dict(gen_verdicts)}\n")
@@ -380,7 +381,8 @@ def main() -> int:
     p.add_argument("--rules", type=Path, help="verdict rules table [tqscore/model/rules.yaml]")
     p.add_argument("--degradations", action="store_true", help="also (e): a reduced degradation run (minutes)")
     p.add_argument("--as-stored", action="store_true",
-                   help="the scores, verdicts and reasons stored in the table (the scorer that wrote it), not re-scored")
+                   help="the scores, verdicts and reasons stored in the table (the scorer that wrote it), "
+                        "not re-scored")
     args = p.parse_args()
     table = args.table or shared_table(smoke=args.smoke)
     scorer, rules = ReferenceScorer(), load_rules(args.rules)

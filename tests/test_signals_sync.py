@@ -150,7 +150,7 @@ def test_confidence_from_under_min_span_of_speech_is_no_lip_sync_evidence():
     from tqscore.signals.reference import Band
 
     assert MIN_CONFIDENCE_SPEECH_S == SyncConfig().min_span_s
-    scorer = ReferenceScorer(band=lambda name: Band(-3, 4, 1, 5) if name == "sync_offset_frames" else Band(0.1, 0.3, 0.2, 5))
+    scorer = ReferenceScorer(band=lambda n: Band(-3, 4, 1, 5) if n == "sync_offset_frames" else Band(0.1, 0.3, 0.2, 5))
     row = {"face_present_ratio": 1.0, "has_audio": True, "speech_ratio": 0.1, "sync_offset_frames": 1,
            "mouth_motion_speech": 0.2}
 

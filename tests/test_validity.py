@@ -81,5 +81,6 @@ def test_rescoring_gives_scores_evidence_and_verdicts():
     error = {"path": "corpus/generated/x__y.mp4", "status": "error", "error": "x: truncated"}
     done = validity.rescore([row, error], ReferenceScorer(), default_rules())
     assert done[0]["lip_sync"] is not None and set(done[0]["evidence"]) == set(validity.LABELS)
-    assert done[0]["verdict"] == "fail" and done[0]["reasons"] == ["noisy_speech: very noisy or distorted speech (DNSMOS 1.5)"]
+    assert done[0]["verdict"] == "fail"
+    assert done[0]["reasons"] == ["noisy_speech: very noisy or distorted speech (DNSMOS 1.5)"]
     assert done[1]["verdict"] == "fail" and done[1]["reasons"] == ["unreadable: x: truncated"]

@@ -295,7 +295,8 @@ class ReferenceScorer:
         face = finite_or_none(row.get("face_present_ratio"))
         has_face = row.get("status") != "no_face" and face is not None and face > 0
         speech = has_speech(row)
-        lip = self._lip_grades(row) if has_face and speech else dict.fromkeys(("offset", "lag", *(n for n, _, _ in LIP_EVIDENCE)))
+        no_lip = dict.fromkeys(("offset", "lag", *(n for n, _, _ in LIP_EVIDENCE)))
+        lip = self._lip_grades(row) if has_face and speech else no_lip
         ovrl = finite_or_none(row.get("dnsmos_ovrl")) if speech else None
         expression = {name: self.grade(row, signal, d) if has_face else None for name, signal, d in EXPRESSION_EVIDENCE}
         picture = self._picture_grades(row, face) if has_face else {}
