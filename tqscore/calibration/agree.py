@@ -39,6 +39,7 @@ from tqscore.training.pairs import pair_agreement
 HEADLINE = (("srcc", "spearman", "raw"), ("plcc", "pearson", "mapped"), ("krcc", "kendall", "raw"),
             ("rmse", "rmse", "mapped"))
 PAIR_MEASURES = ("weighted", "majority", "ceiling")
+SHOWN = 20  # names listed in the Markdown report; the JSON lists every one
 
 
 def read_scores(path: str | Path) -> pl.DataFrame:
@@ -166,7 +167,8 @@ def agree(scores_path: str | Path, labels: LabelSet) -> dict:
     models = sorted({m for m in table["model_id"].to_list() if m}) if "model_id" in table.columns else []
     return {
         "scores": str(scores_path), "labels": str(labels.source), "format": labels.format, "kind": labels.kind,
-        "scale": list(labels.scale), "model_id": models, "bootstrap": {"resamples": N_BOOTSTRAP, "seed": BOOTSTRAP_SEED},
+        "scale": list(labels.scale), "model_id": models,
+        "bootstrap": {"resamples": N_BOOTSTRAP, "seed": BOOTSTRAP_SEED},
         "matching": matching.summary(), "dimensions": body,
     }
 
@@ -186,23 +188,27 @@ def to_markdown(report: dict) -> str:
              f"{report['bootstrap']['resamples']} bootstrap resamples (seed {report['bootstrap']['seed']}).", ""]
     dims = report["dimensions"]
     if report["kind"] == "opinion":
-        lines += ["| dimension | n | SRCC | PLCC (logistic) | KRCC | RMSE (logistic) | unscored |", "|---|---|---|---|---|---|---|"]
+        lines += ["| dimension | n | SRCC | PLCC (logistic) | KRCC | RMSE (logistic) | unscored |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {d} | {r['n']} | {_ci(r['srcc'])} | {_ci(r['plcc'])} | {_ci(r['krcc'])} | {_ci(r['rmse'])} | "
                   f"{r['missing']} |" for d, r in dims.items()]
         lines += [f"\n{d}: {r['mapping']['note']}" for d, r in dims.items() if r["mapping"].get("note")]
     else:
-        lines += ["| question | score | pairs | weighted 2AFC | majority | ceiling | unscored |", "|---|---|---|---|---|---|---|"]
-        lines += [f"| {q} | {r['score']} | {r['n']} | {_ci(r['weighted'])} | {_ci(r['majority'])} | {_ci(r['ceiling'])} | "
-                  f"{r['missing']} |" for q, r in dims.items()]
+        lines += ["| question | score | pairs | weighted 2AFC | majority | ceiling | unscored |",
+                  "|---|---|---|---|---|---|---|"]
+        lines += [f"| {q} | {r['score']} | {r['n']} | {_ci(r['weighted'])} | {_ci(r['majority'])} | "
+                  f"{_ci(r['ceiling'])} | {r['missing']} |" for q, r in dims.items()]
     lines.append("\nunscored: labelled, but without a score here (unmatched, or null in the scores table).")
     m = report["matching"]
     lines += ["", f"Matched {m['matched_by_path']} videos by path and {len(m['matched_by_name'])} by file name; "
               f"{len(m['unmatched'])} unmatched."]
-    if m["matched_by_name"]:
-        lines.append("By file name: " + ", ".join(m["matched_by_name"][:20]) + (" ..." if len(m["matched_by_name"]) > 20 else ""))
-    if m["unmatched"]:
-        shown = ", ".join(f"{u['video']} (line {u['line']})" for u in m["unmatched"][:20])
-        lines.append(f"Unmatched: {shown}" + (f" and {len(m['unmatched']) - 20} more (all in the JSON)" if len(m["unmatched"]) > 20 else ""))
+    by_name, unmatched = m["matched_by_name"], m["unmatched"]
+    if by_name:
+        lines.append("By file name: " + ", ".join(by_name[:SHOWN]) + (" ..." if len(by_name) > SHOWN else ""))
+    if unmatched:
+        shown = ", ".join(f"{u['video']} (line {u['line']})" for u in unmatched[:SHOWN])
+        more = f" and {len(unmatched) - SHOWN} more (all in the JSON)" if len(unmatched) > SHOWN else ""
+        lines.append(f"Unmatched: {shown}{more}")
     return "\n".join(lines) + "\n"
 
 

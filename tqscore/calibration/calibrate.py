@@ -29,7 +29,6 @@ from tqscore.model.reference import ReferenceScorer
 
 log = logging.getLogger(__name__)
 
-GROUP_BY = ("auto", "video", "folder", "name", "generator")
 LEARNING_SEED = 7  # which half of the training groups the learning curve keeps
 MEASURE_TEXT = {"weighted": "vote-weighted agreement", "srcc": "SRCC"}
 
@@ -214,7 +213,8 @@ def _refit_overall(ev: Evidence, problems, results: dict[str, DimensionResult], 
     r = results.get(OVERALL)
     if r is None or r.status != "calibrated":
         return
-    weights = default_weights() | {k: x.model.weights for k, x in results.items() if x.status == "calibrated" and k != OVERALL}
+    kept = {k: x.model.weights for k, x in results.items() if x.status == "calibrated" and k != OVERALL}
+    weights = default_weights() | kept
     r.model = fit_weights(ev, OVERALL, weights, problems[OVERALL], models[OVERALL].lam)
 
 
@@ -271,7 +271,8 @@ def summary(calibration: Calibration) -> str:
         key, (low, high) = cv["measure"], cv["gain_ci95"]
         ci = f" [{low:+.3f}, {high:+.3f}]" if low is not None else ""
         lines.append(f"| {label} | {d.labels} | {cv['groups']} | {cv['split']} | {MEASURE_TEXT[key]} | "
-                     f"{_fmt(cv['calibrated'][key])} | {_fmt(cv['default'][key])} | {cv['gain']:+.3f}{ci} | {d.status} |")
+                     f"{_fmt(cv['calibrated'][key])} | {_fmt(cv['default'][key])} | {cv['gain']:+.3f}{ci} | "
+                     f"{d.status} |")
     lines += [""] + [f"- {label}: {d.why}" for label, d in calibration.dimensions.items()]
     return "\n".join(lines) + "\n"
 

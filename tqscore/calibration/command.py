@@ -33,12 +33,14 @@ def _section(command: str) -> str:
 def _label_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("scores", type=Path, metavar="SCORES.parquet", help="a table written by `tqscore batch`")
     p.add_argument("--labels", required=True, type=Path, metavar="FILE",
-                   help="CSV of opinion scores or pairwise judgements; video paths relative to its folder, or file names")
+                   help="CSV of opinion scores or pairwise judgements; video paths relative to its folder, "
+                        "or file names")
     p.add_argument("--label-map", metavar="SRC=DST,...",
                    help="rename columns (Video=path,Score=overall) or map a pair file's dimension names onto ours "
                         "(head_motion=expression); known formats (THQA-NTIRE, ADTH-QA pairs) need none")
     p.add_argument("--scale", metavar="LOW,HIGH",
-                   help="the scale of opinion scores (default 1,5; THQA-NTIRE files 0,5); a value outside it is an error")
+                   help="the scale of opinion scores (default 1,5; THQA-NTIRE files 0,5); a value outside it is "
+                        "an error")
 
 
 def add_parser(subparsers) -> None:
@@ -49,7 +51,7 @@ def add_parser(subparsers) -> None:
                    help="report path without extension: REPORT.json and REPORT.md are written")
     p.set_defaults(func=run_agree)
 
-    from tqscore.calibration.calibrate import GROUP_BY  # light: no fitting library is imported by it at parse time
+    from tqscore.calibration.labels import GROUP_BY
 
     p = subparsers.add_parser("calibrate", help="fit the reference scorer's evidence weights to human labels",
                               description=_section("calibrate"))

@@ -86,7 +86,9 @@ def weighted_means(grades: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray,
 
 def cap_values(caps: np.ndarray) -> np.ndarray:
     """Per row, the lowest present cap grade (infinity where none)."""
-    return np.min(np.where(np.isfinite(caps), caps, np.inf), axis=1) if caps.shape[1] else np.full(caps.shape[0], np.inf)
+    if not caps.shape[1]:
+        return np.full(caps.shape[0], np.inf)
+    return np.min(np.where(np.isfinite(caps), caps, np.inf), axis=1)
 
 
 def combine(grades: np.ndarray, weights: np.ndarray, caps: np.ndarray) -> np.ndarray:

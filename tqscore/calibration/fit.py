@@ -192,7 +192,8 @@ def choose_lambda(ev: Evidence, label: str, weights: dict, obs: Observations) ->
         total = 0.0
         for tr, te in splits(obs.groups):
             model = fit_weights(ev, label, weights, obs.subset(tr), lam)
-            total += heldout_loss(observed(predict(ev, label, weights, model), obs.subset(te)), obs.subset(te)) * te.sum()
+            held = obs.subset(te)
+            total += heldout_loss(observed(predict(ev, label, weights, model), held), held) * te.sum()
         best = min(best, (total, lam))
     return best[1]
 
@@ -210,7 +211,8 @@ def measure(pred: np.ndarray, obs: Observations, key: str) -> float:
 
 
 def measures(pred: np.ndarray, obs: Observations) -> dict[str, float]:
-    return {key: measure(pred, obs, key) for key in (("weighted", "majority") if obs.kind == "pairs" else ("srcc", "plcc"))}
+    keys = ("weighted", "majority") if obs.kind == "pairs" else ("srcc", "plcc")
+    return {key: measure(pred, obs, key) for key in keys}
 
 
 def primary(obs: Observations) -> str:

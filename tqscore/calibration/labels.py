@@ -39,6 +39,7 @@ class CalibrationError(TqscoreError):
 FILE_COLUMNS = ("path", "video")
 PAIR_COLUMNS = ("dimension", "video_a", "video_b", "votes_a", "votes_b", "winner")
 DEFAULT_SCALE = (1.0, 5.0)  # the BT.500 five-grade scale tqscore's scores use
+GROUP_BY = ("auto", "video", "folder", "name", "generator")  # cross-validation units (tqscore.calibration.calibrate)
 
 
 @dataclass(frozen=True)
@@ -160,7 +161,8 @@ def _known(header: list[str]) -> KnownFormat | None:
     return next((k for k in KNOWN_FORMATS if tuple(header) == k.header), None)
 
 
-def load_labels(path: str | Path, label_map: str | dict | None = None, scale: tuple[float, float] | None = None) -> LabelSet:
+def load_labels(path: str | Path, label_map: str | dict | None = None,
+                scale: tuple[float, float] | None = None) -> LabelSet:
     """Read and check one label file; every problem is a CalibrationError naming the file and line."""
     path = Path(path)
     header, rows = _read_rows(path)
@@ -176,7 +178,8 @@ def load_labels(path: str | Path, label_map: str | dict | None = None, scale: tu
         values = {src: dst for src, dst in mapping.items() if src not in header}
         bad = sorted(dst for dst in values.values() if dst not in LABELS)
         if bad:
-            raise CalibrationError(f"--label-map maps pair dimensions onto {bad}, which are not in {list(LABELS)}", path)
+            raise CalibrationError(f"--label-map maps pair dimensions onto {bad}, which are not in {list(LABELS)}",
+                                   path)
         labels = LabelSet(path, "pairs", chosen_scale, fmt)
         labels.pairs = _pairs(path, renamed, rows, columns, values)
     else:
@@ -247,7 +250,8 @@ def _votes(path: Path, line: int, rec, columns, a: str, b: str) -> tuple[float, 
     if votes_a or votes_b:
         va, vb = _number(path, line, "votes_a", votes_a), _number(path, line, "votes_b", votes_b)
         if va < 0 or vb < 0 or va + vb <= 0:
-            raise CalibrationError(f"line {line}: votes {va:g} and {vb:g}: they must be non-negative with at least one", path)
+            raise CalibrationError(f"line {line}: votes {va:g} and {vb:g}: they must be non-negative with at least "
+                                   "one", path)
         return va, vb
     if not winner:
         raise CalibrationError(f"line {line}: neither votes_a/votes_b nor winner is given", path)

@@ -68,5 +68,6 @@ def match_videos(labels: LabelSet, table_paths: list[str], table_source: str) ->
         line, video = out.unmatched[0]
         example = clean[0] if clean else "none: the table is empty"
         raise CalibrationError(f"line {line}: no labelled video matches a row of {table_source}: none of its "
-                               f"{len(out.unmatched)} videos (first: {video}; first table path: {example})", labels.source)
+                               f"{len(out.unmatched)} videos (first: {video}; first table path: {example})",
+                               labels.source)
     return out

@@ -99,7 +99,8 @@ class Calibration(ConfigModel):
 def save_calibration(calibration: Calibration, path: str | Path) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    body = yaml.safe_dump(calibration.model_dump(mode="json", exclude_none=True), sort_keys=False, allow_unicode=True, width=100)
+    body = yaml.safe_dump(calibration.model_dump(mode="json", exclude_none=True), sort_keys=False,
+                          allow_unicode=True, width=100)
     path.write_text(HEADER + body, encoding="utf-8")
     return path
 
