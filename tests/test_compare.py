@@ -14,7 +14,7 @@ import pytest
 from tqscore.cli import main
 from tqscore.errors import ReportError
 from tqscore.report.groups import assign_groups, group_frame, group_table, parse_grouping
-from tqscore.report.intervals import mean_intervals, share_interval
+from tqscore.report.intervals import Resampler, mean_intervals, share_interval
 from tqscore.report.paired import compare, pair_frame, ranking_frame
 
 SCORES = ("lip_sync", "expression", "audio_quality", "cross_modal", "overall")
@@ -52,7 +52,7 @@ def test_mean_interval_agrees_with_scipy_bootstrap():
     rng = np.random.default_rng(3)
     values = rng.normal(3.0, 0.8, size=(400, 2))
     values[::7, 1] = np.nan  # nulls are left out per score
-    (mean_a, low_a, high_a, n_a), (mean_b, low_b, high_b, n_b) = mean_intervals(values, np.random.default_rng(0))
+    (mean_a, low_a, high_a, n_a), (mean_b, low_b, high_b, n_b) = mean_intervals(values, Resampler())
     assert n_a == 400 and n_b == 400 - len(values[::7])
     for column, (mean, low, high) in ((values[:, 0], (mean_a, low_a, high_a)), (values[:, 1], (mean_b, low_b, high_b))):
         column = column[np.isfinite(column)]
@@ -62,7 +62,7 @@ def test_mean_interval_agrees_with_scipy_bootstrap():
         half = (ref.confidence_interval.high - ref.confidence_interval.low) / 2
         assert low == pytest.approx(ref.confidence_interval.low, abs=0.2 * half)
         assert high == pytest.approx(ref.confidence_interval.high, abs=0.2 * half)
-    assert mean_intervals(np.full((3, 1), np.nan), np.random.default_rng(0)) == [None]
+    assert mean_intervals(np.full((3, 1), np.nan), Resampler()) == [None]
 
 
 def test_pairs_count_wins_ties_and_missing_never_drop_them():

@@ -1,14 +1,21 @@
 """``tqscore report`` and ``batch --report``, checked in a real browser (headless Chromium).
 
-One real ``tqscore batch`` over two shared clips and a broken file gives the table; the page
-is then opened in Debian's ``chromium`` through Selenium and ``chromium-driver`` (the README's
-test set-up installs both). The browser runs with no network and a fresh profile.
+One real ``tqscore batch`` over two shared clips and a broken file gives the table for the page's
+parts; one over ../shared/validation/adthqa-dev (four generators x five inputs, and real/) gives
+the first screen, the groups and the paired comparison, and, resampled to 100,000 rows in 30
+groups, the scale check. Pages are opened in Debian's ``chromium`` through Selenium and
+``chromium-driver`` (the README's test set-up installs both), with no network and a fresh profile.
+
+``TQSCORE_DOCS_SCREENSHOTS=docs/img python -m pytest tests/test_report.py -k screenshots``
+rewrites the screenshots docs/report.md shows.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import json
+import os
 import re
 import subprocess
 import sys
@@ -21,12 +28,16 @@ import pytest
 from tqscore.testing.browser import chromium, chromium_paths
 from conftest import MEDIA
 from tqscore.cli import main
+from tqscore.report.build import csv_paths
 
 CLIPS = (MEDIA / "real" / "WDA_KatieHill_000.mp4", MEDIA / "generated" / "sadtalker_art2_radio31.mp4")
+ADTHQA = MEDIA.parent / "validation" / "adthqa-dev"
+GENERATORS = ("adnerf", "dfanerf", "makeittalk", "wav2lip")
+SCORES = ("lip_sync", "expression", "audio_quality", "cross_modal", "overall")
 
 
-def tqscore(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tqscore.cli", *args], capture_output=True, text=True, timeout=300)
+def tqscore(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tqscore.cli", *args], capture_output=True, text=True, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +216,150 @@ def test_bad_input_is_a_clear_error(run, tmp_path, capsys, case):
     assert code == 2
     assert len(lines) == 1 and str(bad) in lines[0] and expected in lines[0], lines
     assert not (tmp_path / "r.html").exists()
+
+
+@pytest.fixture(scope="module")
+def adthqa(tmp_path_factory):
+    """The real adthqa-dev clips scored once, and their page with --group-by folder: (table, page)."""
+    root = tmp_path_factory.mktemp("adthqa")
+    scores, html = root / "adthqa.parquet", root / "adthqa.html"
+    done = tqscore("batch", str(ADTHQA), "--out", str(scores), "--workers", "2", "--no-progress", timeout=900)
+    assert done.returncode in (0, 1), done.stderr
+    done = tqscore("report", str(scores), "--out", str(html), "--videos", str(ADTHQA), "--group-by", "folder",
+                   "--top", "1", "--held", "6", "--workers", "2", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    return pl.read_parquet(scores), html
+
+
+def held_rows(driver) -> list[dict]:
+    return driver.execute_script("""
+        return Array.from(document.querySelectorAll('#held-table tr.held')).map(r => ({
+          path: r.querySelector('td.path a').textContent, verdict: r.querySelector('.badge').textContent,
+          top: r.getBoundingClientRect().top, reasons: Array.from(r.querySelectorAll('li')).map(l => l.textContent),
+          thumb: r.querySelector('img.thumb') !== null && r.querySelector('img.thumb').naturalWidth > 0,
+          card: r.querySelector('a.card-link').getAttribute('href')}))""")
+
+
+def test_first_screen_shows_the_clips_to_hold_back(adthqa, browser):
+    frame, html = adthqa
+    assert open_page(browser, html) == []
+    tiles = browser.execute_script(
+        "return Array.from(document.querySelectorAll('.tile')).map(t => t.innerText.replace(/\\s+/g, ' ').trim())")
+    counts = dict(frame.group_by("verdict").len().iter_rows())
+    assert tiles[:len(counts)] == [f"{counts[v]} {v}" for v in ("fail", "review", "pass") if v in counts]
+    rows = held_rows(browser)
+    held = frame.filter(pl.col("verdict").is_in(["fail", "review"]))
+    assert held.height >= 6, counts  # dfanerf's still mouths at least: the check below needs a full list
+    expected = held.sort(pl.col("verdict").replace_strict({"fail": 0, "review": 1}), pl.min_horizontal(SCORES),
+                         "path", nulls_last=False).get_column("path").head(6).to_list()
+    assert [r["path"] for r in rows] == expected  # most severe first
+    assert rows[0]["verdict"] == ("fail" if "fail" in counts else "review") and all(r["thumb"] for r in rows)
+    height = browser.execute_script("return window.innerHeight")
+    assert rows[0]["top"] < height and rows[1]["top"] < height  # on the first screen, not after the run statistics
+    reasons = held.filter(pl.col("path") == rows[0]["path"]).get_column("reasons").item().to_list()
+    assert rows[0]["reasons"] == [r.split(": ", 1)[1] for r in reasons]  # plain words, the code left out
+    card = browser.execute_script(f"return document.querySelector('{rows[0]['card']} .head a').textContent")
+    assert card == rows[0]["path"]
+    run_top = browser.execute_script("return document.getElementById('run').getBoundingClientRect().top")
+    assert run_top > height
+
+
+def test_clean_run_says_so_in_one_line(run, tmp_path):
+    root, videos, out = run
+    clean = tmp_path / "clean.parquet"
+    pl.read_parquet(out).filter(pl.col("status") == "ok").with_columns(
+        pl.lit("pass").alias("verdict"), pl.lit([], dtype=pl.List(pl.String)).alias("reasons")).write_parquet(clean)
+    page = tmp_path / "clean.html"
+    assert main(["report", str(clean), "--out", str(page), "--no-progress"]) == 0
+    text = page.read_text(encoding="utf-8")
+    assert "<p class=clean>Clean run: all 2 clips pass; nothing to hold back.</p>" in text
+    assert 'id="held-table"' not in text
+
+
+def table_cells(driver, table_id: str) -> list[list[str]]:
+    return driver.execute_script(
+        f"return Array.from(document.querySelectorAll('#{table_id} tbody tr')).map("
+        "r => Array.from(r.cells).map(c => c.innerText.replace(/\\s+/g, ' ').trim()))")
+
+
+def test_groups_section_ranks_adthqa_dev(adthqa, browser):
+    frame, html = adthqa
+    open_page(browser, html)
+    rows = table_cells(browser, "groups-table")
+    grouped = frame.with_columns(pl.col("path").str.split("/").list.first().alias("g"))
+    means = grouped.group_by("g").agg(pl.col(s).mean() for s in SCORES).sort("overall", descending=True)
+    assert [r[1] for r in rows] == means.get_column("g").to_list()  # ranked by mean overall, real/ included
+    assert sorted(r[1] for r in rows) == sorted((*GENERATORS, "real")) and [r[0] for r in rows] == list("12345")
+    for row, expected in zip(rows, means.iter_rows(named=True)):
+        for cell, score in zip(row[4:9], SCORES):
+            mean, low, high = map(float, re.fullmatch(r"([\d.]+) \[([\d.]+)–([\d.]+)\]", cell).groups())
+            assert mean == pytest.approx(expected[score], abs=0.006) and low <= mean <= high
+    assert browser.execute_script("return document.querySelector('#groups img.plot').naturalWidth") > 400
+    csv = pl.read_csv(csv_paths(html)["groups"])
+    assert csv.get_column("group").to_list() == [r[1] for r in rows]
+
+
+def test_paired_table_is_6_pairs_by_5_scores_and_compare_prints_the_same(adthqa, browser, capsys):
+    frame, html = adthqa
+    open_page(browser, html)
+    rows = table_cells(browser, "pairs-table")
+    assert len(rows) == 6 and all(len(r) == 2 + len(SCORES) for r in rows)
+    pairs = {frozenset(r[0].split(" vs ")) for r in rows}
+    assert pairs == {frozenset(p) for p in itertools.combinations(GENERATORS, 2)}
+    notes = browser.find_element("id", "paired").text
+    assert "share no input with any other group: real (5 clips)" in notes
+    csv = pl.read_csv(csv_paths(html)["pairs"])
+    assert main(["compare", str(html.with_suffix(".parquet")), "--group-by", "folder"]) == 0
+    printed = capsys.readouterr().out
+    for r, pair in zip(rows, csv.filter(pl.col("score") == "lip_sync").iter_rows(named=True)):
+        assert r[0] == f"{pair['first']} vs {pair['second']}"
+    for pair in csv.iter_rows(named=True):
+        share = f"{pair['first']} {100 * pair['first_share']:.0f} % [{100 * pair['first_low']:.0f}–{100 * pair['first_high']:.0f}]"
+        cell = rows[[r[0] for r in rows].index(f"{pair['first']} vs {pair['second']}")][2 + SCORES.index(pair["score"])]
+        assert share in cell and share in printed
+        assert pair["first_wins"] + pair["second_wins"] + pair["ties"] + pair["missing"] == pair["inputs"] == 5
+    ranking = table_cells(browser, "ranking-table")
+    assert [r[1] for r in ranking] == pl.read_csv(csv_paths(html)["ranking"]).get_column("group").to_list()
+
+
+def test_100k_rows_in_30_groups_build_within_the_limits(adthqa, browser, tmp_path):
+    """Real adthqa-dev rows resampled to 100,000 in 30 groups that share 3,334 inputs (435 pairs)."""
+    from tqscore.report import ReportConfig, write_report
+    from tqscore.report.build import BUILD_LIMIT_S, SIZE_LIMIT_MB
+
+    frame, _ = adthqa
+    rows = 100_000
+    big = frame[np.random.default_rng(0).integers(0, frame.height, rows)].with_columns(
+        pl.Series("path", [f"g{i % 30:02d}/input{i // 30:05d}.mp4" for i in range(rows)]))
+    scores, html = tmp_path / "big.parquet", tmp_path / "big.html"
+    big.write_parquet(scores)
+    stats = write_report(ReportConfig(scores, html, progress=False, group_by="folder"))
+    assert stats.seconds <= BUILD_LIMIT_S, stats.timings
+    assert stats.bytes <= SIZE_LIMIT_MB * 1e6
+    assert open_page(browser, html) == []
+    assert len(table_cells(browser, "groups-table")) == 30
+    assert len(table_cells(browser, "pairs-table")) == 30 * 29 // 2
+    assert "of 100,000" in browser.find_element("id", "count").text
+
+
+def test_docs_screenshots(adthqa, browser):
+    """The first screen and the groups section as PNG; written to $TQSCORE_DOCS_SCREENSHOTS when set."""
+    from PIL import Image
+
+    frame, html = adthqa
+    open_page(browser, html)
+    shots = {"report-first-screen.png": None, "report-groups.png": "groups"}
+    target = os.environ.get("TQSCORE_DOCS_SCREENSHOTS")
+    for name, section in shots.items():
+        if section:
+            browser.execute_script(f"document.getElementById('{section}').scrollIntoView()")
+        picture = Image.open(io.BytesIO(browser.get_screenshot_as_png())).convert("RGB")
+        assert float(np.asarray(picture.convert("L")).std()) > 10.0  # not a blank page
+        # 64 colours: text and thumbnails stay legible, and the file stays well under 300 KB
+        small = picture.quantize(colors=64, method=Image.Quantize.MEDIANCUT)
+        buffer = io.BytesIO()
+        small.save(buffer, format="PNG", optimize=True)
+        assert len(buffer.getvalue()) < 300_000
+        if target:
+            Path(target).mkdir(parents=True, exist_ok=True)
+            (Path(target) / name).write_bytes(buffer.getvalue())

@@ -1,11 +1,13 @@
 """``tqscore report``: one self-contained HTML page for a ``tqscore batch`` table.
 
-After a nightly run nobody reads the Parquet file row by row: they look at where the scores
-fall, which clips are worst and why. ``write_report`` turns a table into the page they open:
-the run (statuses, errors by cause, ids, time per stage), a histogram per score and signal
-with the real-footage band, the worst clips per dimension with frames, mouth crops and the
-sync curve decoded again for those clips only, and a sortable, filterable table of every row.
-Everything is inlined (no network), so the page opens from a mail attachment or an artefact
+After a nightly run nobody reads the Parquet file row by row. ``write_report`` turns a table into
+the page they open: first the fail and review clips to hold back and why (most severe first);
+with ``group_by``, the groups ranked with bootstrap intervals and compared input by input
+(``tqscore.report.groups``, ``tqscore.report.paired``, also printed by ``tqscore compare``); then
+the clips' cards with frames, mouth crops and the sync curve decoded again for those clips only,
+the worst clips per dimension, a histogram per score and signal with the real-footage band, the
+run (statuses, errors by cause, ids, time per stage), and a sortable, filterable table of every
+row. Everything is inlined (no network), so the page opens from a mail attachment or an artefact
 store.
 """
 

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from tqscore.io import write_text_atomic
 from tqscore.layout import LABELS
 from tqscore.report import page, plots
-from tqscore.report.data import REASONS, SEVERITY_SCORE, SYNC_CURVE, VERDICT, held_back, load_scores, summarise
+from tqscore.report.data import REASONS, SYNC_CURVE, VERDICT, held_back, load_scores, summarise
 from tqscore.report.groups import GroupTable, assign_groups, compile_one_group, group_frame, group_table, parse_grouping
 from tqscore.report.paired import Comparison, compare, pair_frame, ranking_frame
 from tqscore.runtime.schema import STATUS_OK
@@ -242,7 +242,7 @@ def _cards(frame: pl.DataFrame, held: pl.DataFrame, cfg: ReportConfig, prefix: s
                 for rank, row in enumerate(rows.iter_rows(named=True), start=1)]
 
     worst = {label: cards(rows, label) for label, rows in chosen.items()}
-    return worst, cards(held, SEVERITY_SCORE), decoded
+    return worst, cards(held, "overall"), decoded
 
 
 def _card(rank: int, row: dict, label: str, strip, curves: dict, prefix: str | None) -> ClipCard:

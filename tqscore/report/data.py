@@ -16,6 +16,7 @@ from pathlib import Path
 import polars as pl
 
 from tqscore.errors import ReportError
+from tqscore.layout import LABELS
 from tqscore.runtime.schema import STAGES, STATUS_ERROR, STATUSES, columns
 
 REQUIRED = ("path", "status")
@@ -25,10 +26,9 @@ VERDICT, REASONS = "verdict", "reasons"
 # "decord decodes 12 frames" and "decord decodes 40 frames" are one cause.
 _DIGITS = re.compile(r"\d+")
 EXAMPLES_PER_CAUSE = 3
-# The first screen: fail before review; within a verdict the lowest overall score first, a row
-# with no overall score at all (not analysed, no face) lowest of all.
+# The first screen: fail before review; within a verdict the clip whose worst score (the lowest
+# of the five) is lowest first, a row with no score at all (not analysed, no face) before any.
 HELD_VERDICTS = ("fail", "review")
-SEVERITY_SCORE = "overall"
 
 
 def load_scores(path: Path) -> pl.DataFrame:
@@ -176,8 +176,9 @@ def held_back(frame: pl.DataFrame, limit: int) -> tuple[pl.DataFrame, dict[str, 
     held = frame.filter(pl.col(VERDICT).is_in(HELD_VERDICTS))
     counts = {v: held.filter(pl.col(VERDICT) == v).height for v in HELD_VERDICTS}
     order = [pl.col(VERDICT).replace_strict({v: i for i, v in enumerate(HELD_VERDICTS)}, return_dtype=pl.Int8)]
-    if SEVERITY_SCORE in held.columns:
-        order.append(pl.col(SEVERITY_SCORE))
+    scores = [name for name in LABELS if name in held.columns]
+    if scores:
+        order.append(pl.min_horizontal(scores))
     order.append(pl.col("path"))
     return held.sort(order, nulls_last=False).head(max(limit, 0)), counts
 

@@ -23,7 +23,7 @@ import polars as pl
 from tqscore.errors import ReportError
 from tqscore.layout import LABELS
 from tqscore.numeric import finite_or_none
-from tqscore.report.intervals import SEED, mean_intervals
+from tqscore.report.intervals import Resampler, mean_intervals
 
 FOLDER = "folder"
 RANK_SCORE = "overall"
@@ -102,7 +102,7 @@ def group_table(frame: pl.DataFrame, groups: pl.Series, grouping: str) -> GroupT
     """Per-group means with bootstrap intervals and verdict shares, ranked by mean ``overall``."""
     scores = [name for name in LABELS if name in frame.columns]
     tagged = frame.with_columns(groups)
-    rng = np.random.default_rng(SEED)
+    rng = Resampler()
     rows = []
     for (name,), part in sorted(tagged.filter(pl.col("group").is_not_null()).group_by("group"),
                                 key=lambda item: item[0][0]):
@@ -112,7 +112,7 @@ def group_table(frame: pl.DataFrame, groups: pl.Series, grouping: str) -> GroupT
     return GroupTable(grouping, scores, rows, loose.len(), sorted(loose.head(EXAMPLES).to_list()))
 
 
-def _group_row(name: str, part: pl.DataFrame, scores: list[str], rng: np.random.Generator) -> GroupRow:
+def _group_row(name: str, part: pl.DataFrame, scores: list[str], rng: Resampler) -> GroupRow:
     values = (part.select(pl.col(s).cast(pl.Float64) for s in scores).to_numpy()
               if scores else np.empty((part.height, 0)))
     values = np.where(np.isfinite(values), values, np.nan)

@@ -176,8 +176,8 @@ def _hold_section(held: list, counts: dict[str, int], rows: int) -> str:
     if total == 0:
         return f"<p class=clean>Clean run: all {rows:,} clips pass; nothing to hold back.</p>"
     told = " and ".join(f"{count:,} {verdict}" for verdict, count in counts.items() if count)
-    head = (f"<p class=lead>Hold back {total:,} of {rows:,} clips: {told}. Most severe first (fail before review, "
-            f"then the lowest overall score; no score at all first).</p>")
+    head = (f"<p class=lead>Hold back {total:,} of {rows:,} clips: {told}. Most severe first: fail before review, "
+            "then the lowest worst score (no score at all first).</p>")
     if not held:
         return head
     names = list(held[0].scores)

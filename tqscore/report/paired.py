@@ -39,7 +39,7 @@ import polars as pl
 from tqscore.layout import LABELS
 from tqscore.numeric import finite_or_none
 from tqscore.report.groups import EXAMPLES, RANK_SCORE
-from tqscore.report.intervals import SEED, percentiles, ratio_resamples, share_interval
+from tqscore.report.intervals import SEED, Resampler, percentiles, ratio_resamples, share_interval
 
 FILE_NAME = "file name"
 PAIR_SCHEMA = {
@@ -197,7 +197,7 @@ def _rank(names, present, values, tallies: list[_Tally], out: Comparison, counts
             missing[:, side] += t.missing.sum(axis=1)
             inputs[side] |= t.shared
     used = inputs.any(axis=0)
-    rng = np.random.default_rng([SEED, zlib.crc32("\0".join(names).encode())])
+    rng = Resampler([SEED, zlib.crc32("\0".join(names).encode())])
     flat_won = won[used].reshape(int(used.sum()), -1)
     flat_compared = compared[used].reshape(int(used.sum()), -1)
     boot = ratio_resamples(flat_won, flat_compared, rng) if used.any() else np.empty((0, flat_won.shape[1]))
