@@ -6,6 +6,9 @@ which weighs the other scores, is fitted in each fold on the other dimensions' w
 fold: nothing of a held-out group reaches its prediction. A dimension is calibrated only when
 its cross-validated agreement beats the default weights' on the same labels; otherwise it keeps
 the defaults and the result says why, and how many labels a learning curve suggests it needs.
+The folds' predictions are pooled as weighted means of grades, before each fold's mapping: a
+mapping fitted to the training folds' label level would shift every held-out fold against the
+others and make the pooled ranks disagree with the labels even where the weights know nothing.
 """
 
 from __future__ import annotations
