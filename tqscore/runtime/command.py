@@ -73,7 +73,7 @@ def _add_scoring(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=os.environ.get("TQSCORE_ENGINES") or None,
         help="engine folder made by `tqscore export` (default: $TQSCORE_ENGINES); without it "
-        "the reference scorer (reference-2, docs/scores.md) fills the five scores from the signals",
+        "the reference scorer (docs/scores.md) fills the five scores from the signals",
     )
     p.add_argument("--syncnet", type=Path, default=os.environ.get("TQSCORE_SYNCNET") or None,
                    help="SyncNet weights converted by `tqscore export-syncnet` (default: $TQSCORE_SYNCNET); "

@@ -16,7 +16,7 @@ Fusion: the raw streams (T, 4237) of one clip, NaN imputation, standardisation a
 into the graph at export time.
 
 Without an engine folder ``SignalsScorer`` fills the five scores from the row's training-free
-signals (``tqscore.model.reference``, model id ``reference-2``): no engines, no batching.
+signals (``tqscore.model.reference``, whose model id the rows carry): no engines, no batching.
 
 Every scorer a run can use meets one protocol, ``Scorer``: the ids a row and the resume key
 carry, whether the analyses must bring the engines' inputs, and ``scored(cfg, tasks)``, the
@@ -64,7 +64,7 @@ Scored = tuple[Analysis, Scores | None]  # scores None: an error row, or no mode
 class Scorer(Protocol):
     """What a run needs of whatever fills its five scores."""
 
-    model_id: str | None  # the row's model_id (reference-2 without engines)
+    model_id: str | None  # the row's model_id: the bundle's, or without engines the reference scorer's
     engine_id: str | None  # the row's engine_id and part of the resume key; None without engines
     needs_inputs: bool  # the analyses must carry the engines' inputs (crops, audio, landmarks)
 
