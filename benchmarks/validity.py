@@ -221,7 +221,7 @@ FITTED = [
     ("expression", "face_changes", "head_motion", (0.0, 1.0)),
     ("overall", "lip_sync", "visual_quality", (0.0, 0.5, 1.0)),
     ("overall", "expression", "visual_quality", (0.0, 0.5, 1.0)),
-    ("overall", "steady", "visual_quality", (1.0, 3.0, 10.0)),
+    ("overall", "steady", "visual_quality", (0.0, 1.0, 3.0, 10.0)),
 ]
 
 

@@ -97,16 +97,19 @@ CAPS: dict[str, tuple[str, ...]] = {"lip_sync": ("offset",)}
 #   and what generated heads lack; brows, blinks and freezes each weigh as one head grade.
 #   expression_variability is not counted: it moves with the lips, which lip_sync grades.
 # - cross_modal: moving with speech, quiet in silence, in time, following this voice: equal weights.
-# - overall: the picture alone (steadiness, sharpness, coding blocks, flicker, freezes, face
-#   presence), each grade weighted equally. The four other scores are in the evidence at weight 0:
-#   people judge the picture apart from sync and motion (docs/validity.md).
+# - overall: the picture alone (sharpness, coding blocks, flicker, freezes, face presence), each
+#   grade weighted equally. The four other scores are in the evidence at weight 0: people judge
+#   the picture apart from sync and motion (docs/validity.md). So is steadiness (landmark_jitter):
+#   it rises with real head motion (17 of the study's 20 generated clips jitter less than the real
+#   recording of the same person) and blur lowers it; as a picture grade it would rank real
+#   footage below generated.
 DEFAULT_WEIGHTS: dict[str, dict[str, float]] = {
     "lip_sync": {"mouth_speech": 1.0, "lag": 1.0, "follows_audio": 1 / 3, "onsets": 1 / 3},
     "expression": {**{name: 1.0 for name, _, _ in EXPRESSION_EVIDENCE}, "face_changes": 0.0, "frozen": 1.0},
     "audio_quality": {"dnsmos_ovrl": 1.0},
     "cross_modal": {"mouth_speech": 1.0, "mouth_silence": 1.0, "lag": 1.0, "follows_audio": 1.0, "onsets": 1.0},
-    "overall": {**{name: 1.0 for name, _, _ in PICTURE_EVIDENCE}, "frozen": 1.0, "face_present": 1.0,
-                "lip_sync": 0.0, "expression": 0.0, "audio_quality": 0.0, "cross_modal": 0.0},
+    "overall": {**{name: 1.0 for name, _, _ in PICTURE_EVIDENCE}, "steady": 0.0, "frozen": 1.0,
+                "face_present": 1.0, "lip_sync": 0.0, "expression": 0.0, "audio_quality": 0.0, "cross_modal": 0.0},
 }
 
 
