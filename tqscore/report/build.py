@@ -297,7 +297,7 @@ def _decode_all(paths: list[str], cfg: ReportConfig) -> dict[str, object]:
         else:
             strips[path] = reason
     workers = min(cfg.workers, len(todo))
-    with tqdm(total=len(todo), desc="report: worst clips", unit="clip", disable=not cfg.progress) as bar:
+    with tqdm(total=len(todo), desc="report: clips shown", unit="clip", disable=not cfg.progress) as bar:
         if workers <= 1:
             for path in todo:
                 strips[path] = _strips_or_reason(Path(cfg.videos) / path)

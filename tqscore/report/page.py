@@ -26,8 +26,8 @@ def _static(name: str) -> str:
 def _tiles(summary) -> str:
     """Verdict counts first (what a person acts on), then rows that could not be scored, then rows."""
     verdicts = dict(summary.verdicts)
-    tiles = [(f"{v}", f"{verdicts[v]:,}", STATUS_CLASS.get(v, "")) for v in ("fail", "review", "pass") if v in verdicts]
-    tiles += [(f"{v}", f"{count:,}", "") for v, count in summary.verdicts if v not in ("fail", "review", "pass")]
+    tiles = [(v, f"{verdicts[v]:,}", STATUS_CLASS.get(v, "")) for v in ("fail", "review", "pass") if v in verdicts]
+    tiles += [(v, f"{count:,}", "") for v, count in summary.verdicts if v not in ("fail", "review", "pass")]
     tiles += [(f"status {status}", f"{count:,}", STATUS_CLASS.get(status, ""))
               for status, count in summary.statuses if status != "ok"]
     tiles.append(("rows", f"{summary.rows:,}", ""))
