@@ -156,3 +156,10 @@ def test_logistic_mapping_and_its_fallback():
     assert how["mapping"] == "linear" and "not used" in how["note"]
     _, how = fit_mapping(p, -p)  # a measure ranking the wrong way round gains nothing from the mapping
     assert how["mapping"] == "linear" or how["params"]["span"] == pytest.approx(0.0, abs=1e-6)
+
+
+def test_a_label_map_entry_overrides_the_study_mapping(tmp_path):
+    labels = load_labels(PAIRS, "visual_quality=lip_sync")
+    asked = {(p.question, p.dimension) for p in labels.pairs}
+    assert asked == {("lip_sync", "lip_sync"), ("head_motion", "expression"), ("visual_quality", "lip_sync")}
+    assert labels.dimensions() == ["lip_sync", "expression"]

@@ -284,7 +284,7 @@ def _pairs(path: Path, renamed: list[str], rows, columns, dimension_map: dict[st
             raise CalibrationError(f"line {line}: video_a or video_b is empty", path)
         if a == b:
             raise CalibrationError(f"line {line}: the pair names {a} twice", path)
-        key = (dim, *sorted((a, b)))
+        key = (theirs, *sorted((a, b)))
         if key in first:
             raise CalibrationError(f"line {line}: the {theirs} pair {a} / {b} is listed again (first on line "
                                    f"{first[key]})", path)
