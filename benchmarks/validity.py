@@ -49,7 +49,7 @@ NTIRE = common.SHARED / "labels" / "thqa-ntire"
 EXTENSIONS = "mp4,mov,mkv,avi,webm,m4v,mpg"
 DEFAULT_TABLE = Path(tempfile.gettempdir()) / "tqscore-validity" / "shared.parquet"
 
-# The judged question of each study dimension and the score held to it (issue targets).
+# The judged question of each study dimension, the score held to it, and the agreement it must reach.
 QUESTIONS = {"lip_sync": "lip_sync", "head_motion": "expression", "visual_quality": "overall"}
 TARGETS = {"lip_sync": 0.72, "head_motion": 0.80, "visual_quality": 0.70}
 AUC_TARGETS = {"expression": 0.70, "lip_sync": 0.60, "cross_modal": 0.60}
