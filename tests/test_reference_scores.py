@@ -286,6 +286,7 @@ def test_weights_interface_scores_are_the_weighted_mean_of_the_evidence():
     heavy = ReferenceScorer({"expression": {"head_speed": 1.0}}, band=_band)
     assert heavy.model_id != "reference-2" and heavy.score(row).values["expression"] == pytest.approx(
         evidence["expression"]["head_speed"], abs=1e-4)
+    assert ReferenceScorer({"expression": {"head_speed": 1.0}}, name="calibrated-1a2b").model_id == "calibrated-1a2b"
     with pytest.raises(ValueError):
         ReferenceScorer({"overall": {"steady": -1.0}})
 

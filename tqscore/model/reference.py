@@ -250,21 +250,24 @@ class ReferenceScorer:
 
     ``weights``: per label, the weight of each named grade (``DEFAULT_WEIGHTS`` when None; a label
     missing from ``weights`` keeps its default). ``band``: the real-footage band of a signal
-    (``tqscore.signals.reference.reference_band``; injectable for tests).
+    (``tqscore.signals.reference.reference_band``; injectable for tests). ``name``: the model id
+    of custom weights (a calibration's digest, say); ``reference-2-custom`` when not given.
     """
 
-    def __init__(self, weights: dict[str, dict[str, float]] | None = None, band: Callable | None = None):
+    def __init__(self, weights: dict[str, dict[str, float]] | None = None, band: Callable | None = None,
+                 name: str | None = None):
         self.weights = {label: dict((weights or {}).get(label, DEFAULT_WEIGHTS[label])) for label in LABELS}
         for label, grades in self.weights.items():
             if any(not math.isfinite(w) or w < 0 for w in grades.values()):
                 raise ValueError(f"weights of {label} must be finite and non-negative: {grades}")
         self.band = band or _default_band
         self._custom = weights is not None and self.weights != DEFAULT_WEIGHTS
+        self._name = name
 
     @property
     def model_id(self) -> str:
-        """``reference-2`` with the default weights; ``reference-2-custom`` otherwise."""
-        return MODEL_ID if not self._custom else f"{MODEL_ID}-custom"
+        """``reference-2`` with the default weights; ``name`` (or ``reference-2-custom``) otherwise."""
+        return MODEL_ID if not self._custom else self._name or f"{MODEL_ID}-custom"
 
     def grade(self, row: dict, signal: str, direction: str) -> float | None:
         value, band = finite_or_none(row.get(signal)), self.band(signal)
