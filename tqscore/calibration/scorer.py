@@ -123,7 +123,8 @@ class CalibratedScorer:
     def __init__(self, calibration: Calibration, source: str | Path | None = None):
         self.calibration = calibration
         self.model_id = calibration.model_id
-        self.formulas = ReferenceScorer(weights={k: d.weights for k, d in calibration.calibrated().items()})
+        self.formulas = ReferenceScorer(weights={k: d.weights for k, d in calibration.calibrated().items()},
+                                        name=calibration.model_id)
         base = ReferenceScorer().model_id
         if calibration.base_model != base:
             raise CalibrationError(f"fitted to the reference scorer {calibration.base_model}, but this tqscore's is "
