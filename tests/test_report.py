@@ -363,3 +363,14 @@ def test_docs_screenshots(adthqa, browser):
         if target:
             Path(target).mkdir(parents=True, exist_ok=True)
             (Path(target) / name).write_bytes(buffer.getvalue())
+
+
+def test_a_file_that_could_not_be_analysed_is_held_back_first(ranked, browser):
+    frame, html = ranked
+    open_page(browser, html)
+    first = browser.execute_script(
+        "const r = document.querySelector('#held-table tr.held'); return [r.querySelector('td.path').innerText, "
+        "r.querySelector('.placeholder.thumb') !== null, r.querySelector('td.why').innerText]")
+    error = frame.filter(pl.col("path") == "broken.mp4").row(0, named=True)
+    assert error["verdict"] == "fail" and first[0] == "fail broken.mp4" and first[1]  # no frame to show
+    assert all(reason.split(": ", 1)[-1] in first[2] for reason in error["reasons"])

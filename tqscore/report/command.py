@@ -59,7 +59,7 @@ def _add_compare(subparsers) -> None:
         "compare",
         help="paired comparison and ranking of groups (generators, settings) on shared inputs",
         description="For every pair of groups and every score: the share of the inputs both groups have on "
-        "which each wins, with a bootstrap 95 %% interval, ties and missing scores counted; then the groups "
+        "which each wins, with a bootstrap 95 % interval, ties and missing scores counted; then the groups "
         "ranked by win share. The same numbers as the paired section of `tqscore report --group-by`.",
     )
     p.add_argument("scores", type=Path, metavar="SCORES.parquet", help="table written by `tqscore batch`")
