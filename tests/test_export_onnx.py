@@ -201,7 +201,7 @@ def test_cli_errors_name_the_problem(exported, backbones, tmp_path, capsys):
     bundle, _ = exported
     base = ["export", "--out", str(tmp_path / "out"), *backbones]
     assert main([*base, "--model", str(bundle), "--formats", "onnx,bogus"]) == 2
-    assert "unknown format(s) ['bogus']; choose from onnx, onnx-int8, engine" in capsys.readouterr().err
+    assert "unknown format(s) ['bogus']; choose from onnx, onnx-int8, onnx-fp16, engine" in capsys.readouterr().err
     assert main([*base, "--model", str(tmp_path / "missing"), "--formats", "onnx"]) == 2
     assert f"{tmp_path / 'missing'}: not a model bundle" in capsys.readouterr().err
     assert main([*base, "--model", str(bundle), "--resnet", str(tmp_path / "nope"), "--formats", "onnx"]) == 2
@@ -225,5 +225,5 @@ def test_engine_format_without_tensorrt(exported, backbones, tmp_path, capsys, c
     assert "format 'engine' cannot be built on this machine: TensorRT is not installed" in capsys.readouterr().err
     assert not (tmp_path / "o" / "manifest.json").exists()
     with caplog.at_level(logging.WARNING):
-        assert [f.name for f in select_formats(None)] == ["onnx"]
+        assert [f.name for f in select_formats(None)] == ["onnx", "onnx-fp16"]
     assert "skipping format 'engine': TensorRT is not installed" in caplog.text

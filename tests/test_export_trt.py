@@ -1,11 +1,10 @@
-"""TensorRT engines without a GPU: naming, staleness, profiles, FP32 layers, the build and its use.
+"""TensorRT engines without a GPU: naming, staleness, profiles, the strongly typed build and its use.
 
-A stand-in ``tensorrt`` module records what the build asks of TensorRT; its network is made
-from the real exported ONNX graph (node names and inferred output types), so the FP32 patterns
-are checked against the names TensorRT's ONNX parser gives layers. A stand-in engine runner
-serves through ONNX Runtime, so the runtime's choice between engines and ONNX graphs is tested
-end to end. What this cannot show (kernel choice, FP16 accuracy, speed) needs a GPU: see
-docs/export.md, "Not yet measured on a GPU".
+Stand-in ``tensorrt`` modules of 10.x and 11.x (tests/trt_standin.py) record what the build
+asks of TensorRT; the 11.x one has none of the weak-typing API 11.x removed. A stand-in engine
+runner serves through ONNX Runtime, so the runtime's choice between engines and ONNX graphs is
+tested end to end. What this cannot show (that TensorRT parses the graphs, kernel choice, FP16
+accuracy, speed) needs a GPU: benchmarks/gpu_check.py.
 """
 
 from __future__ import annotations
@@ -20,6 +19,8 @@ import numpy as np
 import pytest
 from tqscore.testing.export_support import make_bundle
 
+from trt_standin import Builder, OnnxParser, make_trt
+
 from tqscore.export import trt as trt_mod
 from tqscore.export.graphs import GRAPHS
 from tqscore.export.manifest import Target, read_manifest, write_manifest
@@ -29,126 +30,9 @@ A100 = Target(gpu="NVIDIA A100-SXM4-40GB", compute_capability="8.0", tensorrt="1
 H100_NEW_TRT = H100.model_copy(update={"tensorrt": "10.13.0.35"})
 
 
-# --- a recording stand-in for the tensorrt module -------------------------------------------------
-class FakeTensor:
-    def __init__(self, dtype):
-        self.dtype = dtype
-
-
-class FakeLayer:
-    def __init__(self, name, dtypes):
-        self.name, self.outputs, self.precision, self.output_types = name, [FakeTensor(d) for d in dtypes], None, {}
-        self.num_outputs = len(self.outputs)
-
-    def get_output(self, j):
-        return self.outputs[j]
-
-    def set_output_type(self, j, dtype):
-        self.output_types[j] = dtype
-
-
-class FakeNetwork:
-    def __init__(self):
-        self.layers = []
-
-    @property
-    def num_layers(self):
-        return len(self.layers)
-
-    def get_layer(self, i):
-        return self.layers[i]
-
-
-class FakeParser:
-    def __init__(self, network, logger):
-        self.network, self.errors = network, []
-
-    def parse_from_file(self, path):
-        """Layers named and typed like TensorRT's parser does: one per ONNX node, the node's name."""
-        import onnx
-
-        model = onnx.shape_inference.infer_shapes(onnx.load(path))
-        types = {v.name: v.type.tensor_type.elem_type for v in (*model.graph.value_info, *model.graph.output)}
-        types |= {i.name: i.data_type for i in model.graph.initializer}
-        for node in model.graph.node:
-            dtypes = ["float32" if types.get(o) == onnx.TensorProto.FLOAT else "int64" for o in node.output]
-            self.network.layers.append(FakeLayer(node.name, dtypes))
-        return True
-
-    @property
-    def num_errors(self):
-        return len(self.errors)
-
-    def get_error(self, i):
-        return self.errors[i]
-
-
-class FakeProfile:
-    def __init__(self):
-        self.shapes = {}
-
-    def set_shape(self, name, lo, opt, hi):
-        self.shapes[name] = (list(lo), list(opt), list(hi))
-
-
-class FakeCache:
-    def __init__(self, data):
-        self.data = data
-
-    def serialize(self):
-        return self.data + b"+timings"
-
-
-class FakeConfig:
-    def __init__(self):
-        self.flags, self.profiles, self.pool, self.cache = set(), [], {}, None
-
-    def set_memory_pool_limit(self, pool, size):
-        self.pool[pool] = size
-
-    def set_flag(self, flag):
-        self.flags.add(flag)
-
-    def add_optimization_profile(self, profile):
-        self.profiles.append(profile.shapes)
-
-    def create_timing_cache(self, data):
-        return FakeCache(bytes(data))
-
-    def set_timing_cache(self, cache, ignore_mismatch):
-        self.cache = cache
-
-    def get_timing_cache(self):
-        return self.cache
-
-
-class FakeBuilder:
-    def __init__(self, logger):
-        self.built = []
-
-    def create_network(self, flags):
-        return FakeNetwork()
-
-    def create_builder_config(self):
-        return FakeConfig()
-
-    def create_optimization_profile(self):
-        return FakeProfile()
-
-    def build_serialized_network(self, network, config):
-        FakeTRT.last = SimpleNamespace(network=network, config=config)
-        pinned = sorted(layer.name for layer in network.layers if layer.precision == "float32")
-        return f"engine with {len(config.profiles)} profiles, fp32: {pinned}".encode()
-
-
-class FakeTRT:
-    __version__ = H100.tensorrt
-    float32, float16 = "float32", "float16"
-    Logger = type("Logger", (), {"WARNING": 2, "__init__": lambda self, level=None: None})
-    Builder, OnnxParser = FakeBuilder, FakeParser
-    BuilderFlag = SimpleNamespace(FP16="FP16", OBEY_PRECISION_CONSTRAINTS="OBEY")
-    MemoryPoolType = SimpleNamespace(WORKSPACE="WORKSPACE")
-    last = None
+# --- stand-ins for tensorrt 10.x / 11.x (tests/trt_standin.py) -----------------------------------
+FakeTRT = make_trt(H100.tensorrt)
+FakeTRT11 = make_trt("11.4.0.106")
 
 
 class OrtRunner:
@@ -178,7 +62,7 @@ def onnx_folder(tmp_path_factory, tiny_resnet_dir, tiny_hubert_dir):
 
     root = tmp_path_factory.mktemp("trt")
     job = ExportJob(make_bundle(root / "bundle"), root / "engines", str(tiny_resnet_dir), str(tiny_hubert_dir))
-    run_export(job, select_formats("onnx"))
+    run_export(job, select_formats("onnx,onnx-fp16"))
     return job
 
 
@@ -217,12 +101,33 @@ def test_engine_names_carry_gpu_compute_capability_and_tensorrt_version():
     assert len(names) == 3  # each fact alone changes the name
 
 
-def test_tensorrt_11_is_refused_with_the_reason(monkeypatch):
-    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="11.1.0.5"))
-    with pytest.raises(trt_mod.TensorRTUnavailable, match=r"TensorRT 11\.1\.0\.5 is installed.*install tensorrt>=10,<11"):
+def test_tensorrt_10_and_11_load_and_others_are_refused_with_the_reason(monkeypatch):
+    for version in ("10.9.0.34", "11.4.0.106"):
+        monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__=version))
+        assert trt_mod.load_tensorrt().__version__ == version
+    monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="12.0.0.1"))
+    with pytest.raises(trt_mod.TensorRTUnavailable, match=r"TensorRT 12\.0\.0\.1 is installed.*install tensorrt>=10,<12"):
         trt_mod.load_tensorrt()
+
+
+def test_a_gpu_the_driver_lists_but_cannot_use_is_not_a_target(monkeypatch):
+    """Detection proves the device works (context + allocation), whatever onnxruntime lists."""
+    import onnxruntime
+
+    from tqscore.export import cuda
+
     monkeypatch.setitem(sys.modules, "tensorrt", SimpleNamespace(__version__="10.9.0.34"))
-    assert trt_mod.load_tensorrt().__version__ == "10.9.0.34"
+    monkeypatch.setattr(cuda, "device_facts", lambda index=0: ("NVIDIA H100 80GB HBM3", "9.0"))
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+
+    def broken(index=0):
+        raise cuda.CudaUnavailable("cuMemAlloc failed: CUDA error 2 (out of memory)")
+
+    monkeypatch.setattr(cuda, "check_device", broken)
+    with pytest.raises(trt_mod.TensorRTUnavailable, match="NVIDIA H100 80GB HBM3 is not usable: cuMemAlloc failed"):
+        trt_mod.detect_target()
+    monkeypatch.setattr(cuda, "check_device", lambda index=0: None)
+    assert trt_mod.detect_target() == H100
 
 
 def test_missing_gpu_is_reported_not_guessed(monkeypatch):
@@ -256,75 +161,64 @@ def test_profiles_cover_the_runtime_batch_sizes():
         trt_mod.batch_ranges([0, 8])
 
 
-# --- FP32 layers against the real graphs' layer names ---------------------------------------------
-def pinned_layers(job, graph):
-    network = FakeNetwork()
-    FakeParser(network, None).parse_from_file(str(job.out / GRAPHS[graph].file))
-    return network, trt_mod.pin_fp32_layers(FakeTRT, network, GRAPHS[graph].fp32_layers)
-
-
-def test_hubert_first_groupnorm_and_attention_layernorms_stay_fp32(onnx_folder):
-    network, pinned = pinned_layers(onnx_folder, "audio")
-    norms = [n for n in pinned if re.search(r"Normalization$", n)]
-    assert "/m/feature_extractor/conv_layers.0/layer_norm/InstanceNormalization" in norms
-    assert "/m/encoder/layers.0/layer_norm/LayerNormalization" in norms
-    assert "/m/encoder/layers.0/final_layer_norm/LayerNormalization" in norms
-    assert not [n for n in pinned if "conv_layers.1" in n or "/attention/" in n or "/feed_forward/" in n]
-    layers = {layer.name: layer for layer in network.layers}
-    assert all(layers[n].precision == "float32" and set(layers[n].output_types.values()) == {"float32"} for n in pinned)
-    # Shape arithmetic in the same scopes is left alone (TensorRT rejects float precision on it).
-    assert all(layers[n].outputs[0].dtype == "float32" for n in pinned)
-    scoped_int = [l.name for l in network.layers if "conv_layers.0/layer_norm" in l.name and l.outputs[0].dtype != "float32"]
-    assert not set(scoped_int) & set(pinned)
-
-
-def test_fusion_folded_linears_and_layernorms_stay_fp32(onnx_folder):
-    _, pinned = pinned_layers(onnx_folder, "fusion")
-    for m in ("visual", "audio", "landmarks", "aus"):
-        assert f"/model/{m}/{m}.0/MatMul" in pinned
-        assert f"/model/{m}/{m}.3/MatMul" not in pinned  # the second Linear runs in FP16
-    assert {"/Where", "/model/blocks.0/norm1/LayerNormalization", "/model/blocks.1/norm2/LayerNormalization"} <= set(pinned)
-    assert not [n for n in pinned if "/heads." in n or "/attn/" in n]
-
-
 # --- the build ------------------------------------------------------------------------------------
-def test_build_sets_fp16_profiles_precision_constraints_and_timing_cache(onnx_folder, tmp_path):
-    plan = trt_mod.BuildPlan("audio", onnx_folder.out / "hubert.onnx", tmp_path / "x.engine", tmp_path / "t.cache",
-                             trt_mod.profiles_for("audio"), GRAPHS["audio"].fp32_layers, workspace_gb=2)
+@pytest.mark.parametrize("trt", [FakeTRT, FakeTRT11], ids=["tensorrt10", "tensorrt11"])
+def test_build_is_strongly_typed_from_the_fp16_graph(onnx_folder, tmp_path, trt):
+    half = onnx_folder.out / GRAPHS["audio"].fp16_file
+    plan = trt_mod.BuildPlan("audio", half, tmp_path / "x.engine", tmp_path / "t.cache",
+                             trt_mod.profiles_for("audio"), workspace_gb=2)
     (tmp_path / "t.cache").write_bytes(b"old")
-    result = trt_mod.build_engine(plan, FakeTRT)
-    config = FakeTRT.last.config
-    assert {"FP16", "OBEY"} <= config.flags and config.pool["WORKSPACE"] == 2 << 30
-    assert config.profiles == [{"input_values": ([1, 400], [1, 96_000], [1, 480_080])},
-                               {"input_values": ([2, 400], [8, 96_000], [8, 480_080])}]
+    result = trt_mod.build_engine(plan, trt)
+    network, config = Builder.last.network, Builder.last.config
+    assert network._flags == 1 << 1 and network._onnx == str(half)  # STRONGLY_TYPED, the FP16 graph
+    assert config._flags == set() and config._cleared == {"TF32"}  # no precision flag; FP32 stays FP32
+    assert config._pool["WORKSPACE"] == 2 << 30
+    assert config._profiles == [{"input_values": ([1, 400], [1, 96_000], [1, 480_080])},
+                                {"input_values": ([2, 400], [8, 96_000], [8, 480_080])}]
     assert (tmp_path / "t.cache").read_bytes() == b"old+timings"  # read, extended, written back
-    assert result.engine.startswith(b"engine with 2 profiles") and result.fp32_layers
+    assert b"hubert.fp16.onnx" in result.engine
 
 
 def test_build_fails_loudly(onnx_folder, tmp_path, monkeypatch):
-    plan = trt_mod.BuildPlan("audio", onnx_folder.out / "hubert.onnx", tmp_path / "x.engine", tmp_path / "t.cache",
-                             trt_mod.profiles_for("audio"), (r"^/no/such/scope/",))
-    with pytest.raises(trt_mod.ExportError, match="no layer matched the FP32 patterns"):
-        trt_mod.build_engine(plan, FakeTRT)
-    monkeypatch.setattr(FakeParser, "parse_from_file", lambda self, path: self.errors.append("Unsupported op Foo") or False)
-    with pytest.raises(trt_mod.ExportError, match="hubert.onnx: TensorRT could not parse the graph: Unsupported op Foo"):
+    plan = trt_mod.BuildPlan("audio", onnx_folder.out / "hubert.fp16.onnx", tmp_path / "x.engine", tmp_path / "t.cache",
+                             trt_mod.profiles_for("audio"))
+    monkeypatch.setattr(OnnxParser, "parse_from_file", lambda self, path: self._errors.append("Unsupported op Foo") or False)
+    with pytest.raises(trt_mod.ExportError, match="hubert.fp16.onnx: TensorRT could not parse the graph: Unsupported op Foo"):
         trt_mod.build_engine(plan, FakeTRT)
     assert not (tmp_path / "x.engine").exists()
 
 
-def test_export_command_reports_an_engine_it_cannot_build(onnx_folder, gpu_here, tmp_path, monkeypatch, capsys):
-    """TensorRT giving no engine is the machine's problem, not a bug: one line naming the graph, exit 2."""
+def test_export_command_reports_engines_it_cannot_build(onnx_folder, gpu_here, tmp_path, monkeypatch, capsys):
+    """TensorRT giving no engine is the machine's problem, not a bug: one line naming the graphs, exit 2."""
     from tqscore.cli import main
 
-    monkeypatch.setattr(FakeBuilder, "build_serialized_network", lambda self, network, config: None)
+    monkeypatch.setattr(Builder, "build_serialized_network", lambda self, network, config: None)
     out = shutil.copytree(onnx_folder.out, tmp_path / "engines")
     code = main(["export", "--model", str(onnx_folder.bundle_path), "--out", str(out), "--formats", "engine",
                  "--resnet", onnx_folder.resnet, "--hubert", onnx_folder.hubert, "--no-progress"])
     err = capsys.readouterr().err
     assert code == 2
-    assert err.splitlines()[-1] == "tqscore export: error: visual: TensorRT engine build failed (see the TensorRT log above)"
+    assert err.splitlines()[-1] == "tqscore export: error: " + "; ".join(
+        f"{g}: TensorRT engine build failed (see the TensorRT log above)" for g in GRAPHS)
     assert "Traceback" not in err
     assert read_manifest(out).engines == {}  # nothing half-built is recorded
+
+
+def test_one_failed_build_keeps_the_other_engines(onnx_folder, gpu_here, tmp_path, monkeypatch):
+    """A build error mid-format: the graphs after it are still built, and the manifest records them."""
+    from tqscore.export.formats import FormatError, run_export, select_formats
+    from tqscore.export.job import ExportJob
+
+    real = Builder.build_serialized_network
+
+    def fail_visual(self, network, config):
+        return None if network._onnx.endswith("resnet101.fp16.onnx") else real(self, network, config)
+
+    monkeypatch.setattr(Builder, "build_serialized_network", fail_visual)
+    out = shutil.copytree(onnx_folder.out, tmp_path / "engines")
+    with pytest.raises(FormatError, match="^visual: TensorRT engine build failed"):
+        run_export(ExportJob(None, out), select_formats("engine"))
+    assert sorted(e.graph for e in read_manifest(out).engines.values()) == ["audio", "fusion"]
 
 
 # --- format, manifest, staleness, serving ---------------------------------------------------------
@@ -334,7 +228,7 @@ def test_engine_format_records_engines_in_the_manifest(built):
     for entry in manifest.engines.values():
         assert entry.target == H100 and entry.precision == "fp16"
         assert bool(entry.fp32_layers) == (entry.graph != "visual")  # ResNet101 runs wholly in FP16
-        assert entry.onnx_sha256 == manifest.graphs[entry.graph].sha256
+        assert entry.onnx_sha256 == manifest.fp16[entry.graph].sha256 and entry.fp32_layers == manifest.fp16[entry.graph].fp32_nodes
         assert trt_mod.engine_problem(manifest, built.out, entry.graph, H100) is None
         assert manifest.parity[entry.graph]["engine_vs_onnx_max_abs"] == 0.0  # stand-in runs the ONNX graph
         assert "NVIDIA H100" in manifest.parity[entry.graph]["engine_measured_on"]
@@ -358,7 +252,11 @@ def test_staleness_reasons(built):
     assert "no visual engine" in trt_mod.engine_problem(manifest, built.out, "visual", H100_NEW_TRT)
     stale = manifest.model_copy(deep=True)
     stale.graphs["fusion"].sha256 = "f" * 64  # the fusion graph was re-exported after the build
-    assert "stale, built from an older fusion.onnx" in trt_mod.engine_problem(stale, built.out, "fusion", H100)
+    assert "stale, its FP16 graph fusion.fp16.onnx was converted from an older fusion.onnx" in \
+        trt_mod.engine_problem(stale, built.out, "fusion", H100)
+    stale = manifest.model_copy(deep=True)
+    stale.fp16["fusion"].sha256 = "e" * 64  # the FP16 graph was converted again after the build
+    assert "stale, built from an older fusion.fp16.onnx" in trt_mod.engine_problem(stale, built.out, "fusion", H100)
     engine = built.out / trt_mod.engine_filename(GRAPHS["visual"], H100)
     engine.write_bytes(engine.read_bytes() + b"x")
     assert "contents differ from the manifest" in trt_mod.engine_problem(manifest, built.out, "visual", H100)
@@ -398,8 +296,8 @@ def test_runtime_uses_engines_only_when_they_fit(built, gpu_here, caplog):
 def test_engine_format_no_longer_pulls_in_onnx(gpu_here):
     from tqscore.export.formats import select_formats
 
-    assert [f.name for f in select_formats("engine")] == ["engine"]
-    assert [f.name for f in select_formats("onnx,engine")] == ["onnx", "engine"]
+    assert [f.name for f in select_formats("engine")] == ["onnx-fp16", "engine"]
+    assert [f.name for f in select_formats("onnx,engine")] == ["onnx", "onnx-fp16", "engine"]
 
 
 def test_engines_from_the_graphs_alone_import_no_torch(onnx_folder, tmp_path):

@@ -1,10 +1,11 @@
 """``tqscore export --model BUNDLE --out ENGINE_DIR``: build what the runtime serves.
 
-Writes the ONNX graphs (and TensorRT FP16 engines where tensorrt and a GPU exist) with a
-manifest into ENGINE_DIR. Files that are already up to date are kept; after a GPU, driver or
+Writes the FP32 ONNX graphs, their FP16 copies and (where tensorrt and a GPU exist) TensorRT
+FP16 engines built from those, with a manifest, into ENGINE_DIR. Files that are already up to date are kept; after a GPU, driver or
 TensorRT upgrade the same command rebuilds exactly the engines that no longer fit.
 Without --model, ENGINE_DIR's ONNX graphs and manifest are all it needs: `--formats engine`
-(the default then) builds the TensorRT engines with no bundle, torch or transformers.
+(the default then) makes the FP16 graphs and builds the TensorRT engines with no bundle, torch
+or transformers.
 
 Exit codes: 0 done; 2 bad arguments, an unusable bundle or backbone, or a format that cannot be
 built here (nothing already in ENGINE_DIR is lost: files are replaced only when complete).
@@ -30,7 +31,7 @@ def _batch_list(text: str) -> tuple[int, ...]:
 
 
 def add_parser(subparsers) -> None:
-    from tqscore.export.formats import FORMATS
+    from tqscore.export.formats import FORMATS, format_table
     from tqscore.export.trt import DEFAULT_CLIP_BATCHES, DEFAULT_IMAGE_BATCHES
     from tqscore.features.backbones import DEFAULT_HUBERT, DEFAULT_RESNET
 
@@ -38,6 +39,7 @@ def add_parser(subparsers) -> None:
         "export",
         help="build ONNX graphs and TensorRT engines (with a manifest) from a model bundle",
         description="\n".join(__doc__.splitlines()[2:]),
+        epilog="formats:\n" + format_table(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--model", type=Path, default=None, metavar="BUNDLE",

@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from tqscore.errors import ExportError
+from tqscore.errors import ExportError, TqscoreError
 from tqscore.export.graphs import GRAPHS, example_inputs, export_graph
 from tqscore.export.job import ExportJob
 from tqscore.export.manifest import GraphEntry, ManifestError, check_graph_file, sha256_file, utc_now
-from tqscore.export.parity import engine_parity, onnx_parity
+from tqscore.export.parity import engine_parity, onnx_parity, parity_inputs
 from tqscore.onnx_export import OPSET
 
 log = logging.getLogger(__name__)
@@ -64,26 +64,61 @@ def format_onnx(job: ExportJob) -> list[Path]:
     return written
 
 
-def format_engine(job: ExportJob) -> list[Path]:
-    """TensorRT FP16 engines for this GPU, built from the ONNX graphs; stale ones are rebuilt."""
-    from tqscore.export.trt import (
-        BuildPlan,
-        build_engine,
-        detect_target,
-        engine_filename,
-        engine_problem,
-        load_tensorrt,
-        profiles_for,
-        timing_cache_filename,
-        write_engine,
-    )
-    from tqscore.runtime.engines import TrtGraph
+def format_fp16(job: ExportJob) -> list[Path]:
+    """FP16 copies of the FP32 graphs (FP32 islands by node name) that TensorRT engines are built from."""
+    from tqscore.export.fp16 import CONVERTER, convert, drift
+    from tqscore.export.manifest import HalfEntry
 
     missing = [g for g in GRAPHS if g not in job.manifest.graphs]
     if missing:
+        raise FormatError(f"{job.out}: no FP32 graph(s) {missing} to convert; export them first with `--formats onnx`")
+    preprocessing = job.parity_preprocessing()
+    written = []
+    for name, spec in tqdm(GRAPHS.items(), desc="FP16 graphs", unit="graph", disable=not job.progress):
+        graph, old = job.manifest.graphs[name], job.manifest.fp16.get(name)
+        if not job.force and half_problem(job.manifest, job.out, name) is None:
+            log.info("%s: up to date", job.out / old.file)
+            continue
+        fp32 = check_graph_file(job.out, name, graph)
+        path = job.out / spec.fp16_file
+        kept = convert(fp32, path, spec)
+        job.manifest.fp16[name] = HalfEntry(file=path.name, sha256=sha256_file(path), graph=name, onnx_sha256=graph.sha256,
+                                            converter=CONVERTER, fp32_nodes=kept, converted_utc=utc_now())
+        figures = drift(fp32, path, parity_inputs(name, preprocessing if name == "fusion" else None))
+        job.manifest.parity.setdefault(name, {}).update(figures | {"fp16_measured_with": "onnxruntime CPUExecutionProvider"})
+        log.info("%s: FP16 vs FP32 graph: cosine min %.6f, max |difference| %.2e", name,
+                 figures["fp16_vs_fp32_cosine_min"], figures["fp16_vs_fp32_max_abs"])
+        written.append(path)
+    return written
+
+
+def half_problem(manifest, out: Path, name: str) -> str | None:
+    """Why the FP16 graph of ``name`` is missing, stale or modified, or None when it is current."""
+    entry, graph = manifest.fp16.get(name), manifest.graphs.get(name)
+    if entry is None or graph is None:
+        return f"no FP16 {name} graph"
+    if entry.onnx_sha256 != graph.sha256:
+        return f"{entry.file}: stale, converted from an older {graph.file}"
+    path = out / entry.file
+    if not path.is_file() or sha256_file(path) != entry.sha256:
+        return f"{path}: missing or modified after conversion; run `tqscore export --formats onnx-fp16 --out {out}`"
+    return None
+
+
+def format_engine(job: ExportJob) -> list[Path]:
+    """TensorRT FP16 engines for this GPU, built strongly typed from the FP16 graphs; stale ones are rebuilt.
+
+    A graph whose build or parity check fails does not stop the others: every engine that was
+    built is recorded (the manifest is saved after each), then one FormatError names the failures.
+    """
+    from tqscore.export.trt import detect_target, load_tensorrt
+
+    missing = [g for g in GRAPHS if half_problem(job.manifest, job.out, g) is not None]
+    if missing:
         raise FormatError(
-            f"{job.out}: no ONNX graph(s) {missing} to build engines from; export them first with "
-            f"`tqscore export --model BUNDLE --out {job.out} --formats onnx` (needs tqscore[train])"
+            f"{job.out}: no current FP16 graph(s) {missing} to build engines from; make them first with "
+            f"`tqscore export --out {job.out} --formats onnx-fp16` (and `--model BUNDLE --formats onnx` before it "
+            "where the FP32 graphs are missing too)"
         )
     fusion = job.manifest.graphs["fusion"]
     if fusion.source_sha256 != job.manifest.bundle.sha256:
@@ -96,35 +131,54 @@ def format_engine(job: ExportJob) -> list[Path]:
     if preprocessing is None:
         log.warning("bundle %s not found: the fusion engine's parity is measured on standard-normal inputs",
                     job.manifest.bundle.path)
-    written = []
-    for name, spec in tqdm(GRAPHS.items(), desc="TensorRT engines", unit="engine", disable=not job.progress):
-        problem = engine_problem(job.manifest, job.out, name, target)
-        profiles = profiles_for(name, job.image_batches, job.clip_batches)
-        entry = job.manifest.engines.get(engine_filename(spec, target))
-        if not job.force and problem is None and entry is not None and entry.profiles == profiles:
-            log.info("%s: up to date", job.out / entry.file)
+    written, failed = [], []
+    for name in tqdm(GRAPHS, desc="TensorRT engines", unit="engine", disable=not job.progress):
+        try:
+            path = _engine_for(job, name, trt, target, preprocessing)
+        except ExportError as exc:
+            log.error("%s", exc)
+            failed.append(str(exc))
             continue
-        log.info("%s: building (%s)", name, problem or "forced or new batch sizes")
-        plan = BuildPlan(
-            graph=name,
-            onnx_path=check_graph_file(job.out, name, job.manifest.graphs[name]),
-            engine_path=job.out / engine_filename(spec, target),
-            timing_cache=job.out / timing_cache_filename(target),
-            profiles=profiles,
-            fp32_patterns=spec.fp32_layers,
-        )
-        result = build_engine(plan, trt)
-        job.manifest.engines[plan.engine_path.name] = write_engine(plan, result, job.manifest.graphs[name].sha256, target, utc_now())
-        runner = TrtGraph(plan.engine_path, trt)
-        figures = engine_parity(name, runner, plan.onnx_path, preprocessing if name == "fusion" else None)
-        notes = {"engine_build_s": result.seconds, "engine_measured_on": f"{target.gpu}, TensorRT {target.tensorrt}"}
-        if name == "fusion":
-            notes["engine_parity_inputs"] = "bundle statistics" if preprocessing is not None else "standard normal"
-        job.manifest.parity.setdefault(name, {}).update(figures | notes)
-        log.info("%s: engine built in %.0f s, %d FP32 layers, vs ONNX %s", name, result.seconds,
-                 len(result.fp32_layers), {k: f"{v:.2e}" for k, v in figures.items()})
-        written.append(plan.engine_path)
+        if path is not None:
+            written.append(path)
+            job.save()
+    if failed:
+        raise FormatError("; ".join(failed))
     return written
+
+
+def _engine_for(job: ExportJob, name: str, trt, target, preprocessing) -> Path | None:
+    """Build (or keep) one graph's engine and record it with its parity; None when it was up to date."""
+    from tqscore.export.trt import BuildPlan, build_engine, engine_filename, engine_problem, profiles_for, \
+        timing_cache_filename, write_engine
+    from tqscore.runtime.engines import TrtGraph
+
+    spec, half = GRAPHS[name], job.manifest.fp16[name]
+    problem = engine_problem(job.manifest, job.out, name, target)
+    profiles = profiles_for(name, job.image_batches, job.clip_batches)
+    entry = job.manifest.engines.get(engine_filename(spec, target))
+    if not job.force and problem is None and entry is not None and entry.profiles == profiles:
+        log.info("%s: up to date", job.out / entry.file)
+        return None
+    log.info("%s: building (%s)", name, problem or "forced or new batch sizes")
+    plan = BuildPlan(graph=name, onnx_path=job.out / half.file, engine_path=job.out / engine_filename(spec, target),
+                     timing_cache=job.out / timing_cache_filename(target), profiles=profiles,
+                     fp32_nodes=tuple(half.fp32_nodes))
+    result = build_engine(plan, trt)
+    built = write_engine(plan, result, half.sha256, target, utc_now())  # recorded only once its parity is measured
+    fp32 = check_graph_file(job.out, name, job.manifest.graphs[name])
+    try:
+        figures = engine_parity(name, TrtGraph(plan.engine_path, trt), fp32, preprocessing if name == "fusion" else None)
+    except (TqscoreError, ValueError, RuntimeError) as exc:
+        raise ExportError(f"{name}: the engine built, but its parity check failed: {exc}") from exc
+    job.manifest.engines[plan.engine_path.name] = built
+    notes = {"engine_build_s": result.seconds, "engine_measured_on": f"{target.gpu}, TensorRT {target.tensorrt}"}
+    if name == "fusion":
+        notes["engine_parity_inputs"] = "bundle statistics" if preprocessing is not None else "standard normal"
+    job.manifest.parity.setdefault(name, {}).update(figures | notes)
+    log.info("%s: engine built in %.0f s, vs FP32 ONNX %s", name, result.seconds,
+             {k: f"{v:.2e}" for k, v in figures.items()})
+    return plan.engine_path
 
 
 def format_int8(job: ExportJob) -> list[Path]:
@@ -186,6 +240,14 @@ def _onnx_available() -> str | None:
     return None
 
 
+def _fp16_available() -> str | None:
+    try:
+        import onnxconverter_common  # noqa: F401
+    except ImportError as exc:
+        return f"{exc.name} is not installed (the FP16 graphs need onnxconverter-common)"
+    return None
+
+
 def _engine_available() -> str | None:
     from tqscore.export.trt import TensorRTUnavailable, detect_target
 
@@ -217,10 +279,13 @@ FORMATS: dict[str, Format] = {
         # Not in the default set: it needs --calibrate (the user's clips), which has no default.
         Format("onnx-int8", ".int8.onnx", "INT8 ResNet101 (static QDQ, per-channel weights) for CPUs, calibrated on "
                "face crops of --calibrate VIDEO_DIR", format_int8, _int8_available, default=False),
+        Format("onnx-fp16", ".fp16.onnx", "FP16 copies of the ONNX graphs, FP32 islands between explicit Casts, that "
+               "the TensorRT engines are built from", format_fp16, _fp16_available),
         # No requirement on `onnx`: engines are built from the folder's graphs alone (the serving
         # image has no torch); the default set still exports the graphs first when it can.
         Format("engine", ".engine", "TensorRT FP16 engines for this GPU model, compute capability and TensorRT version, "
-               "from the folder's ONNX graphs", format_engine, _engine_available, gpu=True),
+               "built strongly typed from the FP16 graphs", format_engine, _engine_available,
+               requires=("onnx-fp16",), gpu=True),
     )
 }
 
@@ -260,7 +325,7 @@ def _with_requirements(formats: list[Format]) -> list[Format]:
 
 
 def format_table() -> str:
-    """Markdown table of the formats (docs/export.md prints it)."""
+    """Markdown table of the formats: ``tqscore export --help`` ends with it, docs/export.md holds it."""
     rows = ["| format | files | needs | what |", "|---|---|---|---|"]
     for f in FORMATS.values():
         needs = ", ".join([*(["`--model`"] if f.needs_bundle else []), *f.requires,
@@ -274,6 +339,8 @@ def run_export(job: ExportJob, formats: list[Format]) -> list[Path]:
     job.open()
     written = []
     for f in formats:
-        written += f.build(job)
-        job.save()
+        try:
+            written += f.build(job)
+        finally:  # a format that fails part-way keeps what it finished
+            job.save()
     return written

@@ -1,12 +1,12 @@
-"""The three served graphs: their names, inputs, outputs, FP32 layers, and the ONNX export.
+"""The three served graphs: their names, inputs, outputs, FP32 nodes, and the ONNX export.
 
 Exporter: the TorchScript-based ``torch.onnx.export(..., dynamo=False)``, chosen over the
 torch.export-based default after exporting both (torch 2.13, tiny and full-size models):
 
-- node names carry the module path (``/m/encoder/layers.3/layer_norm/LayerNormalization``) and
-  TensorRT's ONNX parser keeps them as layer names, so the FP32 precision constraints below can
-  select HuBERT's first GroupNorm and post-attention LayerNorms by name; the dynamo exporter
-  names nodes ``node_layer_norm_2`` and keeps the module path only in metadata;
+- node names carry the module path (``/m/encoder/layers.3/layer_norm/LayerNormalization``), so
+  the FP32 nodes of the FP16 graphs below select HuBERT's first GroupNorm and post-attention
+  LayerNorms by name; the dynamo exporter names nodes ``node_layer_norm_2`` and keeps the
+  module path only in metadata;
 - HuBERT's weight-normalised positional convolution is folded to a constant, where the dynamo
   graph recomputes the weight norm (ReduceL2/Div) on every call;
 - attention stays MatMul/Softmax, where the dynamo graph adds IsNaN/Where guards of its SDPA
@@ -45,8 +45,12 @@ class GraphSpec:
     file: str
     inputs: tuple[TensorSpec, ...]
     outputs: tuple[TensorSpec, ...]
-    # Regular expressions over TensorRT layer names (= ONNX node names): kept in FP32 in engines.
+    # Regular expressions over ONNX node names: the nodes the FP16 graph keeps in FP32.
     fp32_layers: tuple[str, ...] = ()
+
+    @property
+    def fp16_file(self) -> str:
+        return self.file.removesuffix(".onnx") + ".fp16.onnx"
 
     @property
     def dynamic_axes(self) -> dict[str, dict[int, str]]:
@@ -86,12 +90,14 @@ GRAPHS: dict[str, GraphSpec] = {
         (TensorSpec(name="scores", shape=["batch", len(LABELS)]),),
         # The folded first Linears subtract two large terms (W'x - W'mean, see fold.py): in FP16
         # their output is off by ~8e-4 of its range vs 6e-7 in FP32 (benchmarks/export_parity.py),
-        # for 4 small GEMMs per clip; the LayerNorms follow HuBERT's.
+        # for 4 small GEMMs per clip; their input, the raw streams, stays FP32 up to them
+        # (imputation and split): landmarks near 0.5 with spreads of 0.01-0.05 lose 1-2 % of a
+        # spread to FP16's 2.4e-4 step there. The LayerNorms follow HuBERT's.
         # (ModuleDict scopes drop the dict's name: embed["visual"][0] is /model/visual/visual.0/.)
         fp32_layers=(
             rf"^/model/({'|'.join(STREAM_NAMES)})/\1\.0/",
             r"^/model/blocks\.\d+/norm\d/",
-            r"^/Where",  # the imputation's output (IsNaN gives booleans: no precision to set)
+            r"^/(IsNaN|Where|Split)$",
         ),
     ),
 }

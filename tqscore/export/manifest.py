@@ -9,6 +9,7 @@ Layout of an engine folder (names from ``tqscore.export.graphs`` and ``tqscore.e
     ENGINE_DIR/
       manifest.json
       resnet101.onnx  hubert.onnx  fusion.onnx                  portable FP32 graphs (ONNX Runtime)
+      resnet101.fp16.onnx  hubert.fp16.onnx  fusion.fp16.onnx    FP16 graphs the engines are built from
       <graph>.<gpu>.sm<cc>.trt<version>.fp16.engine              TensorRT engines, one set per GPU kind
       timing.<gpu>.sm<cc>.trt<version>.cache                     TensorRT timing cache
 """
@@ -78,7 +79,7 @@ class EngineEntry(BaseModel):
     precision: str = "fp16"
     target: Target
     profiles: list[dict[str, ShapeRange]]
-    fp32_layers: list[str]  # network layers pinned to FP32 by precision constraints
+    fp32_layers: list[str]  # nodes of the FP16 graph kept FP32 (strongly typed: the graph's own types)
     build_seconds: float
     built_utc: str
 
@@ -94,6 +95,19 @@ class QuantizedEntry(BaseModel):
     method: str  # e.g. "onnxruntime quantize_static QDQ, per-channel s8 weights, u8 activations, MinMax"
     calibration: dict[str, str | int | list[str]]  # source folder, clips, crops
     quantized_utc: str
+
+
+class HalfEntry(BaseModel):
+    """The FP16 copy of a graph that TensorRT engines are built from (``tqscore.export.fp16``)."""
+
+    file: str
+    sha256: str
+    graph: str  # key in Manifest.graphs: the FP32 graph it was converted from
+    onnx_sha256: str  # that graph's sha256 at conversion time: a re-exported graph makes it stale
+    precision: str = "fp16"
+    converter: str
+    fp32_nodes: list[str]  # nodes kept FP32 between explicit Casts
+    converted_utc: str
 
 
 class SourceBundle(BaseModel):
@@ -112,6 +126,7 @@ class Manifest(BaseModel):
     graphs: dict[str, GraphEntry] = Field(default_factory=dict)
     engines: dict[str, EngineEntry] = Field(default_factory=dict)  # key: engine file name
     quantized: dict[str, QuantizedEntry] = Field(default_factory=dict)  # key: graph name ("visual")
+    fp16: dict[str, HalfEntry] = Field(default_factory=dict)  # key: graph name
     # Items per call the engines were tuned for (TensorRT profiles): "image" crops, "clip"s.
     batch_sizes: dict[str, list[int]] = Field(default_factory=lambda: {"image": [64, 150], "clip": [1, 8]})
     parity: dict[str, dict[str, float | str]] = Field(default_factory=dict)  # measured at export time

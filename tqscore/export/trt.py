@@ -1,4 +1,4 @@
-"""TensorRT FP16 engines: naming, staleness, optimisation profiles, FP32 layers, the build itself.
+"""TensorRT FP16 engines: naming, staleness, optimisation profiles, the strongly typed build.
 
 A serialised engine only runs on the GPU architecture and TensorRT version it was built with,
 and on another it fails to load or, worse, loads and runs slower kernels. So an engine file is
@@ -12,11 +12,14 @@ imported only inside functions (the package must import without it); the build t
 as an argument so tests can pass a recording stand-in. Device facts come from the CUDA driver
 (``tqscore.export.cuda``): the serving image has no torch.
 
-The build uses the TensorRT 10 API: the FP16 builder flag with per-layer precision constraints
-(OBEY) pinning the overflow-prone layers to FP32. TensorRT 11 removed both in favour of strongly
-typed networks, whose precision comes from the graph itself (an FP16 ONNX graph with FP32
-islands); until that graph rewrite exists, ``tqscore[gpu]`` pins ``tensorrt<11`` and a TensorRT
-11 install is refused with that reason rather than building a different engine.
+The build is strongly typed, one code path for TensorRT 10.x and 11.x: the network is created
+with ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` (TensorRT 10's opt-in; 11.x builds every
+network strongly typed and still accepts the flag), from the FP16 ONNX graph
+(``tqscore.export.fp16``), so every layer runs in the type its tensors have in the graph and the
+FP32 islands are FP32 between explicit Casts. No builder precision flag, no per-layer precision
+or output type: TensorRT 11 removed them, and in 10.x they were requests a fusion could
+silently drop. TF32 is cleared so the FP32 islands compute in FP32 (TensorRT enables TF32 by
+default, which rounds the inputs of FP32 matrix products to 10 mantissa bits).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ AUDIO_OPT_SAMPLES = int(T / 25 * SAMPLE_RATE)
 AUDIO_MAX_SAMPLES = 30 * SAMPLE_RATE + HUBERT_FIELD - HUBERT_STRIDE
 DEFAULT_IMAGE_BATCHES = (64, 150)  # crops per visual call: the runtime's batch and one whole clip
 DEFAULT_CLIP_BATCHES = (1, 8)  # clips per audio / fusion call: a single clip and the runtime's group
-SUPPORTED_TRT_MAJOR = 10
+SUPPORTED_TRT_MAJORS = (10, 11)  # the strongly typed API both share (tests/test_export_trt_api.py)
 
 
 class TensorRTUnavailable(ExportError):
@@ -61,28 +64,28 @@ def load_tensorrt():
             f"TensorRT is not installed ({exc}); install tqscore[gpu] on a machine with an NVIDIA GPU"
         ) from exc
     major = int(tensorrt.__version__.split(".")[0])
-    if major != SUPPORTED_TRT_MAJOR:
+    if major not in SUPPORTED_TRT_MAJORS:
+        low, high = SUPPORTED_TRT_MAJORS[0], SUPPORTED_TRT_MAJORS[-1]
         raise TensorRTUnavailable(
-            f"TensorRT {tensorrt.__version__} is installed, but engines are built and run with the TensorRT "
-            f"{SUPPORTED_TRT_MAJOR}.x API (FP16 builder flag + layer precision constraints, removed in 11.x); "
-            f"install tensorrt>={SUPPORTED_TRT_MAJOR},<{SUPPORTED_TRT_MAJOR + 1}"
+            f"TensorRT {tensorrt.__version__} is installed, but engines are built and run with the strongly typed "
+            f"API of TensorRT {low}.x-{high}.x; install tensorrt>={low},<{high + 1}"
         )
     return tensorrt
 
 
 def detect_target() -> Target:
     """This machine's GPU and TensorRT facts, or TensorRTUnavailable saying what is missing."""
-    from tqscore.export.cuda import CudaUnavailable, device_facts
+    from tqscore.export.cuda import CudaUnavailable, check_device, device_facts
 
     trt = load_tensorrt()
     try:
         gpu, capability = device_facts(0)
     except CudaUnavailable as exc:
         raise TensorRTUnavailable(f"no usable NVIDIA GPU: {exc}") from exc
-    import onnxruntime
-
-    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
-        raise TensorRTUnavailable("engines need onnxruntime-gpu for their device buffers; this onnxruntime has no CUDA")
+    try:
+        check_device(0)
+    except CudaUnavailable as exc:
+        raise TensorRTUnavailable(f"the NVIDIA GPU {gpu} is not usable: {exc}") from exc
     return Target(gpu=gpu, compute_capability=capability, tensorrt=trt.__version__)
 
 
@@ -115,11 +118,13 @@ def engine_problem(manifest: Manifest, engine_dir: Path, graph: str, target: Tar
         return f"no {graph} engine for {target.gpu} (sm {target.compute_capability}, TensorRT {target.tensorrt}){built}"
     if entry.target != target or entry.graph != graph:
         return f"{name}: manifest says it was built for {entry.target.model_dump()} ({entry.graph}), not this machine"
-    graph_entry = manifest.graphs.get(graph)
-    if graph_entry is None:
-        return f"{name}: the manifest lists no {graph} ONNX graph it could have been built from"
-    if entry.onnx_sha256 != graph_entry.sha256:
-        return f"{name}: stale, built from an older {graph_entry.file} (sha256 {entry.onnx_sha256[:12]}, now {graph_entry.sha256[:12]})"
+    graph_entry, half = manifest.graphs.get(graph), manifest.fp16.get(graph)
+    if graph_entry is None or half is None:
+        return f"{name}: the manifest lists no {graph} FP16 ONNX graph it could have been built from"
+    if half.onnx_sha256 != graph_entry.sha256:
+        return f"{name}: stale, its FP16 graph {half.file} was converted from an older {graph_entry.file}"
+    if entry.onnx_sha256 != half.sha256:
+        return f"{name}: stale, built from an older {half.file} (sha256 {entry.onnx_sha256[:12]}, now {half.sha256[:12]})"
     path = engine_dir / name
     if not path.is_file():
         return f"{path}: listed in the manifest but missing"
@@ -163,58 +168,39 @@ def profiles_for(graph: str, image_batches=DEFAULT_IMAGE_BATCHES, clip_batches=D
 @dataclass
 class BuildPlan:
     graph: str
-    onnx_path: Path
+    onnx_path: Path  # the FP16 graph (tqscore.export.fp16): its types are the engine's
     engine_path: Path
     timing_cache: Path
     profiles: list[dict[str, ShapeRange]]
-    fp32_patterns: tuple[str, ...]
+    fp32_nodes: tuple[str, ...] = ()  # the graph's nodes kept FP32, recorded in the manifest
     workspace_gb: float = WORKSPACE_GB
 
 
 @dataclass
 class BuildResult:
     engine: bytes
-    fp32_layers: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
 
-def pin_fp32_layers(trt, network, patterns: tuple[str, ...]) -> list[str]:
-    """Set FP32 precision and output types on float layers whose names match ``patterns``.
-
-    Shape and index layers (int outputs) match the same scopes but carry no float math; giving
-    them a float precision is an error in TensorRT, so they are left alone.
-    """
-    regexes = [re.compile(p) for p in patterns]
-    float_types = {trt.float32, trt.float16}
-    pinned = []
-    for i in range(network.num_layers):
-        layer = network.get_layer(i)
-        if not any(r.search(layer.name) for r in regexes):
-            continue
-        if any(layer.get_output(j).dtype not in float_types for j in range(layer.num_outputs)):
-            continue
-        layer.precision = trt.float32
-        for j in range(layer.num_outputs):
-            layer.set_output_type(j, trt.float32)
-        pinned.append(layer.name)
-    return pinned
+def strongly_typed_network(trt, builder, logger, onnx_path: Path):
+    """The parsed ONNX graph as a strongly typed network (the one network kind TensorRT 10 and 11 share)."""
+    network = builder.create_network(1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED))
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise ExportError(f"{onnx_path}: TensorRT could not parse the graph: {errors}")
+    return network, parser  # the parser owns weights the network refers to: keep it alive until the build
 
 
 def build_engine(plan: BuildPlan, trt) -> BuildResult:
-    """Parse the ONNX graph and build a serialised FP16 engine (reads/updates the timing cache)."""
+    """Parse the FP16 ONNX graph and build a serialised engine (reads/updates the timing cache)."""
     started = time.perf_counter()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(plan.onnx_path)):
-        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ExportError(f"{plan.onnx_path}: TensorRT could not parse the graph: {errors}")
+    network, _parser = strongly_typed_network(trt, builder, logger, plan.onnx_path)
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(plan.workspace_gb * (1 << 30)))
-    config.set_flag(trt.BuilderFlag.FP16)
-    # OBEY, not PREFER: an FP16 fallback of a pinned layer is exactly the overflow being avoided.
-    config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+    config.clear_flag(trt.BuilderFlag.TF32)  # the graph's FP32 islands compute in FP32 (module docstring)
     for ranges in plan.profiles:
         profile = builder.create_optimization_profile()
         for name, r in ranges.items():
@@ -223,14 +209,11 @@ def build_engine(plan: BuildPlan, trt) -> BuildResult:
     cache_bytes = plan.timing_cache.read_bytes() if plan.timing_cache.is_file() else b""
     cache = config.create_timing_cache(cache_bytes)
     config.set_timing_cache(cache, ignore_mismatch=False)
-    pinned = pin_fp32_layers(trt, network, plan.fp32_patterns)
-    if plan.fp32_patterns and not pinned:
-        raise ExportError(f"{plan.graph}: no layer matched the FP32 patterns {plan.fp32_patterns}; the graph's layer names changed")
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise ExportError(f"{plan.graph}: TensorRT engine build failed (see the TensorRT log above)")
     write_bytes_atomic(plan.timing_cache, bytes(memoryview(config.get_timing_cache().serialize())))
-    return BuildResult(bytes(memoryview(serialized)), pinned, time.perf_counter() - started)
+    return BuildResult(bytes(memoryview(serialized)), time.perf_counter() - started)
 
 
 def write_engine(plan: BuildPlan, result: BuildResult, graph_sha256: str, target: Target, built_utc: str) -> EngineEntry:
@@ -243,7 +226,7 @@ def write_engine(plan: BuildPlan, result: BuildResult, graph_sha256: str, target
         precision=PRECISION,
         target=target,
         profiles=plan.profiles,
-        fp32_layers=result.fp32_layers,
+        fp32_layers=list(plan.fp32_nodes),
         build_seconds=round(result.seconds, 2),
         built_utc=built_utc,
     )

@@ -67,13 +67,15 @@ class _OrtGraph:
 class TrtGraph:
     """One deserialised engine, one execution context per optimisation profile.
 
-    Device buffers are onnxruntime-gpu ``OrtValue``s (the serving image has no torch): their
-    host copies run on the legacy default stream, which is ordered with our blocking stream.
+    Buffers come from the CUDA driver (``tqscore.export.cuda``): one page-locked host buffer and
+    one device buffer per tensor, grown to the largest call seen and reused, so a call copies
+    its inputs once into page-locked memory and the transfers run asynchronously on the stream.
     """
 
     def __init__(self, path: Path, trt):
         from tqscore.export.cuda import CudaStream
 
+        self.path = path
         self.logger = trt.Logger(trt.Logger.WARNING)
         self.engine = trt.Runtime(self.logger).deserialize_cuda_engine(path.read_bytes())
         if self.engine is None:
@@ -85,13 +87,15 @@ class TrtGraph:
         self.contexts = []
         for p in range(self.engine.num_optimization_profiles):
             context = self.engine.create_execution_context()
-            context.set_optimization_profile_async(p, self.stream.handle)
+            if not context.set_optimization_profile_async(p, self.stream.handle):
+                raise EngineError(f"{path}: TensorRT refused optimisation profile {p}")
             self.contexts.append(context)
         self.stream.synchronize()
         self.ranges = [
             {n: [tuple(s) for s in self.engine.get_tensor_profile_shape(n, p)] for n in self.inputs}
             for p in range(self.engine.num_optimization_profiles)
         ]
+        self.buffers: dict[str, tuple] = {}  # tensor name -> (PinnedBuffer, DeviceBuffer)
 
     def max_batch(self) -> int:
         return max(r[self.inputs[0]][2][0] for r in self.ranges)
@@ -102,22 +106,41 @@ class TrtGraph:
                 return p
         raise EngineError(f"input shapes {shapes} are outside every optimisation profile of the engine: {self.ranges}")
 
-    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        from onnxruntime import OrtValue
+    def _buffers(self, name: str, nbytes: int) -> tuple:
+        from tqscore.export.cuda import DeviceBuffer, PinnedBuffer
 
+        held = self.buffers.get(name)
+        if held is None or held[0].nbytes < nbytes:
+            if held is not None:
+                held[0].free(), held[1].free()
+            held = self.buffers[name] = (PinnedBuffer(nbytes), DeviceBuffer(nbytes))
+        return held
+
+    def _bind(self, context, name: str, address: int) -> None:
+        if not context.set_tensor_address(name, address):
+            raise EngineError(f"{self.path}: TensorRT refused the buffer of tensor {name!r}")
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         context = self.contexts[self._profile({n: feeds[n].shape for n in self.inputs})]
-        keep = []
         for name in self.inputs:
-            value = OrtValue.ortvalue_from_numpy(np.ascontiguousarray(feeds[name], np.float32), "cuda", 0)
-            keep.append(value)
-            context.set_input_shape(name, tuple(feeds[name].shape))
-            context.set_tensor_address(name, value.data_ptr())
-        out = OrtValue.ortvalue_from_shape_and_type(tuple(context.get_tensor_shape(self.outputs[0])), np.float32, "cuda", 0)
-        context.set_tensor_address(self.outputs[0], out.data_ptr())
+            value = np.ascontiguousarray(feeds[name], np.float32)
+            host, device = self._buffers(name, value.nbytes)
+            host.view(np.float32, value.shape)[...] = value
+            self.stream.to_device(device, host, value.nbytes)
+            if not context.set_input_shape(name, tuple(value.shape)):
+                raise EngineError(f"{self.path}: TensorRT refused input shape {value.shape} for {name!r}")
+            self._bind(context, name, device.address)
+        shape = tuple(context.get_tensor_shape(self.outputs[0]))
+        if min(shape, default=0) < 0:
+            raise EngineError(f"{self.path}: output shape {shape} is not determined by the inputs given")
+        nbytes = int(np.prod(shape)) * 4
+        host, device = self._buffers(self.outputs[0], nbytes)
+        self._bind(context, self.outputs[0], device.address)
         if not context.execute_async_v3(self.stream.handle):
             raise EngineError("TensorRT execution failed (see the TensorRT log)")
+        self.stream.to_host(host, device, nbytes)
         self.stream.synchronize()
-        return out.numpy()
+        return host.view(np.float32, shape).copy()
 
 
 @dataclass
