@@ -4,6 +4,7 @@ the report's paired section, as aligned plain text for a terminal or a log."""
 from __future__ import annotations
 
 from tqscore.report.markup import interval, percent
+from tqscore.report.paired import notes
 
 
 def _columns(rows: list[list[str]], indent: str = "  ") -> list[str]:
@@ -37,22 +38,5 @@ def comparison_text(cmp) -> str:
                  for r in cmp.ranking]
         lines += ["", "ranking: win share (of a group's comparisons with both sides scored, the share it wins, "
                   "a tie counting half), ranked on overall", *_columns(rows)]
-    lines += _notes(cmp)
+    lines += ["", *notes(cmp)] if notes(cmp) else []
     return "\n".join(lines)
-
-
-def _notes(cmp) -> list[str]:
-    notes = []
-    for group, clips in cmp.unpaired:
-        notes.append(f"not paired: {group} ({clips} clips) shares no input with another group")
-    alone = {g for g, _ in cmp.unpaired}
-    apart = [f"{a} vs {b}" for a, b in cmp.unshared_pairs if a not in alone and b not in alone]
-    if apart:
-        notes.append(f"not paired: {', '.join(apart)} (no shared input)")
-    if cmp.duplicates:
-        notes.append(f"left out: {len(cmp.duplicates)} clips whose input appears twice in their group, "
-                     f"e.g. {', '.join(cmp.duplicates[:5])}")
-    if cmp.unmatched:
-        notes.append(f"left out: {len(cmp.unmatched)} clips whose file name --match does not match, "
-                     f"e.g. {', '.join(cmp.unmatched[:5])}")
-    return [""] + notes if notes else []

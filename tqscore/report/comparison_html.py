@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tqscore.report.groups import NO_VERDICT, VERDICTS
 from tqscore.report.markup import e, interval, percent
+from tqscore.report.paired import notes
 
 
 def groups_html(groups) -> str:
@@ -110,19 +111,4 @@ def _key_words(key: str) -> str:
 
 
 def _paired_notes(cmp) -> str:
-    notes = []
-    if cmp.unpaired:
-        groups = ", ".join(f"{g} ({n:,} clips)" for g, n in cmp.unpaired)
-        notes.append(f"Groups that share no input with any other group: {e(groups)}. They are in the groups table "
-                     "above but in no pair (give --match REGEX to pair clips whose names differ).")
-    alone = {g for g, _ in cmp.unpaired}
-    apart = [f"{a} vs {b}" for a, b in cmp.unshared_pairs if a not in alone and b not in alone]
-    if apart:
-        notes.append(f"Pairs of groups that share no input, not in the table: {e(', '.join(apart))}.")
-    if cmp.duplicates:
-        notes.append(f"{len(cmp.duplicates):,} clips left out: their input appears more than once in their group, "
-                     f"so which clip to pair is ambiguous (e.g. {e(', '.join(cmp.duplicates[:5]))}).")
-    if cmp.unmatched:
-        notes.append(f"{len(cmp.unmatched):,} clips left out: --match does not match their file name "
-                     f"(e.g. {e(', '.join(cmp.unmatched[:5]))}).")
-    return "".join(f"<p class=note>{n}</p>" for n in notes)
+    return "".join(f"<p class=note>{e(note)}</p>" for note in notes(cmp))

@@ -268,3 +268,23 @@ def ranking_frame(cmp: Comparison) -> pl.DataFrame:
                            f"{score}_missing": ws.missing})
         records.append(record)
     return pl.DataFrame(records, infer_schema_length=None)
+
+
+def notes(cmp: Comparison) -> list[str]:
+    """What the paired table leaves out and why, one sentence each (the page and ``tqscore compare``)."""
+    out = []
+    if cmp.unpaired:
+        groups = ", ".join(f"{g} ({n:,} clips)" for g, n in cmp.unpaired)
+        out.append(f"Groups that share no input with any other group: {groups}. They are in no pair "
+                   "(give --match REGEX to pair clips whose names differ).")
+    alone = {g for g, _ in cmp.unpaired}
+    apart = [f"{a} vs {b}" for a, b in cmp.unshared_pairs if a not in alone and b not in alone]
+    if apart:
+        out.append(f"Pairs of groups that share no input, not in the table: {', '.join(apart)}.")
+    if cmp.duplicates:
+        out.append(f"{len(cmp.duplicates):,} clips left out: their input appears more than once in their group, "
+                   f"so which clip to pair is ambiguous (e.g. {', '.join(cmp.duplicates[:EXAMPLES])}).")
+    if cmp.unmatched:
+        out.append(f"{len(cmp.unmatched):,} clips left out: --match does not match their file name "
+                   f"(e.g. {', '.join(cmp.unmatched[:EXAMPLES])}).")
+    return out
