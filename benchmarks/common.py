@@ -36,6 +36,22 @@ def media_clips() -> list[Path]:
     return sorted((MEDIA / "real").glob("*.mp4")) + sorted((MEDIA / "generated").glob("*.mp4"))
 
 
+# What a --smoke run reads: the first SMOKE_SECONDS of the smallest shared clip (256x256, 25 fps,
+# with its speech). 4 s is past the sync estimate's shortest face span (SyncConfig.min_span_s,
+# 3 s), so every signal, sync included, has a value; the whole 8-s 512x512 clips cost a smoke run
+# 3-4x the front-end time for no extra code path.
+SMOKE_SOURCE = MEDIA / "generated" / "sadtalker_art2_radio31.mp4"
+SMOKE_SECONDS = 4.0
+
+
+def smoke_clip(folder: Path) -> Path:
+    """The smoke runs' clip, re-encoded into ``folder`` once (x264 + AAC, well under a second)."""
+    from tqscore.testing.media_variants import reencode
+
+    path = folder / f"smoke_{SMOKE_SOURCE.stem}.mp4"
+    return path if path.exists() else reencode(SMOKE_SOURCE, path, seconds=SMOKE_SECONDS)
+
+
 def machine() -> dict[str, str]:
     """CPU model, cores, memory, GPU and load: the line each benchmark page starts with."""
     cpu = platform.processor() or platform.machine()

@@ -21,7 +21,7 @@ audio, so DNSMOS (the costliest signal) runs only where the audio changed; its c
     python benchmarks/degradations.py                       # 8 real clips, whole (long: ~30 min on 2 cores)
     python benchmarks/degradations.py --seconds 5           # 5-s cuts (cheaper; lip sync reads worse)
     python benchmarks/degradations.py --json /tmp/deg.json  # also write every value
-    python benchmarks/degradations.py --smoke               # one clip, one severity each, no DNSMOS
+    python benchmarks/degradations.py --smoke               # one 4-s 256x256 clip, one severity each, no DNSMOS
     python benchmarks/degradations.py --syncnet syncnet.onnx  # SyncNet's rows too (user weights)
 
 With ``--syncnet`` the table gains ``syncnet_lse_c`` / ``syncnet_lse_d`` / ``syncnet_offset_frames``:
@@ -157,9 +157,10 @@ def measure(path: Path, models: dict) -> tuple[dict, dict]:
 
 
 def run(clips: list[Path], severities: dict[str, tuple[float, ...]], seconds: float, models: dict,
-        work: Path, skipped: list[str]) -> tuple[dict, list[dict]]:
+        work: Path, skipped: list[str], size: tuple[int, int] | None = None) -> tuple[dict, list[dict]]:
     """values[clip][degradation] = [clean row, s1 row, ...]; and every run's timings. Pairs left
-    out (``NEEDS_SPEECH`` on a clip without speech) are appended to ``skipped``."""
+    out (``NEEDS_SPEECH`` on a clip without speech) are appended to ``skipped``. ``size``:
+    (width, height) of the copies (default: the clip's own)."""
     audio_free = {**models, "dnsmos": None} if "dnsmos" in models else models
     values: dict[str, dict[str, list[dict]]] = {}
     timings: list[dict] = []
@@ -167,7 +168,7 @@ def run(clips: list[Path], severities: dict[str, tuple[float, ...]], seconds: fl
     progress = tqdm(total=len(clips) + sum(len(severities[n]) for _, n in jobs), desc="degraded copies", unit="copy")
     for clip in clips:
         folder = work / clip.stem
-        base_row, base_t = measure(clean(clip, folder, seconds=seconds), models)
+        base_row, base_t = measure(clean(clip, folder, seconds=seconds, size=size), models)
         timings.append(base_t)
         progress.update()
         values[clip.name] = {}
@@ -181,7 +182,7 @@ def run(clips: list[Path], severities: dict[str, tuple[float, ...]], seconds: fl
                 continue
             rows = [base_row]
             for severity in levels:
-                path = degradation.make(clip, folder, severity, seconds=seconds)
+                path = degradation.make(clip, folder, severity, seconds=seconds, size=size)
                 row, t = measure(path, models if degradation.modality == "audio" else audio_free)
                 rows.append(row)
                 timings.append(t)
@@ -282,12 +283,14 @@ def main() -> int:
     if unknown:
         p.error(f"unknown degradations: {', '.join(unknown)} (known: {', '.join(DEGRADATIONS)})")
     if args.smoke:
-        clips, seconds = [SMOKE_CLIP], 4.0  # 4 s: over 3 s of speech, so the speech degradations run too
+        # 4 s: over 3 s of speech, so the speech degradations run too; 256x256, a quarter of the
+        # pixels to encode, blur and decode (the face stays larger than Face Mesh's 192-px input)
+        clips, seconds, size = [SMOKE_CLIP], 4.0, (256, 256)
         severities = {n: DEGRADATIONS[n].severities[-1:] for n in names}
         models = {**load_signal_models(args.syncnet), "dnsmos": None}
     else:
         clips = args.clips or (sorted((common.MEDIA / "real").glob("*.mp4")) + sorted((common.CORPUS / "real").glob("*")))
-        seconds = args.seconds
+        seconds, size = args.seconds, None
         severities = {n: DEGRADATIONS[n].severities for n in names}
         models = load_signal_models(args.syncnet)
 
@@ -295,7 +298,7 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tqscore-degradations-") as work:
         skipped: list[str] = []
-        values, timings = run(clips, severities, seconds, models, Path(work), skipped)
+        values, timings = run(clips, severities, seconds, models, Path(work), skipped, size)
     columns = [c for c in SIGNAL_COLUMNS if c.dtype in ("float32", "int32")]
     present = {c.name for c in columns}
     shares = step_shares(values, columns)

@@ -11,7 +11,7 @@ Ratios are against the decode time measured in the same run, and against the cli
 (real-time factor: seconds of work per second of video).
 
     python benchmarks/features_timing.py                    # the shared clips
-    python benchmarks/features_timing.py --smoke            # tiny backbones, one clip
+    python benchmarks/features_timing.py --smoke            # tiny backbones, a 4-s clip
     python benchmarks/features_timing.py --videos DIR --device cuda
 """
 
@@ -95,8 +95,7 @@ def main() -> int:
         videos = args.videos
         if videos is None:
             videos = work / "videos"
-            clips = common.media_clips()
-            link_clips(clips[:1] if args.smoke else clips, videos)
+            link_clips([common.smoke_clip(work)] if args.smoke else common.media_clips(), videos)
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at start")
         wall, peak_mib, rc = run_extract(videos, work / "features", resnet, hubert, args.device)
         print(f"tqscore extract: {wall:.1f} s wall, peak RSS {peak_mib:.0f} MiB, exit code {rc}")

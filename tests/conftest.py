@@ -29,6 +29,23 @@ def media_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def frontend_of():
+    """``frontend_of(path)``: ``run_frontend(path)`` with the default options, computed once per
+    test session. Decode and Face Mesh are most of a signal test's time, and several test files
+    read the same shared clip; tests only read the result (compute_signals may run on it again)."""
+    from tqscore.features.frontend import run_frontend
+
+    cache: dict = {}
+
+    def frontend(path: Path):
+        if path not in cache:
+            cache[path] = run_frontend(path)
+        return cache[path]
+
+    return frontend
+
+
+@pytest.fixture(scope="session")
 def tiny_resnet_dir(tmp_path_factory) -> Path:
     return save_tiny_resnet(tmp_path_factory.mktemp("tiny-resnet"))
 

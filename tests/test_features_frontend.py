@@ -18,17 +18,10 @@ from tqscore.features.landmarks import face_mesh
 from tqscore.layout import FACE_MASK, FRAME_MASK, STREAM_NAMES, T, stream_shape
 
 CLIPS = [p for p in ALL_CLIPS if p.name in ("sadtalker_art2_radio31.mp4", "latentsync_demo1_out.mp4")]
-_cache: dict = {}
-
-
-def frontend_of(path):
-    if path not in _cache:
-        _cache[path] = run_frontend(path)
-    return _cache[path]
 
 
 @pytest.mark.parametrize("path", CLIPS, ids=lambda p: p.name)
-def test_frontend_products(path):
+def test_frontend_products(path, frontend_of):
     fe = frontend_of(path)
     n = fe.clip.n_valid
     assert 0 < n <= T and n == int(fe.clip.frame_mask.sum())
@@ -51,7 +44,7 @@ def test_frontend_products(path):
 
 
 @pytest.mark.parametrize("path", CLIPS, ids=lambda p: p.name)
-def test_face_on_95_percent_of_frontal_frames_and_the_crop_holds_it(path):
+def test_face_on_95_percent_of_frontal_frames_and_the_crop_holds_it(path, frontend_of):
     fe = frontend_of(path)
     assert fe.face_found.mean() >= 0.95
     assert (fe.crop_kinds[fe.face_found] == CROP_FACE).all()
@@ -61,7 +54,7 @@ def test_face_on_95_percent_of_frontal_frames_and_the_crop_holds_it(path):
     assert found.all()
 
 
-def test_streams_pad_to_the_layout_with_masks(tiny_resnet_dir, tiny_hubert_dir):
+def test_streams_pad_to_the_layout_with_masks(tiny_resnet_dir, tiny_hubert_dir, frontend_of):
     short = next(p for p in CLIPS if frontend_of(p).clip.n_valid < T)  # latentsync: 4.08 s
     fe = frontend_of(short)
     n = fe.clip.n_valid
@@ -79,7 +72,7 @@ def test_streams_pad_to_the_layout_with_masks(tiny_resnet_dir, tiny_hubert_dir):
     assert {"resnet", "hubert"} <= fe.timings_ms.keys()
 
 
-def test_signals_only_frontend_makes_no_model_crops_and_the_same_dense_pass():
+def test_signals_only_frontend_makes_no_model_crops_and_the_same_dense_pass(frontend_of):
     """model_inputs=False (a run without engines) builds no 224x224 standard crops, and every
     product the signals read is what the full front end gives."""
     path = next(p for p in CLIPS if p.name == "latentsync_demo1_out.mp4")

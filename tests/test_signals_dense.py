@@ -75,10 +75,11 @@ def _looped_clip(src: Path, out: Path, seconds: float, size: int = 160) -> Path:
     return out
 
 
-def test_three_minute_clip_gets_real_values_over_the_first_60_s(tmp_path, vad):
-    path = _looped_clip(MEDIA / "real" / "WDA_KatieHill_000.mp4", tmp_path / "long.mp4", 180.0)
+def test_a_clip_over_60_s_gets_real_values_over_its_first_60_s(tmp_path, vad):
+    # 75 s: past the cap by more than the model's clip needs to show it spans the whole file
+    path = _looped_clip(MEDIA / "real" / "WDA_KatieHill_000.mp4", tmp_path / "long.mp4", 75.0)
     fe = run_frontend(path)
-    assert fe.clip.n_valid == 150 and fe.clip.frame_times[-1] > 170  # the model's clip spans the file
+    assert fe.clip.n_valid == 150 and fe.clip.frame_times[-1] > 70  # the model's clip spans the file
     assert fe.signal.times[-1] < SIGNAL_SPAN_S and len(fe.signal.times) == 1500
     row = compute_signals(fe, vad=vad)
     assert row["signal_span_s"] == pytest.approx(SIGNAL_SPAN_S)

@@ -125,14 +125,13 @@ def test_scorer_refuses_other_files(tmp_path):
         SyncNetScorer.load(tmp_path / "missing.onnx")
 
 
-def test_compute_signals_fills_syncnet_columns_when_weights_are_configured(onnx_weights):
-    from tqscore.features.frontend import run_frontend
+def test_compute_signals_fills_syncnet_columns_when_weights_are_configured(onnx_weights, frontend_of):
     from tqscore.signals import compute_signals, load_signal_models
 
     from conftest import MEDIA
 
     models = load_signal_models(syncnet_weights=onnx_weights)
-    fe = run_frontend(MEDIA / "generated" / "latentsync_demo1_out.mp4")
+    fe = frontend_of(MEDIA / "generated" / "latentsync_demo1_out.mp4")
     row = compute_signals(fe, syncnet=models["syncnet"])
     assert -15 <= row["syncnet_offset_frames"] <= 15
     assert row["syncnet_lse_d"] > 0 and row["syncnet_lse_c"] >= 0
