@@ -381,3 +381,73 @@ def test_auto_decoding_stays_on_the_cpu_for_scoring_until_nvdec_is_measured():
     assert scoring_decode_device("auto", scoring=True) == "cpu"  # training features come from CPU decoding
     assert scoring_decode_device("auto", scoring=False) == "auto"  # signals only: NVDEC where it exists
     assert scoring_decode_device("cuda", scoring=True) == "cuda"  # asked for explicitly
+
+
+# --- ONNX Runtime's GPU providers ------------------------------------------------------------------
+def test_a_listed_cuda_provider_that_cannot_run_is_not_used(onnx_folder, monkeypatch, caplog):
+    """onnxruntime lists CUDA wherever it was compiled in; a session then silently runs on the CPU."""
+    import onnxruntime
+
+    from tqscore.runtime import engines
+
+    engines._provider_runs.cache_clear()
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    with caplog.at_level(logging.WARNING), pytest.raises(engines.EngineError, match="no GPU provider of onnxruntime runs"):
+        engines.EngineSet.load(onnx_folder.out, device="cuda")
+    assert "lists CUDAExecutionProvider but" in caplog.text
+    assert engines.EngineSet.load(onnx_folder.out, device="auto").providers == ["CPUExecutionProvider"]
+    engines._provider_runs.cache_clear()
+
+
+def test_auto_never_starts_onnxruntimes_tensorrt_build(onnx_folder, monkeypatch, caplog):
+    import onnxruntime
+
+    from tqscore.runtime import engines
+
+    asked = []
+    real = engines._OrtGraph.__init__
+
+    def record(self, path, providers, threads):
+        asked.append([p if isinstance(p, str) else p[0] for p in providers])
+        real(self, path, ["CPUExecutionProvider"], threads)
+
+    monkeypatch.setattr(onnxruntime, "get_available_providers",
+                        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(engines, "_provider_runs", lambda provider: True)
+    monkeypatch.setattr(engines._OrtGraph, "__init__", record)
+    with caplog.at_level(logging.WARNING):
+        engines.EngineSet.load(onnx_folder.out, device="auto")
+    assert asked == [["CUDAExecutionProvider", "CPUExecutionProvider"]] * 3
+    assert "TensorRT provider is not used with device 'auto'" in caplog.text
+    asked.clear()
+    engines.EngineSet.load(onnx_folder.out, device="cuda")
+    assert asked[0] == ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"]
+
+
+def test_engine_runner_reuses_pinned_buffers_and_checks_tensorrt_answers(onnx_folder, tmp_path, monkeypatch):
+    """TrtGraph over stand-in engine and driver: one pinned + one device buffer per tensor across calls,
+    results of the FP16 graph, and TensorRT's False answers turned into errors."""
+    import trt_standin
+
+    from tqscore.runtime.engines import EngineError, TrtGraph
+
+    trt_standin.use_standin_cuda(monkeypatch)
+    plan = trt_mod.BuildPlan("visual", onnx_folder.out / GRAPHS["visual"].fp16_file, tmp_path / "v.engine",
+                             tmp_path / "t.cache", trt_mod.profiles_for("visual", (2, 4)))
+    trt_mod.write_bytes_atomic(plan.engine_path, trt_mod.build_engine(plan, FakeTRT11).engine)
+    runner = TrtGraph(plan.engine_path, FakeTRT11)
+    crops = np.random.default_rng(0).standard_normal((4, 3, 224, 224)).astype(np.float32)
+    import onnxruntime as ort
+
+    reference = ort.InferenceSession(str(onnx_folder.out / GRAPHS["visual"].file), providers=["CPUExecutionProvider"])
+    for n in (4, 3, 4):
+        assert np.allclose(runner({"pixel_values": crops[:n]}), reference.run(None, {"pixel_values": crops[:n]})[0],
+                           atol=2e-3)
+    assert trt_standin.PinnedBuffer.allocated == trt_standin.DeviceBuffer.allocated == 2  # input + output, once
+    assert [d for d, _ in trt_standin.COPIES] == ["to_device", "to_host"] * 3
+    monkeypatch.setattr(trt_standin.IExecutionContext, "set_tensor_address", lambda self, name, address: False)
+    with pytest.raises(EngineError, match="TensorRT refused the buffer of tensor 'pixel_values'"):
+        runner({"pixel_values": crops[:2]})
+    monkeypatch.setattr(trt_standin.IExecutionContext, "set_input_shape", lambda self, name, shape: False)
+    with pytest.raises(EngineError, match=r"TensorRT refused input shape \(2, 3, 224, 224\)"):
+        runner({"pixel_values": crops[:2]})

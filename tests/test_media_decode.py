@@ -271,6 +271,33 @@ def test_iterating_again_gives_the_same_frames(numbered50, backend):
     assert [mv.read_number(f) for f in partial] == first[:3]
 
 
+def test_decord_reads_each_frame_once_from_open_to_the_last(numbered50, monkeypatch):
+    """Opening decodes frame 0 to check its size; the first frame(0) uses it instead of seeking back."""
+    asked = []
+    real_reader = media_frames.decord.VideoReader
+
+    class Recording:
+        def __init__(self, *a, **k):
+            self.inner = real_reader(*a, **k)
+
+        def __len__(self):
+            return len(self.inner)
+
+        def __getitem__(self, i):
+            asked.append(i)
+            return self.inner[i]
+
+        def get_batch(self, indices):
+            asked.extend(indices)
+            return self.inner.get_batch(indices)
+
+    monkeypatch.setattr(media_frames.decord, "VideoReader", Recording)
+    clip = open_clip(numbered50, backend="decord")
+    shown = [mv.read_number(f) for batch in clip.iter_frames(chunk=7) for f in batch]
+    assert shown == clip.frame_indices.tolist()
+    assert asked == clip.frame_indices.tolist()  # frame 0 once, then only forward
+
+
 @pytest.mark.parametrize("rotation", [90, 180, 270])
 def test_rotation_metadata(variants, rotation):
     """Frames come out as displayed: the coded picture turned by the display matrix."""

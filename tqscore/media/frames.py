@@ -50,7 +50,7 @@ class DecordFrames:
 
     def __init__(self, path: Path, ctx, displayed: tuple[int, int], rotation: int):
         self.path = path
-        self._fd = None
+        self._fd, self._first = None, None
         try:
             str(path).encode("utf-8")
             name = str(path)
@@ -59,7 +59,10 @@ class DecordFrames:
             name = f"/proc/self/fd/{self._fd}"
         try:
             self.reader = decord.VideoReader(name, ctx=ctx)
-            got = tuple(self.reader[0].shape[:2]) if len(self.reader) else None
+            # Frame 0 decodes here to learn its size and is kept for the first frame(0): asking
+            # decord for it again would seek back to the start of the file on every open.
+            self._first = self.reader.get_batch([0]).asnumpy()[0] if len(self.reader) else None
+            got = tuple(self._first.shape[:2]) if self._first is not None else None
         except decord.DECORDError as exc:
             self.close()
             raise MediaError(path, f"truncated or corrupt: {decord_reason(exc)}") from None
@@ -73,6 +76,9 @@ class DecordFrames:
                 raise MediaError(path, f"decord decodes {got} frames, the stream displays {displayed} (height, width)")
 
     def frame(self, index: int) -> np.ndarray:
+        first, self._first = self._first, None  # held until the first request, whichever frame it is
+        if index == 0 and first is not None:
+            return np.rot90(first, self.turn) if self.turn else first
         try:
             picture = self.reader.get_batch([index]).asnumpy()[0]
         except decord.DECORDError as exc:

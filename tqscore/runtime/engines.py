@@ -4,14 +4,15 @@
 
 - TensorRT FP16 engines (``tqscore.export.trt``), when all three were built for this GPU model,
   compute capability and TensorRT version from the current ONNX graphs; or
-- ONNX Runtime on the FP32 ONNX graphs, with the TensorRT, CUDA and CPU execution providers in
-  that order of availability. onnxruntime is the portable path because the same folder then
-  scores on any machine, GPU or not, with no build step.
+- ONNX Runtime on the FP32 ONNX graphs, with the CUDA and CPU execution providers in that
+  order, each only where it really runs (``gpu_providers``); the TensorRT provider too, first,
+  with ``device="cuda"``. onnxruntime is the portable path because the same folder then scores
+  on any machine, GPU or not, with no build step.
 
 An engine that exists but does not fit (another GPU, another TensorRT, an older graph, a
 modified file) is never used: ``device="tensorrt"`` refuses with the reason, ``"auto"`` and
 ``"cuda"`` log the reason and serve the ONNX graphs instead. ONNX Runtime's TensorRT provider
-runs in FP32: its FP16 mode cannot pin HuBERT's GroupNorm to FP32 the way our engines do.
+runs the FP32 graphs in FP32: its FP16 mode casts the whole graph, FP32 islands included.
 
 On the CPU alone (ONNX Runtime with only its CPU provider), ``precision="auto"`` serves the INT8
 ResNet101 (``tqscore export --formats onnx-int8``, ``tqscore.export.int8``) when the folder has a
@@ -23,6 +24,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -216,11 +218,12 @@ class EngineSet:
         import onnxruntime as ort
 
         available = set(ort.get_available_providers())
-        wanted = ["CPUExecutionProvider"] if device == "cpu" else [p for p in ORT_PROVIDERS if p in available]
+        wanted = ["CPUExecutionProvider"] if device == "cpu" else gpu_providers(device)
         if device == "cuda" and wanted == ["CPUExecutionProvider"]:
             raise EngineError(
-                f"{engine_dir}: device 'cuda' asked for, but onnxruntime offers only {sorted(available)} "
-                f"and no TensorRT engine fits; install onnxruntime-gpu (tqscore[gpu])"
+                f"{engine_dir}: device 'cuda' asked for, but no GPU provider of onnxruntime runs here (listed: "
+                f"{sorted(available)}; see the log for why) and no TensorRT engine fits; install onnxruntime-gpu "
+                f"(tqscore[gpu]) with the CUDA libraries it needs"
             )
         paths, visual = dict(paths), "fp32"
         if precision != "fp32" and wanted == ["CPUExecutionProvider"]:
@@ -274,6 +277,50 @@ class EngineSet:
         if not len(features):
             return np.zeros((0, len(LABELS)), np.float32)
         return self._chunked("fusion", {"features": features, "frame_mask": mask})
+
+
+def gpu_providers(device: str) -> list[str]:
+    """ONNX Runtime providers for ``device`` "auto" or "cuda", each proven to run, CPU last.
+
+    A provider in ``get_available_providers()`` is only compiled in: onnxruntime-gpu lists CUDA
+    on a machine without cuDNN/cuBLAS and then falls back to the CPU with an error in its log. So
+    each is kept only where a session on a one-node graph really runs with it. Under "auto" the
+    TensorRT provider is left out, loudly: its first use builds FP32 engines for every graph,
+    minutes each, inside the batch run; "cuda" takes it where it works.
+    """
+    import onnxruntime as ort
+
+    listed = [p for p in ORT_PROVIDERS[:-1] if p in ort.get_available_providers()]
+    if device == "auto" and "TensorrtExecutionProvider" in listed:
+        listed.remove("TensorrtExecutionProvider")
+        log.warning("ONNX Runtime's TensorRT provider is not used with device 'auto': its first run builds FP32 "
+                    "engines for minutes; build the FP16 engines with `tqscore export --formats engine`, or ask "
+                    "for the provider with device 'cuda'")
+    working = [p for p in listed if _provider_runs(p)]
+    return [*working, "CPUExecutionProvider"]
+
+
+@lru_cache(maxsize=None)
+def _provider_runs(provider: str) -> bool:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Neg", ["x"], ["y"])], "probe",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    try:
+        session = ort.InferenceSession(model.SerializeToString(),
+                                       providers=[provider, "CPUExecutionProvider"])
+        session.run(None, {"x": np.ones(1, np.float32)})
+    except Exception as exc:  # any failure to start the provider means: not usable here
+        log.warning("ONNX Runtime lists %s but cannot run it here (%s); not using it", provider, exc)
+        return False
+    if provider not in session.get_providers():
+        log.warning("ONNX Runtime lists %s but fell back to the CPU creating a session (missing CUDA "
+                    "libraries?); not using it", provider)
+        return False
+    return True
 
 
 def _provider_options(provider: str, manifest: Manifest, graph: str):
