@@ -37,11 +37,11 @@ def main() -> None:
     out = args.out or tempfile.mkdtemp(prefix="tqscore-ablation-")
     data = synthetic_feature_set(args.clips, frames=args.frames, seed=0)
     start = time.perf_counter()
-    table = run_ablation(
-        data, out, args.config, "standard",
-        train_overrides={"epochs": args.epochs, "batch_size": 16, "warmup_epochs": 1, "max_fit_frames": 20_000},
-        model_overrides={"n_frames": args.frames},
-    )
+    train = {"epochs": args.epochs, "batch_size": 16, "warmup_epochs": 1, "max_fit_frames": 20_000}
+    if args.smoke:  # float32: the bf16 probe (8 timed steps per experiment) is tested in test_training_train
+        train["cpu_bf16"] = False
+    table = run_ablation(data, out, args.config, "standard", train_overrides=train,
+                         model_overrides={"n_frames": args.frames})
     print(f"{args.clips} synthetic clips x {args.frames} frames, {args.epochs} epochs per experiment, "
           f"{time.perf_counter() - start:.0f} s in all\n")
     print(ablation_markdown(table), end="")
