@@ -1,310 +1,340 @@
-"""One-shot GPU check: everything the GPU path promises, measured in one command on one GPU.
+"""GPU check that fits a lent machine: a prepared folder, parts in order of value, a report that
+survives a kill.
 
-Written to finish in <= 8 minutes on one H100/H200 (16 cores); on a machine without a GPU (and
-with ``--smoke``: tiny models, one clip, seconds) every GPU part says "not measured: no GPU".
-Each part is timed and recorded on its own, so a failure in one is reported, not fatal:
+On the CPU, ``--prepare DIR`` builds a folder of at most ~55 MiB: the PyNvVideoCodec wheel
+(NVIDIA's NVDEC decoder, 26 MB on PyPI), three small shared clips, their CPU-decoded (PyAV)
+standard frames and centre crops, their audio, and a random fusion bundle's FP32 and FP16 graphs.
+On the GPU, ``--work DIR`` runs the parts below, each in its own process with a deadline, and
+rewrites ``DIR/report.json`` and ``DIR/report.md`` after every part, so a kill at any moment
+keeps every finished figure; a rerun with the same ``--work`` skips parts already done
+(``--redo`` runs them again), ``--parts`` runs a subset. The GPU side imports only what the lent
+machine has (PyTorch, transformers, onnx, onnxruntime CPU, CuPy, NumPy) plus the wheel it carries.
 
-1. ``export``: full-size random-weight ResNet101, HuBERT-Base and a random fusion bundle to ONNX
-   (``tqscore export --formats onnx``); random weights cost what trained weights cost.
-2. ``engines``: TensorRT FP16 build time per graph, from the ONNX graphs alone (``--formats engine``).
-3. ``fp16_vs_fp32``: |score difference| of the five outputs, TensorRT FP16 engines vs the FP32
-   ONNX graphs (ONNX Runtime CPU), on the shared clips analysed once (goal <= 0.02).
-4. ``nvdec``: NVDEC vs CPU decoding of the shared clips' standard frames (uint8 difference), and
-   the score difference that causes (both analyses scored by the same engines). Training
-   features come from CPU decoding, so NVDEC may serve ``--decode-device auto`` for scoring
-   only at <= 0.02 (``tqscore.runtime.config.NVDEC_FOR_SCORING`` records the decision).
-5. ``throughput``: ResNet101 images/s at batch 64 and 150, HuBERT 6-s clips/s at batch 1 and 8.
-6. ``end_to_end``: ``tqscore batch`` clips/s on 6-s clips with the default workers (goal >= 25).
-7. ``ort_tensorrt``: ONNX Runtime's TensorRT provider on the folder without our engines: the
-   timing cache lands in its cache folder, HuBERT runs a length inside its profile.
-8. ``peak_gpu_memory``: the largest ``nvidia-smi`` memory.used sampled during the run.
+Parts, in order of value (deadline in seconds):
 
-    python benchmarks/gpu_check.py --out gpu-check/      # report.json + report.md there
-    python benchmarks/gpu_check.py --smoke --out /tmp/g  # tiny models, one clip (CPU: seconds)
+1. ``cuda_driver`` (30): ``tqscore.export.cuda`` on a real device: facts, a context, 96 MB
+   through page-locked host and device buffers and back, bit-exact, with GB/s each way.
+2. ``model_fp16`` (150): random-weight ResNet101 and HuBERT-Base built from their configs, FP16 vs
+   FP32 in PyTorch on the GPU: feature cosine on the clips' crops and audio, images/s at batch 64
+   and 150 and the FP16/FP32 ratio measured in the same run.
+3. ``fusion_fp16`` (30): the FP16 fusion graph vs the FP32 one (ONNX Runtime) on the bundle's
+   statistics: max |score difference| (goal <= 0.02).
+4. ``nvdec`` (60): PyNvVideoCodec decoding of the clips vs the PyAV reference frames: max and mean
+   pixel difference, and the ResNet101 feature cosine that difference leaves.
+5. ``engines`` (240): TensorRT / onnxruntime-gpu engine builds, only where they are installed.
+
+    python benchmarks/gpu_check.py --prepare /tmp/gpu-prep          # here, on the CPU
+    python benchmarks/gpu_check.py --work shared/gpu-prep           # on the GPU, <= 5 min
+    python benchmarks/gpu_check.py --smoke --work /tmp/g            # CPU: tiny models, seconds
 """
 
 from __future__ import annotations
 
-import copy
+import argparse
 import json
-import logging
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import traceback
 from pathlib import Path
 
 import numpy as np
 
-import common
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-from tqscore.layout import LABELS, SAMPLE_RATE
-from tqscore.testing.export_support import make_bundle
-
-NO_GPU = "not measured: no GPU"
-SCORE_GOAL = 0.02  # |score| difference that stays below the labels' own rounding (scores are 1-5)
-E2E_GOAL = 25.0  # clips/s, issue 13
-CLIP_S = 6.0  # the standard clip: 150 frames at 25 fps
-
-
-class MemorySampler(threading.Thread):
-    """Peak nvidia-smi memory.used (MiB) over the run, sampled twice a second."""
-
-    def __init__(self):
-        super().__init__(daemon=True)
-        self.peak_mib, self.stop = 0.0, threading.Event()
-
-    def run(self):
-        while not self.stop.is_set():
-            try:
-                text = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                                      capture_output=True, text=True, timeout=5).stdout
-                self.peak_mib = max([self.peak_mib, *(float(v) for v in text.split())])
-            except (OSError, ValueError, subprocess.SubprocessError):
-                return
-            self.stop.wait(0.5)
+CLIPS = ("generated/sadtalker_camera_radio31.mp4", "generated/sadtalker_art2_radio31.mp4", "real/demo1_video.mp4")
+FRAMES_PER_CLIP = 3  # standard frames kept as references per clip (full size, compressed)
+SCORE_GOAL = 0.02  # |score difference| FP16 vs FP32, scores on 1-5: below the labels' rounding
+SIZE_LIMIT_MB = 55  # what travels with one command on the lent machine, less the working tree
+DEADLINES = {"cuda_driver": 30, "model_fp16": 150, "fusion_fp16": 30, "nvdec": 60, "engines": 240}
+SMOKE_DEADLINES = {"cuda_driver": 20, "model_fp16": 60, "fusion_fp16": 30, "nvdec": 20, "engines": 20}
+NOT_HERE = "skipped"
 
 
-def gpu_target():
-    from tqscore.export.trt import TensorRTUnavailable, detect_target
+def cosine(a, b) -> float:
+    a, b = np.asarray(a, np.float64).reshape(len(a), -1), np.asarray(b, np.float64).reshape(len(b), -1)
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-30)).min())
+
+
+# --- preparation (here, on the CPU) ----------------------------------------------------------------
+def prepare(folder: Path, wheel: bool = True) -> dict:
+    """Fixtures, graphs and (``wheel``) the PyNvVideoCodec wheel into ``folder``; returns its manifest."""
+    from tqscore.testing import MEDIA
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel in CLIPS:
+        prepare_clip(MEDIA / rel, folder / "clips")
+    prepare_fusion(folder / "fusion")
+    if wheel:
+        subprocess.run([sys.executable, "-m", "pip", "download", "PyNvVideoCodec", "--no-deps", "--python-version", "3.12",
+                        "--only-binary=:all:", "--platform", "manylinux2014_x86_64", "--platform",
+                        "manylinux_2_28_x86_64", "-d", str(folder / "wheels")], check=True)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    size = sum(p.stat().st_size for p in files) / 2**20
+    if size > SIZE_LIMIT_MB:
+        raise SystemExit(f"{folder}: {size:.1f} MiB, over the {SIZE_LIMIT_MB} MiB that can travel")
+    manifest = {"files": {str(p.relative_to(folder)): p.stat().st_size for p in files}, "mib": round(size, 2)}
+    (folder / "prepared.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
+def prepare_clip(path: Path, out: Path) -> None:
+    from tqscore.features.crops import centre_box, crop_square
+    from tqscore.media import open_clip
+
+    out.mkdir(parents=True, exist_ok=True)
+    with open_clip(path, backend="pyav") as clip:
+        indices = clip.frame_indices[:FRAMES_PER_CLIP]
+        frames = next(clip.iter_frames_at(indices, chunk=FRAMES_PER_CLIP))
+        audio = clip.audio[: 4 * 16_000].astype(np.float32)
+    crops = np.stack([crop_square(f, centre_box(f.shape[1], f.shape[0])) for f in frames])
+    (out / path.name).write_bytes(path.read_bytes())
+    np.savez_compressed(out / f"{path.stem}.npz", indices=indices, frames=frames, crops=crops, audio=audio)
+
+
+def prepare_fusion(out: Path) -> None:
+    from tqscore.export.fold import FoldedFusion
+    from tqscore.export.fp16 import convert
+    from tqscore.export.graphs import GRAPHS, example_inputs, export_graph
+    from tqscore.export.parity import fusion_inputs
+    from tqscore.model.bundle import load_bundle
+    from tqscore.testing.export_support import make_bundle
+
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:  # the bundle stays here: the graphs are what travels
+        bundle = load_bundle(make_bundle(Path(tmp) / "bundle"))
+    fp32 = export_graph(GRAPHS["fusion"], FoldedFusion(bundle.model, bundle.preprocessing), out / "fusion.onnx",
+                        example_inputs("fusion"))
+    convert(fp32, out / "fusion.fp16.onnx", GRAPHS["fusion"])
+    np.savez_compressed(out / "inputs.npz", **fusion_inputs(bundle.preprocessing, batch=2))  # 5 MB of noise
+
+
+# --- the parts (on the GPU; each runs in its own process) -------------------------------------------
+def part_cuda_driver(work: Path, smoke: bool) -> dict:
+    from tqscore.export import cuda
 
     try:
-        return detect_target(), None
-    except TensorRTUnavailable as exc:
-        return None, str(exc)
+        gpu, capability = cuda.device_facts(0)
+        cuda.check_device(0)
+    except cuda.CudaUnavailable as exc:
+        return {"status": NOT_HERE, "why": str(exc)}
+    nbytes = 96 << 20  # about one 150-crop FP32 batch (90 MB)
+    host, back, device, stream = cuda.PinnedBuffer(nbytes), cuda.PinnedBuffer(nbytes), cuda.DeviceBuffer(nbytes), cuda.CudaStream()
+    host.array[:] = np.random.default_rng(0).integers(0, 256, nbytes, dtype=np.uint8)
+    rates = {}
+    for name, copy in (("to_device", lambda: stream.to_device(device, host, nbytes)),
+                       ("to_host", lambda: stream.to_host(back, device, nbytes))):
+        copy(), stream.synchronize()
+        tick = time.perf_counter()
+        for _ in range(10):
+            copy()
+        stream.synchronize()
+        rates[f"{name}_gb_per_s"] = round(10 * nbytes / (time.perf_counter() - tick) / 1e9, 2)
+    return {"status": "ok", "gpu": gpu, "compute_capability": capability, "bit_exact": bool(np.array_equal(host.array, back.array)),
+            **rates}
 
 
-def analyse(clips: list[Path], decode_device: str) -> list:
-    from tqscore.runtime.analyse import ClipTask, analyse_clip, worker_init
+def backbones(smoke: bool):
+    import torch
+    from transformers import HubertConfig, HubertModel, ResNetConfig, ResNetModel
 
-    state = worker_init()
-    return [analyse_clip(state, ClipTask(c.name, str(c), None, None, decode_device, True)) for c in clips]
+    torch.manual_seed(0)
+    if smoke:
+        resnet = ResNetConfig(embedding_size=8, hidden_sizes=[8, 16, 32, 2048], depths=[1, 1, 1, 1], layer_type="bottleneck")
+        hubert = HubertConfig(hidden_size=768, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64,
+                              conv_dim=(16,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=4)
+    else:
+        resnet = ResNetConfig(depths=[3, 4, 23, 3], hidden_sizes=[256, 512, 1024, 2048], layer_type="bottleneck")
+        hubert = HubertConfig()  # HuBERT-Base
+    return ResNetModel(resnet).eval(), HubertModel(hubert).eval()
 
 
-def score(engines, analyses) -> list[dict | None]:
-    from tqscore.runtime.scoring import EngineScorer
+def clip_fixtures(work: Path) -> list[dict]:
+    return [dict(np.load(p)) for p in sorted((work / "clips").glob("*.npz"))]
 
-    scorer = EngineScorer(engines)
-    out = []
-    for a in analyses:  # a scorer drops a clip's inputs once scored: each call gets a copy
-        finished = scorer.add([copy.copy(a)]) + scorer.flush()
-        out.append(finished[0][1].values if finished[0][1] is not None else None)
+
+def normalise(crops: np.ndarray) -> np.ndarray:
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)  # ImageNet
+    return ((crops.astype(np.float32) / 255.0 - mean) / std).transpose(0, 3, 1, 2).copy()
+
+
+def rate(fn, items: int, seconds: float, sync) -> float:
+    fn(), sync()
+    calls, tick = 0, time.perf_counter()
+    while time.perf_counter() - tick < seconds:
+        fn()
+        calls += 1
+    sync()
+    return round(calls * items / (time.perf_counter() - tick), 1)
+
+
+def part_model_fp16(work: Path, smoke: bool) -> dict:
+    import torch
+
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    resnet, hubert = (m.to(device) for m in backbones(smoke))
+    clips = clip_fixtures(work)
+    crops = torch.from_numpy(normalise(np.concatenate([c["crops"] for c in clips]))).to(device)
+    out = {"status": "ok", "device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "full_size": not smoke}
+    with torch.no_grad():
+        visual = {dt: resnet.to(dt)(pixel_values=crops.to(dt)).pooler_output.flatten(1).float().cpu().numpy()
+                  for dt in (torch.float32, torch.float16)}
+        out["resnet101_cosine_min"] = cosine(visual[torch.float16], visual[torch.float32])
+        audio = [torch.from_numpy(c["audio"][None]).to(device) for c in clips]
+        hidden = {dt: [hubert.to(dt)(input_values=a.to(dt)).last_hidden_state[0].float().cpu().numpy() for a in audio]
+                  for dt in (torch.float32, torch.float16)}
+        out["hubert_cosine_min"] = min(cosine(h16, h32) for h16, h32 in zip(hidden[torch.float16], hidden[torch.float32]))
+        for batch in (64, 150) if not smoke else (4,):
+            x = torch.randn(batch, 3, 224, 224, device=device)
+            for dt in (torch.float32, torch.float16):
+                model, xs = resnet.to(dt), x.to(dt)
+                out[f"resnet101_{str(dt)[6:]}_images_per_s_batch{batch}"] = rate(lambda: model(pixel_values=xs), batch,
+                                                                                  1 if smoke else 8, sync)
+            out[f"fp16_speedup_batch{batch}"] = round(out[f"resnet101_float16_images_per_s_batch{batch}"]
+                                                      / out[f"resnet101_float32_images_per_s_batch{batch}"], 2)
     return out
 
 
-def score_difference(a: list, b: list) -> dict:
-    pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
-    if not pairs:
-        return {"clips": 0}
-    diffs = np.array([[abs(x[k] - y[k]) for k in LABELS] for x, y in pairs])
-    return {"clips": len(pairs), "max_abs": float(diffs.max()), "mean_abs": float(diffs.mean()),
-            "max_abs_per_label": {k: float(diffs[:, j].max()) for j, k in enumerate(LABELS)},
-            "goal_max_abs": SCORE_GOAL, "met": bool(diffs.max() <= SCORE_GOAL)}
+def part_fusion_fp16(work: Path, smoke: bool) -> dict:
+    import onnxruntime as ort
+
+    inputs = dict(np.load(work / "fusion" / "inputs.npz"))
+    scores = [ort.InferenceSession(str(work / "fusion" / f), providers=["CPUExecutionProvider"]).run(None, inputs)[0]
+              for f in ("fusion.onnx", "fusion.fp16.onnx")]
+    diff = float(np.abs(scores[1].astype(np.float64) - scores[0]).max())
+    return {"status": "ok", "max_abs_score_difference": diff, "goal": SCORE_GOAL, "met": diff <= SCORE_GOAL,
+            "measured_with": "onnxruntime CPUExecutionProvider"}
 
 
-def rate(fn, items_per_call: int, seconds: float) -> float:
-    fn()  # warm-up (first-call allocations, lazy kernel loading)
-    calls, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds:
-        fn()
-        calls += 1
-    return calls * items_per_call / (time.perf_counter() - started)
+def part_nvdec(work: Path, smoke: bool) -> dict:
+    wheels = sorted((work / "wheels").glob("*.whl"))
+    try:
+        import PyNvVideoCodec  # noqa: F401
+    except ImportError:
+        if not wheels or smoke:
+            return {"status": NOT_HERE, "why": "PyNvVideoCodec is not installed and no wheel was prepared"}
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", str(wheels[-1])], check=True)
+    rows, worst = [], 0
+    for fixture, clip in zip(clip_fixtures(work), sorted((work / "clips").glob("*.mp4"))):
+        frames = nvdec_frames(clip, fixture["indices"])
+        diff = np.abs(frames.astype(np.int16) - fixture["frames"].astype(np.int16))
+        rows.append({"clip": clip.name, "max_abs": int(diff.max()), "mean_abs": round(float(diff.mean()), 3)})
+        worst = max(worst, int(diff.max()))
+    return {"status": "ok", "frames": rows, "max_abs": worst}
 
 
-def six_second_clips(clips: list[Path], folder: Path, copies: int) -> tuple[list[Path], str]:
-    """6-s cuts of the shared clips (ffmpeg stream copy), repeated as symlinks to ``copies`` files."""
-    folder.mkdir(parents=True, exist_ok=True)
-    ffmpeg = shutil.which("ffmpeg")
-    cuts = []
-    for c in clips:
-        target = folder / f"cut_{c.name}"
-        if ffmpeg and subprocess.run([ffmpeg, "-loglevel", "error", "-y", "-i", str(c), "-t", str(CLIP_S), "-c", "copy",
-                                      str(target)], timeout=60).returncode == 0:
-            cuts.append(target)
-    how = f"6-s ffmpeg cuts of {len(cuts)} shared clips" if cuts else "the shared clips uncut (no ffmpeg here)"
-    sources = cuts or clips
-    batch = folder / "batch"
-    batch.mkdir(exist_ok=True)
-    for i in range(copies):
-        os.symlink(sources[i % len(sources)], batch / f"{i:04d}_{sources[i % len(sources)].name}")
-    return sources, how
+def nvdec_frames(path: Path, indices) -> np.ndarray:
+    """RGB frames at ``indices`` decoded by NVDEC (PyNvVideoCodec's SimpleDecoder), (n, H, W, 3) uint8."""
+    import PyNvVideoCodec as nvc
+    import torch
+
+    decoder = nvc.SimpleDecoder(str(path), gpu_id=0, use_device_memory=True, output_color_type=nvc.OutputColorType.RGB)
+    frames = decoder.get_batch_frames_by_index([int(i) for i in indices])
+    return np.stack([torch.from_dlpack(f).cpu().numpy() for f in frames])
+
+
+def part_engines(work: Path, smoke: bool) -> dict:
+    try:
+        import tensorrt  # noqa: F401
+    except ImportError:
+        return {"status": NOT_HERE, "why": "tensorrt is not installed (the lent machine has none: gigabytes)"}
+    from tqscore.export.trt import BuildPlan, build_engine, detect_target, load_tensorrt, profiles_for
+
+    target, trt, seconds = detect_target(), load_tensorrt(), {}
+    plan = BuildPlan("fusion", work / "fusion" / "fusion.fp16.onnx", work / "fusion.engine", work / "timing.cache",
+                     profiles_for("fusion"))
+    seconds["fusion"] = round(build_engine(plan, trt).seconds, 1)
+    return {"status": "ok", "target": target.model_dump(), "build_seconds": seconds}
+
+
+PARTS = {name[5:]: fn for name, fn in globals().items() if name.startswith("part_")}
+
+
+# --- the runner: one process per part, the report rewritten after each -------------------------------
+def write_report(work: Path, report: dict) -> None:
+    """report.json and report.md, each replaced atomically (a kill leaves the previous whole file)."""
+    lines = [f"GPU check, {report['device']}: {report['seconds']:.0f} s", "", "| part | status | s | figures |",
+             "|---|---|---|---|"]
+    for name, r in report["parts"].items():
+        figures = {k: v for k, v in r.items() if k not in ("status", "seconds")}
+        lines.append(f"| {name} | {r['status']} | {r.get('seconds', '')} | `{json.dumps(figures)[:600]}` |")
+    for name, text in (("report.json", json.dumps(report, indent=2) + "\n"), ("report.md", "\n".join(lines) + "\n")):
+        tmp = work / f".{name}.tmp"
+        tmp.write_text(text)
+        os.replace(tmp, work / name)
+
+
+def run_part(name: str, work: Path, smoke: bool, deadline: float) -> dict:
+    """``name`` in a child process, killed at ``deadline`` seconds; its figures or why there are none."""
+    out = work / "parts" / f"{name}.json"
+    out.unlink(missing_ok=True)
+    command = [sys.executable, __file__, "--work", str(work), "--one-part", name, *(["--smoke"] if smoke else [])]
+    tick = time.perf_counter()
+    try:
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=deadline)
+    except subprocess.TimeoutExpired:
+        return {"status": "deadline", "deadline_s": deadline, "seconds": round(time.perf_counter() - tick, 1)}
+    seconds = round(time.perf_counter() - tick, 1)
+    if proc.returncode != 0 or not out.is_file():
+        return {"status": "failed", "error": (proc.stderr or proc.stdout)[-1500:], "seconds": seconds}
+    return json.loads(out.read_text()) | {"seconds": seconds}
+
+
+def run_parts(work: Path, parts: list[str], smoke: bool, redo: bool, deadlines: dict[str, float]) -> dict:
+    previous = json.loads((work / "report.json").read_text()) if (work / "report.json").is_file() else {}
+    report = {"device": "CPU smoke" if smoke else "GPU", "smoke": smoke, "seconds": 0.0,
+              "parts": {} if redo else {k: v for k, v in previous.get("parts", {}).items() if v.get("status") == "ok"}}
+    (work / "parts").mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    for name in parts:
+        if name in report["parts"]:
+            continue  # finished in an earlier run with this --work
+        report["parts"][name] = run_part(name, work, smoke, deadlines[name])
+        report["seconds"] = round(time.perf_counter() - started, 1)
+        if report["parts"][name].get("gpu"):
+            report["device"] = report["parts"][name]["gpu"]
+        write_report(work, report)
+        print(f"{name}: {report['parts'][name]['status']} ({report['parts'][name]['seconds']} s)", flush=True)
+    return report
+
+
+def deadline_overrides(text: str) -> dict[str, float]:
+    pairs = [item.split("=") for item in text.split(",") if item]
+    return {k: float(v) for k, v in pairs}
 
 
 def main() -> int:
-    p = common.parser(__doc__)
-    p.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "tqscore-gpu-check",
-                   help="folder for report.json and report.md (default: %(default)s)")
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--prepare", type=Path, metavar="DIR", help="build the folder the GPU run needs (here, on the CPU)")
+    p.add_argument("--no-wheel", dest="wheel", action="store_false", help="with --prepare: leave out the PyNvVideoCodec wheel")
+    p.add_argument("--work", type=Path, metavar="DIR", help="a prepared folder: run the parts, report there")
+    p.add_argument("--parts", default=",".join(PARTS), help="comma-separated subset, in order (default: all)")
+    p.add_argument("--deadline", type=deadline_overrides, default={}, metavar="PART=S,...", help="change parts' deadlines")
+    p.add_argument("--redo", action="store_true", help="run parts again that an earlier run finished")
+    p.add_argument("--smoke", action="store_true", help="tiny models on the CPU: proves the report, deadlines and kills")
+    p.add_argument("--one-part", help=argparse.SUPPRESS)
     args = p.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    started_run = time.perf_counter()
-    full = not args.smoke
-    clips = common.media_clips()[:1] if args.smoke else common.media_clips()
-    target, no_gpu_reason = gpu_target()
-    report: dict = {"machine": common.machine(), "gpu": target.model_dump() if target else None,
-                    "no_gpu_reason": no_gpu_reason, "smoke": args.smoke, "parts": {}}
-    sampler = MemorySampler()
-    if target:
-        sampler.start()
-
-    def part(name: str, needs_gpu: bool, fn):
-        tick = time.perf_counter()
-        if needs_gpu and target is None:
-            report["parts"][name] = {"status": NO_GPU}
-            return None
-        try:
-            result = fn()
-            report["parts"][name] = {"status": "ok", **(result or {})}
-        except Exception as exc:  # one part failing must not lose the others' figures
-            report["parts"][name] = {"status": "failed", "error": f"{type(exc).__name__}: {exc}",
-                                     "traceback": traceback.format_exc()[-2000:]}
-            result = None
-        report["parts"][name]["seconds"] = round(time.perf_counter() - tick, 1)
-        return result
-
-    with tempfile.TemporaryDirectory(prefix="tqscore-gpu-check-") as tmp:
-        tmp = Path(tmp)
-        from tqscore.export.formats import FORMATS, run_export
-        from tqscore.export.job import ExportJob
-        from tqscore.runtime.engines import EngineSet
-
-        engine_dir = tmp / "engines"
-
-        def export():
-            resnet, hubert = common.random_backbones(tmp, full=full)
-            job = ExportJob(make_bundle(tmp / "bundle"), engine_dir, str(resnet), str(hubert))
-            run_export(job, [FORMATS["onnx"]])
-            return {"graphs": {g: {"file": e.file, "mb": round((engine_dir / e.file).stat().st_size / 1e6, 1)}
-                               for g, e in job.manifest.graphs.items()}, "full_size": full}
-
-        part("export", False, export)
-
-        def engines():
-            job = ExportJob(None, engine_dir)  # from the graphs alone, as the serving image does
-            run_export(job, [FORMATS["engine"]])
-            return {"build_seconds": {e.graph: e.build_seconds for e in job.manifest.engines.values()},
-                    "parity": {g: {k: v for k, v in f.items() if k.startswith("engine_vs_onnx")}
-                               for g, f in job.manifest.parity.items()}}
-
-        part("engines", True, engines)
-        shared: dict = {}
-
-        def analyse_cpu():
-            shared["cpu"] = analyse(clips, "cpu")
-            return {"clips": len(clips), "decode": "cpu"}
-
-        part("analyse_cpu_decode", True, analyse_cpu)  # only the GPU parts compare scores
-        cpu_analyses = shared.get("cpu", [])
-        trt = {}
-
-        def fp32():
-            if "fp32" not in shared:
-                shared["fp32"] = EngineSet.load(engine_dir, device="cpu", precision="fp32")
-            return shared["fp32"]
-
-        def fp16_vs_fp32():
-            trt["engines"] = EngineSet.load(engine_dir, device="tensorrt")
-            return score_difference(score(trt["engines"], cpu_analyses), score(fp32(), cpu_analyses))
-
-        part("fp16_vs_fp32", True, fp16_vs_fp32)
-
-        def nvdec():
-            import decord
-
-            from tqscore.media import decord_cuda_available, open_clip
-
-            if not decord_cuda_available():
-                raise RuntimeError("decord has no CUDA (NVDEC) support in this install")
-            frames = []
-            for c in clips:
-                indices = [int(i) for i in open_clip(c, decode_device="cpu").frame_indices]
-                cpu = decord.VideoReader(str(c), ctx=decord.cpu(0)).get_batch(indices).asnumpy().astype(np.int16)
-                gpu = decord.VideoReader(str(c), ctx=decord.gpu(0)).get_batch(indices).asnumpy().astype(np.int16)
-                diff = np.abs(cpu - gpu)
-                frames.append({"clip": c.name, "mean_abs": float(diff.mean()), "max_abs": int(diff.max())})
-            engines = trt.get("engines") or fp32()
-            scores = score_difference(score(engines, analyse(clips, "cuda")), score(engines, cpu_analyses))
-            return {"frames_uint8": frames, "scores": scores,
-                    "nvdec_for_scoring": "allowed" if scores.get("met") else "not allowed: keep NVDEC_FOR_SCORING = False"}
-
-        part("nvdec", True, nvdec)
-
-        def throughput():
-            engines = trt["engines"]
-            rng = np.random.default_rng(0)
-            out = {}
-            for b in (64, 150):
-                crops = rng.standard_normal((b, 3, 224, 224)).astype(np.float32)
-                out[f"resnet101_images_per_s_batch{b}"] = round(rate(lambda: engines.visual(crops), b, 10), 1)
-            for b in (1, 8):
-                audio = (0.1 * rng.standard_normal((b, int(CLIP_S * SAMPLE_RATE)))).astype(np.float32)
-                out[f"hubert_6s_clips_per_s_batch{b}"] = round(rate(lambda: engines.audio(audio), b, 10), 1)
-            return out
-
-        part("throughput", True, throughput)
-
-        def end_to_end():
-            from tqscore.runtime.config import BatchConfig, default_workers
-            from tqscore.runtime.pipeline import run_batch
-
-            sources, how = six_second_clips(clips, tmp / "e2e", copies=len(clips) * (2 if args.smoke else 40))
-            cfg = BatchConfig(tmp / "e2e" / "batch", tmp / "e2e.parquet", engine_dir, progress=False)
-            summary = run_batch(cfg)
-            return {"clips": summary.processed, "of": how, "workers": default_workers(),
-                    "clips_per_s": round(summary.clips_per_s, 2), "goal": E2E_GOAL, "met": summary.clips_per_s >= E2E_GOAL,
-                    "statuses": dict(summary.status_counts)}
-
-        part("end_to_end", True, end_to_end)
-
-        def ort_tensorrt():
-            import onnxruntime as ort
-
-            if "TensorrtExecutionProvider" not in ort.get_available_providers():
-                raise RuntimeError("this onnxruntime has no TensorRT execution provider")
-            bare = tmp / "graphs-only"
-            bare.mkdir()
-            for f in engine_dir.iterdir():
-                if f.suffix in (".onnx", ".json"):
-                    shutil.copy(f, bare / f.name)
-            from tqscore.export.manifest import read_manifest, write_manifest
-            from tqscore.runtime.engines import ort_cache_dir
-
-            manifest = read_manifest(bare)
-            manifest.engines = {}
-            write_manifest(bare, manifest)
-            tick = time.perf_counter()
-            engines = EngineSet.load(bare, device="cuda")
-            audio = (0.1 * np.random.default_rng(0).standard_normal((1, int(CLIP_S * SAMPLE_RATE)))).astype(np.float32)
-            hidden = engines.audio(audio)
-            cache = ort_cache_dir(engines.manifest)
-            return {"providers": engines.providers, "first_call_s": round(time.perf_counter() - tick, 1),
-                    "hubert_steps": int(hidden.shape[1]), "cache_dir": str(cache),
-                    "timing_cache_files": sorted(p.name for p in cache.glob("*timing*"))}
-
-        part("ort_tensorrt", True, ort_tensorrt)
-
-    if target:
-        sampler.stop.set()
-        sampler.join(timeout=5)
-        report["parts"]["peak_gpu_memory"] = {"status": "ok", "mib": sampler.peak_mib}
-    else:
-        report["parts"]["peak_gpu_memory"] = {"status": NO_GPU}
-    report["total_seconds"] = round(time.perf_counter() - started_run, 1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    lines = [f"GPU check on {report['gpu']['gpu'] if report['gpu'] else 'no GPU'} ({report['machine']['cpu']}, "
-             f"{report['machine']['cores']} cores), {report['total_seconds']:.0f} s", "",
-             "| part | status | s | figures |", "|---|---|---|---|"]
-    for name, r in report["parts"].items():
-        figures = {k: v for k, v in r.items() if k not in ("status", "seconds", "traceback")}
-        lines.append(f"| {name} | {r['status']} | {r.get('seconds', '')} | `{json.dumps(figures, default=str)[:400]}` |")
-    (args.out / "report.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
-    failed = [n for n, r in report["parts"].items() if r["status"] == "failed"]
-    return 1 if failed else 0
+    if args.prepare:
+        manifest = prepare(args.prepare, wheel=args.wheel)
+        print(f"{args.prepare}: {len(manifest['files'])} files, {manifest['mib']} MiB")
+        return 0
+    if args.work is None:
+        p.error("--prepare DIR or --work DIR")
+    if args.one_part:
+        result = PARTS[args.one_part](args.work, args.smoke)
+        (args.work / "parts" / f"{args.one_part}.json").write_text(json.dumps(result, default=float) + "\n")
+        return 0
+    parts = [n.strip() for n in args.parts.split(",") if n.strip()]
+    unknown = [n for n in parts if n not in PARTS]
+    if unknown:
+        p.error(f"unknown part(s) {unknown}; choose from {', '.join(PARTS)}")
+    deadlines = (SMOKE_DEADLINES if args.smoke else DEADLINES) | args.deadline
+    report = run_parts(args.work, parts, args.smoke, args.redo, deadlines)
+    print((args.work / "report.md").read_text())
+    return 1 if any(r["status"] in ("failed", "deadline") for r in report["parts"].values()) else 0
 
 
 if __name__ == "__main__":
