@@ -15,7 +15,13 @@ output (folded, float32, on the raw imputed stream) against the unfolded float64
 relative to that output's largest magnitude, worst modality; and the same folded Linear run in
 FP16 (torch CPU half), which is why TensorRT engines keep these layers in FP32.
 
-    python benchmarks/export_parity.py [--batch 8]
+Then the FP16 graphs (``tqscore.export.fp16``) against their FP32 graphs on ONNX Runtime CPU:
+the fusion graph's max |score difference| with the FP32 islands and without any (goal <= 0.02),
+and with ``--backbones`` full-size random-weight ResNet101 (BatchNorm statistics measured on the
+crops) and HuBERT-Base built from their configs, minimum feature cosine on centre crops of the shared clips' standard frames and on
+their audio.
+
+    python benchmarks/export_parity.py [--batch 8] [--backbones]
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from tqscore.testing.export_support import random_preprocessing
 def main() -> None:
     parser = common.parser(__doc__)
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--backbones", action="store_true", help="also full-size ResNet101/HuBERT FP16 vs FP32 (minutes)")
     args = parser.parse_args()
     configs = ("standard",) if args.smoke else ("standard", "optimized")
     if args.smoke:
@@ -68,6 +75,75 @@ def main() -> None:
                 diffs = [np.abs(a - reference).max() for a in (torch_folded, onnx_folded, unfolded32)]
                 print(f"| {name} | {nan_fraction:.0%} | " + " | ".join(f"{d:.1e}" for d in diffs)
                       + f" | {reference.std(axis=0).mean():.3f} | " + " | ".join(f"{e:.1e}" for e in first_linear_error(model, folded, preprocessing, inputs)) + " |")
+    fp16_fusion_drift(configs, args.batch)
+    if args.backbones:
+        fp16_backbone_drift()
+
+
+def fp16_fusion_drift(configs, batch: int) -> None:
+    from dataclasses import replace
+
+    from tqscore.export.fp16 import convert, drift
+
+    print("\n| config | FP16 vs FP32 max abs score, FP32 islands | same, no islands | nodes kept FP32 |\n|---|---|---|---|")
+    for name in configs:
+        preprocessing = random_preprocessing(seed=0)
+        torch.manual_seed(0)
+        model = FusionModel(load_config(name).replace(input_dims=preprocessing.out_widths)).eval()
+        inputs = fusion_inputs(preprocessing, batch=batch, seed=1, nan_fraction=0.05)
+        with tempfile.TemporaryDirectory() as tmp:
+            fp32 = export_graph(GRAPHS["fusion"], FoldedFusion(model, preprocessing).eval(), Path(tmp) / "f.onnx",
+                                example_inputs("fusion"))
+            kept = convert(fp32, Path(tmp) / "kept.onnx", GRAPHS["fusion"])
+            convert(fp32, Path(tmp) / "none.onnx", replace(GRAPHS["fusion"], fp32_layers=()))
+            found = [drift(fp32, Path(tmp) / f, inputs)["fp16_vs_fp32_max_abs"] for f in ("kept.onnx", "none.onnx")]
+        print(f"| {name} | {found[0]:.1e} | {found[1]:.1e} | {len(kept)} |")
+
+
+def calibrate_batchnorm(model, crops: np.ndarray) -> None:
+    """BatchNorm statistics of a random-weight network measured on ``crops``, as training would set them.
+
+    With the default running statistics (mean 0, variance 1) eval-mode BatchNorm normalises
+    nothing, and a random ResNet101's activations grow block after block past FP16's 65504
+    (measured: the FP16 graph gives infinities); trained weights keep them bounded.
+    """
+    for m in model.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.reset_running_stats()
+            m.momentum = None  # a cumulative average over the calibration batch
+    model.train()
+    with torch.no_grad():
+        model(pixel_values=torch.from_numpy(crops))
+    model.eval()
+
+
+def fp16_backbone_drift(clips: int = 3, frames: int = 8) -> None:
+    from tqscore.export.fp16 import convert, drift
+    from tqscore.export.graphs import audio_module, visual_module
+    from tqscore.features.backbones import AudioBackbone, VisualBackbone
+    from tqscore.features.crops import centre_box, crop_square, normalize
+    from tqscore.media import open_clip
+
+    crops, waves = [], []
+    for path in common.media_clips()[:clips]:
+        with open_clip(path) as clip:
+            batch = next(clip.iter_frames(chunk=frames))
+            waves.append(clip.audio[None, : 4 * 16_000].astype(np.float32))
+        crops.append(normalize(np.stack([crop_square(f, centre_box(f.shape[1], f.shape[0])) for f in batch])))
+    with tempfile.TemporaryDirectory() as tmp:
+        resnet, hubert = common.random_backbones(Path(tmp), full=True)
+        visual = VisualBackbone(str(resnet)).model
+        calibrate_batchnorm(visual, np.concatenate(crops))
+        print("\n| graph (full size, random weights) | inputs | min cosine FP16 vs FP32 | max abs |\n|---|---|---|---|")
+        for name, module, feeds in (("visual", visual_module(visual),
+                                     [{"pixel_values": np.concatenate(crops)}]),
+                                    ("audio", audio_module(AudioBackbone(str(hubert)).model),
+                                     [{"input_values": w} for w in waves])):
+            fp32 = export_graph(GRAPHS[name], module, Path(tmp) / GRAPHS[name].file, next(iter(feeds)))
+            convert(fp32, Path(tmp) / GRAPHS[name].fp16_file, GRAPHS[name])
+            found = [drift(fp32, Path(tmp) / GRAPHS[name].fp16_file, f) for f in feeds]
+            print(f"| {name} | {len(feeds)} clips | {min(f['fp16_vs_fp32_cosine_min'] for f in found):.6f} | "
+                  f"{max(f['fp16_vs_fp32_max_abs'] for f in found):.2e} |")
 
 
 def first_linear_error(model, folded, preprocessing, inputs) -> tuple[float, float]:

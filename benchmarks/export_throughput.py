@@ -6,10 +6,11 @@ name real ones. The baseline is PyTorch eager FP32 on the same device, in the sa
 
 - CPU: ONNX Runtime (CPUExecutionProvider) vs eager.
 - GPU (CUDA torch + tensorrt): TensorRT FP16 engines built here through the export code
-  (profiles, FP32 layers, timing cache; build time reported) vs eager, plus ONNX Runtime on
+  (FP16 graphs, profiles, timing cache; build time reported) vs eager, plus ONNX Runtime on
   CUDA when onnxruntime-gpu is installed; then FP16 engine vs FP32 ONNX max |score difference|
   on the shared real clips, through `tqscore batch` (`--device cuda`, checked to have served the
-  engines, vs `--device cpu`). Needs onnxruntime-gpu (engine buffers) and a CUDA torch (eager).
+  engines, vs `--device cpu`). Engine calls copy through reused page-locked buffers
+  (``tqscore.runtime.engines.TrtGraph``), so the rate includes one host copy into them per call.
 
     python benchmarks/export_throughput.py [--image-batches 64,150] [--audio-batch 8] [--repeats 3]
     python benchmarks/export_throughput.py --image-batches 8,16 --audio-batch 2   # small CPU run
@@ -105,10 +106,14 @@ def engine_runners(onnx_paths: dict[str, Path], folder: Path, args) -> tuple[dic
 
     trt, target = load_tensorrt(), detect_target()
     runners, build_s = {}, {}
+    from tqscore.export.fp16 import convert
+
     for graph, path in onnx_paths.items():
         spec = GRAPHS[graph]
-        plan = BuildPlan(graph, path, folder / engine_filename(spec, target), folder / timing_cache_filename(target),
-                         profiles_for(graph, args.image_batches, (1, args.audio_batch)), spec.fp32_layers)
+        half = folder / spec.fp16_file
+        kept = convert(path, half, spec)
+        plan = BuildPlan(graph, half, folder / engine_filename(spec, target), folder / timing_cache_filename(target),
+                         profiles_for(graph, args.image_batches, (1, args.audio_batch)), tuple(kept))
         result = build_engine(plan, trt)
         plan.engine_path.write_bytes(result.engine)
         build_s[graph] = result.seconds

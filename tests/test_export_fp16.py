@@ -131,3 +131,15 @@ def test_patterns_that_match_nothing_fail_loudly(folder, tmp_path):
     with pytest.raises(ExportError, match="no node matches the FP32 patterns"):
         convert(folder.out / GRAPHS["audio"].file, tmp_path / "x.onnx", spec)
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_docs_and_help_show_the_format_table(capsys):
+    from pathlib import Path
+
+    from tqscore.cli import main
+    from tqscore.export.formats import format_table
+
+    assert format_table() in (Path(__file__).parents[1] / "docs" / "export.md").read_text()
+    with pytest.raises(SystemExit):
+        main(["export", "--help"])
+    assert "| `onnx-fp16` | `*.fp16.onnx` |" in capsys.readouterr().out
