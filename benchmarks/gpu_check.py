@@ -19,8 +19,8 @@ Parts, in order of value (deadline in seconds):
    and 150 and the FP16/FP32 ratio measured in the same run.
 3. ``fusion_fp16`` (30): the FP16 fusion graph vs the FP32 one (ONNX Runtime) on the bundle's
    statistics: max |score difference| (goal <= 0.02).
-4. ``nvdec`` (60): PyNvVideoCodec decoding of the clips vs the PyAV reference frames: max and mean
-   pixel difference, and the ResNet101 feature cosine that difference leaves.
+4. ``nvdec`` (60): the clips decoded by ``tqscore.media.nvdec`` (PyNvVideoCodec) vs the PyAV
+   reference frames: max and mean pixel difference per clip.
 5. ``engines`` (240): TensorRT / onnxruntime-gpu engine builds, only where they are installed.
 
     python benchmarks/gpu_check.py --prepare /tmp/gpu-prep          # here, on the CPU
@@ -89,9 +89,11 @@ def prepare_clip(path: Path, out: Path) -> None:
         indices = clip.frame_indices[:FRAMES_PER_CLIP]
         frames = next(clip.iter_frames_at(indices, chunk=FRAMES_PER_CLIP))
         audio = clip.audio[: 4 * 16_000].astype(np.float32)
+        rotation = clip.info.rotation
     crops = np.stack([crop_square(f, centre_box(f.shape[1], f.shape[0])) for f in frames])
     (out / path.name).write_bytes(path.read_bytes())
-    np.savez_compressed(out / f"{path.stem}.npz", indices=indices, frames=frames, crops=crops, audio=audio)
+    np.savez_compressed(out / f"{path.stem}.npz", indices=indices, frames=frames, crops=crops, audio=audio,
+                        rotation=rotation)
 
 
 def prepare_fusion(out: Path) -> None:
@@ -235,21 +237,31 @@ def part_nvdec(work: Path, smoke: bool) -> dict:
         subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", str(wheels[-1])], check=True)
     rows, worst = [], 0
     for fixture, clip in zip(clip_fixtures(work), sorted((work / "clips").glob("*.mp4"))):
-        frames = nvdec_frames(clip, fixture["indices"])
+        frames = nvdec_frames(clip, fixture)
         diff = np.abs(frames.astype(np.int16) - fixture["frames"].astype(np.int16))
         rows.append({"clip": clip.name, "max_abs": int(diff.max()), "mean_abs": round(float(diff.mean()), 3)})
         worst = max(worst, int(diff.max()))
     return {"status": "ok", "frames": rows, "max_abs": worst}
 
 
-def nvdec_frames(path: Path, indices) -> np.ndarray:
-    """RGB frames at ``indices`` decoded by NVDEC (PyNvVideoCodec's SimpleDecoder), (n, H, W, 3) uint8."""
-    import PyNvVideoCodec as nvc
-    import torch
+def nvdec_frames(path: Path, fixture: dict) -> np.ndarray:
+    """The reference frames' indices decoded by tqscore's NVDEC backend (``tqscore.media.nvdec``).
 
-    decoder = nvc.SimpleDecoder(str(path), gpu_id=0, use_device_memory=True, output_color_type=nvc.OutputColorType.RGB)
-    frames = decoder.get_batch_frames_by_index([int(i) for i in indices])
-    return np.stack([torch.from_dlpack(f).cpu().numpy() for f in frames])
+    Loaded without ``tqscore.media``'s package __init__, which imports PyAV (not on the lent machine).
+    """
+    import importlib
+    import types
+
+    if "tqscore.media" not in sys.modules:
+        package = types.ModuleType("tqscore.media")
+        package.__path__ = [str(REPO / "tqscore" / "media")]
+        sys.modules["tqscore.media"] = package
+    nvdec = importlib.import_module("tqscore.media.nvdec")
+    source = nvdec.NvdecFrames(path, tuple(fixture["frames"].shape[1:3]), int(fixture["rotation"]))
+    try:
+        return np.stack([source.frame(int(i)) for i in fixture["indices"]])
+    finally:
+        source.close()
 
 
 def part_engines(work: Path, smoke: bool) -> dict:

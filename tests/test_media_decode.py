@@ -515,9 +515,9 @@ def test_media_error_survives_pickling():
 
 
 def test_decode_device_without_cuda(monkeypatch, caplog):
-    monkeypatch.setattr(media_frames, "decord_cuda_available", lambda: False)
+    monkeypatch.setattr(media_frames, "gpu_decoding_available", lambda: False)
     media_video._warn_cpu_fallback.cache_clear()
-    with pytest.raises(RuntimeError, match="decord has no CUDA"):
+    with pytest.raises(RuntimeError, match="needs GPU decoding: PyNvVideoCodec"):
         open_clip(SOURCE, decode_device="cuda")
     with caplog.at_level(logging.DEBUG, logger="tqscore.media.video"):
         for _ in range(3):
@@ -525,17 +525,60 @@ def test_decode_device_without_cuda(monkeypatch, caplog):
     assert sum("decoding on the CPU" in r.message for r in caplog.records) == 1
     with pytest.raises(ValueError):
         open_clip(SOURCE, decode_device="tpu")
-    with pytest.raises(ValueError):
-        open_clip(SOURCE, backend="pyav", decode_device="cuda")
+    for backend in media_frames.BACKENDS:
+        with pytest.raises(ValueError, match="decodes on the CPU"):
+            open_clip(SOURCE, backend=backend, decode_device="cuda")
     with pytest.raises(ValueError):
         open_clip(SOURCE, backend="opencv")
 
 
-def test_cuda_detection_matches_the_build():
-    """Detection never touches a GPU context that would raise; the PyPI wheel has no CUDA."""
-    built_with_cuda = media_frames.decord.get_global_func("device_api.gpu", True) is not None
-    if not built_with_cuda:
-        assert media_frames.decord_cuda_available() is False
+def test_gpu_decoding_needs_pynvvideocodec_and_a_gpu():
+    """Neither is here: the check says so without raising (it never starts a GPU context it cannot)."""
+    from tqscore.media.nvdec import nvdec_available
+
+    nvdec_available.cache_clear()
+    assert media_frames.gpu_decoding_available() is False
+
+
+class StandInNvdec:
+    """A PyNvVideoCodec stand-in: SimpleDecoder decodes the coded (unrotated) RGB frames with PyAV,
+    as NVDEC does, and hands each as an array with __dlpack__ (host memory). It checks the adapter
+    (indexing, display rotation, size check, no second decode of frame 0), not NVDEC's pixels."""
+
+    OutputColorType = type("OutputColorType", (), {"RGB": "RGB"})
+    asked: list = []
+
+    class SimpleDecoder:
+        def __init__(self, path, gpu_id=0, use_device_memory=True, output_color_type=None):
+            import av
+
+            assert use_device_memory is False and output_color_type == "RGB"
+            with av.open(path) as container:
+                self.frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+
+        def __len__(self):
+            return len(self.frames)
+
+        def get_batch_frames_by_index(self, indices):
+            StandInNvdec.asked.extend(indices)
+            return [self.frames[i] for i in indices]
+
+
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_nvdec_backend_behind_the_frames_interface(variants, monkeypatch, rotation):
+    import sys
+
+    from tqscore.media import nvdec
+
+    path = make(variants, f"rot{rotation}.mp4", seconds=1, size=(128, 64), rotation=rotation)
+    monkeypatch.setitem(sys.modules, "PyNvVideoCodec", StandInNvdec)
+    monkeypatch.setattr(media_frames, "gpu_decoding_available", lambda: True)
+    StandInNvdec.asked = []
+    with open_clip(path, decode_device="cuda") as gpu, open_clip(path, backend="pyav") as cpu:
+        assert isinstance(gpu._frames, nvdec.NvdecFrames)
+        for a, b in zip(gpu.iter_frames(chunk=5), cpu.iter_frames(chunk=5)):
+            np.testing.assert_array_equal(a, b)
+        assert StandInNvdec.asked == gpu.frame_indices.tolist()  # frame 0 decoded once
 
 
 def test_chunks_bound_memory():

@@ -7,7 +7,7 @@ decodes the chosen frames chunk by chunk. Every bad file raises :class:`MediaErr
 
 from tqscore.media.audio import load_audio
 from tqscore.media.errors import MediaError
-from tqscore.media.frames import decord_cuda_available
+from tqscore.media.frames import gpu_decoding_available
 from tqscore.media.sampling import frame_step, sample_indices
 from tqscore.media.video import ClipInfo, StandardClip, open_clip
 
@@ -15,7 +15,7 @@ __all__ = [
     "ClipInfo",
     "MediaError",
     "StandardClip",
-    "decord_cuda_available",
+    "gpu_decoding_available",
     "frame_step",
     "load_audio",
     "open_clip",

@@ -1,20 +1,20 @@
-"""Frame decoders behind ``StandardClip.iter_frames``: decord (on the GPU) and PyAV (on the CPU).
+"""Frame decoders behind ``StandardClip.iter_frames``: PyAV and decord on the CPU, NVDEC on the GPU.
 
-decord is the project's GPU decoder: it seeks and batch-decodes by index (``get_batch``) and
-decodes with NVDEC where it was built with CUDA (the PyPI wheel is CPU-only). PyAV decodes the
-same frames sequentially with FFmpeg's frame threading, holding only what the caller asked for;
-on the CPU it is the default (``open_clip``'s ``backend="auto"``: decord's CPU reader decodes
-ahead without bound, see ``tqscore.media.video``). Both index the decoded frames in presentation order and
-return one frame at a time in display orientation; the caller copies it into its chunk, so at
-most one decoded frame besides the chunk is alive (fresh large buffers cost page faults: one
-``get_batch`` of 32 frames of 1080p took 1.6x the CPU of 32 single-frame reads, measured).
+PyAV decodes frames sequentially with FFmpeg's frame threading, holding only what the caller
+asked for; it is the CPU default (``open_clip``'s ``backend="auto"``: decord's CPU reader decodes
+ahead without bound, see ``tqscore.media.video``). decord's VideoReader seeks and decodes by
+index (``backend="decord"``, CPU). On the GPU frames decode with NVDEC through PyNvVideoCodec
+(``tqscore.media.nvdec``, ``backend="nvdec"``). All index the decoded frames in presentation
+order and return one frame at a time in display orientation; the caller copies it into its
+chunk, so at most one decoded frame besides the chunk is alive (fresh large buffers cost page
+faults: one ``get_batch`` of 32 frames of 1080p took 1.6x the CPU of 32 single-frame reads,
+measured).
 """
 
 from __future__ import annotations
 
 import os
 import re
-from functools import lru_cache
 from pathlib import Path
 
 import av
@@ -23,8 +23,9 @@ import numpy as np
 
 from tqscore.media.errors import MediaError
 
-BACKENDS = ("decord", "pyav")
-DECODE_DEVICES = ("auto", "cpu", "cuda")  # auto: the GPU when decord has CUDA, else the CPU
+BACKENDS = ("decord", "pyav")  # the CPU decoders; "nvdec" (tqscore.media.nvdec) is the GPU's
+GPU_BACKEND = "nvdec"
+DECODE_DEVICES = ("auto", "cpu", "cuda")  # auto: the GPU where NVDEC can decode, else the CPU
 
 
 def decord_reason(exc: Exception) -> str:
@@ -33,15 +34,15 @@ def decord_reason(exc: Exception) -> str:
     return "decord: " + re.sub(r"^(\[[^\]]*\]\s*\S+:\d+:\s*)+", "", text)
 
 
-@lru_cache(maxsize=1)
-def decord_cuda_available() -> bool:
-    """Whether this decord was built with CUDA and sees a GPU (the PyPI wheel is CPU-only)."""
-    built = decord.get_global_func("device_api.gpu", True) is not None
-    return built and bool(decord.gpu(0).exist)
+def gpu_decoding_available() -> bool:
+    """Whether frames can decode on the GPU here: PyNvVideoCodec installed and a usable NVIDIA GPU."""
+    from tqscore.media.nvdec import nvdec_available
+
+    return nvdec_available()
 
 
 class DecordFrames:
-    """decord's VideoReader; turns the frames itself if decord left the display rotation undone.
+    """decord's VideoReader on the CPU; turns the frames itself if decord left the display rotation undone.
 
     decord takes its path as UTF-8 text, so a file name that is not UTF-8 (bytes Python holds
     as surrogate escapes) cannot be passed; such a file is opened here and decord reads it

@@ -2,7 +2,8 @@
 
 The frame timeline (times, count, average rate) comes from the PyAV probe, which also rejects
 bad files before a frame decoder sees them; frames decode lazily, chunk by chunk, through
-decord where they decode on the GPU and PyAV on the CPU (``backend="auto"``, the default).
+NVDEC (PyNvVideoCodec) where they decode on the GPU and PyAV on the CPU (``backend="auto"``,
+the default).
 
 Why not decord on the CPU too: its reader pushes packets to its decoding thread faster than it
 takes frames back, so the frames a caller has not asked for yet pile up in its queue while the
@@ -11,7 +12,7 @@ the front end with decord and 349 MiB with PyAV, which was also faster (12.2 s v
 a 60-s cap holds up to 9 GB of decoded 1080p frames (docs/media.md, "Frame backends"). Both
 give the same frames (the 23 shared clips' signals-only rows were identical but for one 10-bit
 HEVC, whose frames are 0.19 grey levels apart on average, and one edit-list clip the probe now
-reads right). On the GPU decord decodes with NVDEC into a preallocated pool (its source; not measured here).
+reads right).
 
 Variable frame rate: the step rule uses the average frame rate (frames / duration) and the
 frame indices count decoded frames, as the seed did; ``frame_times`` are the chosen frames'
@@ -73,7 +74,7 @@ class StandardClip:
     signal_times: np.ndarray = field(default_factory=lambda: np.zeros(0, np.float64))
     signal_fps: float = FPS  # rate of the dense frames: fps / frame_step(fps)
     signal_span_s: float = 0.0  # seconds of the clip the dense pass covers: min(duration, SIGNAL_SPAN_S)
-    _frames: frames.DecordFrames | frames.PyAVFrames | None = field(default=None, repr=False, compare=False)
+    _frames: object = field(default=None, repr=False, compare=False)  # DecordFrames, PyAVFrames or NvdecFrames
 
     @property
     def n_valid(self) -> int:
@@ -114,19 +115,7 @@ class StandardClip:
 def _warn_cpu_fallback() -> None:
     # DEBUG: the normal case on every CPU machine, not a problem to act on; a batch run says it
     # once, at INFO, from its main process instead of once per worker.
-    log.debug("decord has no CUDA support in this install (the PyPI wheel is CPU-only); decoding on the CPU")
-
-
-def decord_context(decode_device: str):
-    """decord's decode context for "cpu", "cuda" (must exist) or "auto" (GPU when available)."""
-    if not decodes_on_gpu(decode_device):
-        return decord.cpu(0)
-    if not frames.decord_cuda_available():
-        raise RuntimeError(
-            "decode_device='cuda' but decord has no CUDA support (the PyPI wheel is CPU-only; "
-            "build decord with -DUSE_CUDA=1) or no GPU is visible; use 'cpu' or 'auto'"
-        )
-    return decord.gpu(0)
+    log.debug("no GPU decoding here (PyNvVideoCodec and an NVIDIA GPU); decoding on the CPU")
 
 
 def _is_vfr(starts: np.ndarray) -> bool:
@@ -146,52 +135,76 @@ def _displayed(pr: Probe) -> tuple[int, int]:
 
 
 def decodes_on_gpu(decode_device: str) -> bool:
-    """Whether frames decode on the GPU: "cuda" (decord must have CUDA), or "auto" where it has."""
+    """Whether frames decode on the GPU: "cuda" (NVDEC must be there), or "auto" where it is."""
     if decode_device == "cpu":
         return False
-    if decode_device == "cuda" or frames.decord_cuda_available():
+    if decode_device == "cuda" or frames.gpu_decoding_available():
         return True
     _warn_cpu_fallback()
     return False
 
 
 def _frame_source(path: Path, pr: Probe, decode_device: str, backend: str):
+    gpu = decodes_on_gpu(decode_device)
     if backend == "auto":
-        backend = "decord" if decodes_on_gpu(decode_device) else "pyav"
-    if backend not in frames.BACKENDS:
-        raise ValueError(f"backend must be one of ('auto', *{frames.BACKENDS}), got {backend!r}")
-    if backend == "pyav":
+        backend = frames.GPU_BACKEND if gpu else "pyav"
+    if backend not in (*frames.BACKENDS, frames.GPU_BACKEND):
+        raise ValueError(f"backend must be one of ('auto', *{frames.BACKENDS}, {frames.GPU_BACKEND!r}), got {backend!r}")
+    if backend != frames.GPU_BACKEND:
         if decode_device == "cuda":
-            raise ValueError("backend='pyav' decodes on the CPU; use backend='decord' for decode_device='cuda'")
-        return frames.PyAVFrames(path, pr.n_frames, pr.rotation)
+            raise ValueError(f"backend={backend!r} decodes on the CPU; use backend='nvdec' (or 'auto') for decode_device='cuda'")
+        if backend == "pyav":
+            return frames.PyAVFrames(path, pr.n_frames, pr.rotation)
+        return _decord_frames(path, pr)
+    return _nvdec_frames(path, pr, decode_device)
+
+
+def _nvdec_frames(path: Path, pr: Probe, decode_device: str):
+    from tqscore.media.nvdec import NvdecFrames
+
+    if not frames.gpu_decoding_available():
+        raise RuntimeError("decode_device='cuda' needs GPU decoding: PyNvVideoCodec (pip install PyNvVideoCodec) "
+                           "and a usable NVIDIA GPU; use 'cpu' or 'auto'")
     try:
-        source = frames.DecordFrames(path, decord_context(decode_device), _displayed(pr), pr.rotation)
+        source = NvdecFrames(path, _displayed(pr), pr.rotation)
     except MediaError as exc:
         if decode_device == "cuda":
             raise
+        # The probe decoded this file with PyAV, so it is not broken: NVDEC lacks the codec or profile.
+        log.warning("%s: NVDEC cannot decode this %s stream (%s); decoding it with PyAV", path, pr.video_codec, exc.cause)
+        return frames.PyAVFrames(path, pr.n_frames, pr.rotation)
+    return _checked_count(path, source, pr, "NVDEC")
+
+
+def _decord_frames(path: Path, pr: Probe):
+    try:
+        source = frames.DecordFrames(path, decord.cpu(0), _displayed(pr), pr.rotation)
+    except MediaError as exc:
         # The probe decoded this file with PyAV, so it is not broken: decord's FFmpeg 4.1 lacks
         # newer codecs (AV1, measured). PyAV decodes the same frames.
         log.warning(
             "%s: decord cannot decode this %s stream (%s); decoding it with PyAV", path, pr.video_codec, exc.cause
         )
         return frames.PyAVFrames(path, pr.n_frames, pr.rotation)
+    return _checked_count(path, source, pr, "decord")
+
+
+def _checked_count(path: Path, source, pr: Probe, name: str):
     if source.n_frames != pr.n_frames:
-        log.warning(
-            "%s: decord indexes %d frames, the container %d; using the first %d",
-            path, source.n_frames, pr.n_frames, min(source.n_frames, pr.n_frames),
-        )
+        log.warning("%s: %s indexes %d frames, the container %d; using the first %d",
+                    path, name, source.n_frames, pr.n_frames, min(source.n_frames, pr.n_frames))
     return source
 
 
 def open_clip(path: str | os.PathLike, *, decode_device: str = "cpu", backend: str = "auto") -> StandardClip:
     """Turn a video file into the seed's standard clip (docs/method.md §1). Frames decode lazily.
 
-    ``backend``: "auto" (decord on the GPU, PyAV on the CPU: see the module docstring), "decord"
-    or "pyav".
+    ``backend``: "auto" (NVDEC on the GPU, PyAV on the CPU: see the module docstring), "decord",
+    "pyav" (the CPU) or "nvdec" (the GPU).
 
     Raises MediaError for empty, unreadable, truncated, corrupt or non-video files, RuntimeError
-    when ``decode_device="cuda"`` is asked of a decord without CUDA, ValueError for an unknown
-    ``decode_device`` or ``backend``.
+    when ``decode_device="cuda"`` is asked where NVDEC cannot decode (no PyNvVideoCodec or no
+    GPU), ValueError for an unknown ``decode_device`` or ``backend``.
     """
     path = Path(path)
     if decode_device not in frames.DECODE_DEVICES:

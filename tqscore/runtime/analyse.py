@@ -152,13 +152,13 @@ def _frontend(task: ClipTask, syncnet_run: bool):
     The standard frames' model crops are made only for the engines or for SyncNet (whose
     fallback, a clip whose standard frames are a 25-fps run, scores them)."""
     from tqscore.features.frontend import run_frontend
-    from tqscore.media import MediaError, decord_cuda_available
+    from tqscore.media import MediaError, gpu_decoding_available
 
     options = {"syncnet_run": syncnet_run, "model_inputs": task.need_inputs or syncnet_run}
     try:
         return run_frontend(task.path, decode_device=task.decode_device, **options)
     except MediaError as exc:
-        if task.decode_device != "auto" or not decord_cuda_available():
+        if task.decode_device != "auto" or not gpu_decoding_available():
             raise
         log.warning("%s: GPU decoding failed (%s); decoding on the CPU", task.path, exc.cause)
         return run_frontend(task.path, decode_device="cpu", **options)

@@ -189,10 +189,10 @@ def _save_pending(store: ResultStore) -> None:
 
 def _log_decoding(decode_device: str) -> None:
     """Said once per run, by the main process rather than by every worker."""
-    from tqscore.media import decord_cuda_available
+    from tqscore.media import gpu_decoding_available
 
-    if decode_device == "auto" and not decord_cuda_available():
-        log.info("decoding on the CPU: this decord has no CUDA support (the PyPI wheel is CPU-only)")
+    if decode_device == "auto" and not gpu_decoding_available():
+        log.info("decoding on the CPU: no GPU decoding here (PyNvVideoCodec and an NVIDIA GPU)")
 
 
 def _log_other_signals(previous, current: str) -> None:
