@@ -142,7 +142,8 @@ def fp16_backbone_drift(clips: int = 3, frames: int = 8) -> None:
             fp32 = export_graph(GRAPHS[name], module, Path(tmp) / GRAPHS[name].file, next(iter(feeds)))
             convert(fp32, Path(tmp) / GRAPHS[name].fp16_file, GRAPHS[name])
             found = [drift(fp32, Path(tmp) / GRAPHS[name].fp16_file, f) for f in feeds]
-            print(f"| {name} | {len(feeds)} clips | {min(f['fp16_vs_fp32_cosine_min'] for f in found):.6f} | "
+            rows = sum(len(next(iter(f.values()))) for f in feeds)
+            print(f"| {name} | {rows} {'crops' if name == 'visual' else 'clips of 4 s'} | {min(f['fp16_vs_fp32_cosine_min'] for f in found):.6f} | "
                   f"{max(f['fp16_vs_fp32_max_abs'] for f in found):.2e} |")
 
 
