@@ -19,15 +19,19 @@ NVIDIA ModelOpt's AutoCast (``nvidia-modelopt[onnx]``) because
   served graph depend on the data at hand;
 - ModelOpt's AutoCast itself depends on this pass (``onnxconverter-common~=1.16``).
 
-Two corrections around the pass (``float32_outputs``, and this one): the graph's Cast nodes are kept as they are, named in
-``node_block_list``. The pass relabels a Cast-to-float's output as float16 but leaves its ``to``
-attribute, which ONNX Runtime rejects on load (HuBERT's positional-convolution Cast, the fusion
-model's mask Casts); kept, the pass puts a Cast to FP16 after them instead. They are named, not
-given as ``op_block_list=["Cast"]``: the pass then also visits the Casts it inserts and never ends.
+Three corrections around the pass, each for a graph it otherwise breaks here:
+
+- the graph's own Cast nodes are kept as they are, named in ``node_block_list``: the pass
+  relabels a Cast-to-float's output as float16 but leaves its ``to`` attribute, which ONNX
+  Runtime rejects on load (HuBERT's positional-convolution Cast, the fusion model's mask
+  Casts); kept, the pass puts a Cast to FP16 after them instead. They are named, not given as
+  ``op_block_list=["Cast"]``: the pass then also visits the Casts it inserts and never ends;
+- Identity nodes that copy a weight become weights of their own (``inline_weight_identities``);
+- outputs stay float32 (``float32_outputs``) where the pass ends the graph with an FP16 Cast.
 
 Constants smaller than 1e-7 in magnitude are raised to 1e-7 and larger than 1e4 lowered to 1e4
 by the pass (its defaults): weights that small are below FP16's precision at any activation
-scale here, and the one constant past 1e4 is the attention mask's -1e4 fill.
+scale here, and the largest constant, the attention mask's -1e4 fill, sits at that limit.
 """
 
 from __future__ import annotations
@@ -75,7 +79,7 @@ def float32_outputs(model) -> list[str]:
     """Make every FP16 graph output FP32 again; returns the outputs changed.
 
     With ``keep_io_types`` the pass still ends a graph whose last node it kept in FP32 (HuBERT's
-    final LayerNorm) with a Cast to FP16: that Cast now casts to FP32, and any other FP16
+    final LayerNorm) with a Cast to FP16: that Cast is made to cast to FP32, and any other FP16
     output gets a Cast to FP32 of its own.
     """
     from onnx import TensorProto, helper
