@@ -23,9 +23,12 @@ Parts, in order of value (deadline in seconds):
    reference frames: max and mean pixel difference per clip.
 5. ``engines`` (240): TensorRT / onnxruntime-gpu engine builds, only where they are installed.
 
-    python benchmarks/gpu_check.py --prepare /tmp/gpu-prep          # here, on the CPU
-    python benchmarks/gpu_check.py --work shared/gpu-prep           # on the GPU, <= 5 min
-    python benchmarks/gpu_check.py --smoke --work /tmp/g            # CPU: tiny models, seconds
+    python benchmarks/gpu_check.py --prepare gpu-prep       # here, on the CPU (not committed)
+    python benchmarks/gpu_check.py --work gpu-prep          # on the GPU, the folder carried along, <= 5 min
+    python benchmarks/gpu_check.py --smoke --work /tmp/g    # CPU: tiny models, under a minute
+
+The repository's tracked files are about 2 MB, so the prepared folder and the tree travel
+together within the lent machine's 64 MiB per command.
 """
 
 from __future__ import annotations
