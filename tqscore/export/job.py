@@ -26,7 +26,7 @@ from tqscore.layout import LAYOUT_VERSION
 
 log = logging.getLogger(__name__)
 
-VERSIONED = ("torch", "onnx", "onnxruntime", "transformers", "numpy", "tensorrt")
+VERSIONED = ("torch", "onnx", "onnxruntime", "transformers", "numpy", "onnxconverter-common", "tensorrt")
 
 
 @dataclass
