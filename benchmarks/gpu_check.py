@@ -231,13 +231,15 @@ def part_fusion_fp16(work: Path, smoke: bool) -> dict:
 
 
 def part_nvdec(work: Path, smoke: bool) -> dict:
-    wheels = sorted((work / "wheels").glob("*.whl"))
+    wheels, site = sorted((work / "wheels").glob("*.whl")), work / "site"
+    sys.path.insert(0, str(site))  # the carried wheel, unpacked beside the fixtures (no write to the image)
     try:
         import PyNvVideoCodec  # noqa: F401
     except ImportError:
         if not wheels or smoke:
             return {"status": NOT_HERE, "why": "PyNvVideoCodec is not installed and no wheel was prepared"}
-        subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", str(wheels[-1])], check=True)
+        subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--target", str(site),
+                        str(wheels[-1])], check=True)
     rows, worst = [], 0
     for fixture, clip in zip(clip_fixtures(work), sorted((work / "clips").glob("*.mp4"))):
         frames = nvdec_frames(clip, fixture)
