@@ -232,14 +232,14 @@ def part_fusion_fp16(work: Path, smoke: bool) -> dict:
 
 def part_nvdec(work: Path, smoke: bool) -> dict:
     wheels, site = sorted((work / "wheels").glob("*.whl")), work / "site"
-    sys.path.insert(0, str(site))  # the carried wheel, unpacked beside the fixtures (no write to the image)
-    try:
-        import PyNvVideoCodec  # noqa: F401
-    except ImportError:
-        if not wheels or smoke:
-            return {"status": NOT_HERE, "why": "PyNvVideoCodec is not installed and no wheel was prepared"}
+    if not site.is_dir() and wheels and not smoke:  # the carried wheel, unpacked beside the fixtures
         subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-deps", "--target", str(site),
                         str(wheels[-1])], check=True)
+    sys.path.insert(0, str(site))
+    try:
+        import PyNvVideoCodec  # noqa: F401
+    except ImportError as exc:
+        return {"status": NOT_HERE, "why": f"PyNvVideoCodec is not importable ({exc}); no wheel prepared or smoke run"}
     rows, worst = [], 0
     for fixture, clip in zip(clip_fixtures(work), sorted((work / "clips").glob("*.mp4"))):
         frames = nvdec_frames(clip, fixture)
