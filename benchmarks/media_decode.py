@@ -1,8 +1,8 @@
 """Seconds per clip to make the standard clip: open_clip (probe, index, audio) + all its frames.
 
-Measured for both frame backends (decord, the GPU decoder, and PyAV, the CPU default) against a baseline in the
-same run on the same clips: a bare PyAV loop (sequential threaded decode, RGB conversion of the
-same selected frames, the same audio decode) without the probe. Wall time and CPU time (all
+Measured for both CPU frame backends (decord, seeking by index, and PyAV, the CPU default)
+against a baseline in the same run on the same clips: a bare PyAV loop (sequential threaded
+decode, RGB conversion of the same selected frames, the same audio decode) without the probe. Wall time and CPU time (all
 threads of this process) are both reported: on a shared machine the wall time mostly measures
 the neighbours.
 

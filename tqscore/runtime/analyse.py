@@ -1,8 +1,9 @@
 """What a worker process does with one file: the CPU front end and the training-free signals.
 
 Runs in the spawned workers of ``tqscore.runtime.workers``. It imports no torch and no
-transformers (the serving image has neither): the front end is decord + MediaPipe + OpenCV and
-the signals are NumPy / ONNX Runtime. A bad file is an ``error`` result naming the file and the
+transformers (the serving image has neither): the front end is PyAV on the CPU, or NVDEC through
+PyNvVideoCodec on the GPU (``tqscore.media``, ``backend="auto"``), + MediaPipe + OpenCV, and the
+signals are NumPy / ONNX Runtime. A bad file is an ``error`` result naming the file and the
 cause, never an exception that could stop the run.
 """
 
@@ -63,7 +64,7 @@ def worker_init(syncnet_weights: str | None = None) -> WorkerState:
     One Face Mesh graph is started and closed here: a process's first graph start loads
     MediaPipe's models and took 0.7-2 s (later ones 20-200 ms), which the worker's first clip
     would otherwise carry in its ``ms_total``."""
-    import tqscore.features.frontend  # noqa: F401  (decord, MediaPipe, OpenCV)
+    import tqscore.features.frontend  # noqa: F401  (PyAV, MediaPipe, OpenCV)
     from tqscore.features.landmarks import FaceMeshTracker
     from tqscore.signals import load_signal_models
 
@@ -76,18 +77,15 @@ def worker_init(syncnet_weights: str | None = None) -> WorkerState:
 def quiet_decoders(level: int) -> None:
     """FFmpeg's own messages ("[h264 @ 0x...] Invalid NAL unit size") only at -v (DEBUG).
 
-    decord's bundled FFmpeg prints to stderr by itself, past Python's logging, and a broken file
-    already becomes an error row naming the file; at DEBUG it keeps FFmpeg's default level.
-    PyAV's FFmpeg is silent unless asked; at DEBUG its warnings go through Python logging
-    (loggers ``libav.*``), so they reach the parent's log like any other record.
+    PyAV's FFmpeg is silent unless asked, and a broken file already becomes an error row naming
+    the file; at DEBUG its warnings go through Python logging (loggers ``libav.*``), so they
+    reach the parent's log like any other record. decord, whose bundled FFmpeg prints past
+    Python's logging, decodes no frames in a worker (``backend="auto"``: PyAV or NVDEC).
     """
     import av
-    import decord
 
     if level <= logging.DEBUG:
         av.logging.set_level(av.logging.WARNING)
-    else:
-        decord.logging.set_level(decord.logging.QUIET)
 
 
 def error_analysis(task: ClipTask, message: str) -> Analysis:

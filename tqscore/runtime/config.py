@@ -55,7 +55,7 @@ class BatchConfig:
     rules: Path | None = None  # verdict rules (YAML); None = the package's tqscore/model/rules.yaml
     scorer: Path | None = None  # calibration from `tqscore calibrate`; None = the reference scorer's own weights
     device: str = "auto"  # where the engines run: TensorRT/CUDA when available, else CPU
-    decode_device: str = "auto"  # where decord decodes: GPU when built with CUDA, else CPU
+    decode_device: str = "auto"  # where frames decode: NVDEC (PyNvVideoCodec) or PyAV; scoring_decode_device
     precision: str = "auto"  # visual graph on the CPU: INT8 when built (`--formats onnx-int8`), fp32, or int8
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     shard: Shard = field(default_factory=Shard)
