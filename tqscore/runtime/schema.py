@@ -104,10 +104,15 @@ def output_schema() -> dict[str, pl.DataType]:
 
 
 def schema_table() -> str:
-    """The schema as a Markdown table (for docs/runtime.md)."""
+    """The schema as a Markdown table (for docs/runtime.md); a ``|`` inside a cell is written ``\\|``."""
     lines = ["| column | type | meaning |", "|---|---|---|"]
-    lines += [f"| `{c.name}` | {_dtype_text(c.dtype)} | {c.description} |" for c in columns()]
+    lines += [f"| `{c.name}` | {_dtype_text(c.dtype)} | {_cell(c.description)} |" for c in columns()]
     return "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    """``text`` as one Markdown table cell: an unescaped ``|`` would end the cell."""
+    return text.replace("|", "\\|")
 
 
 def _dtype_text(dtype: pl.DataType) -> str:
