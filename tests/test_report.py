@@ -374,3 +374,12 @@ def test_a_file_that_could_not_be_analysed_is_held_back_first(ranked, browser):
     error = frame.filter(pl.col("path") == "broken.mp4").row(0, named=True)
     assert error["verdict"] == "fail" and first[0] == "fail broken.mp4" and first[1]  # no frame to show
     assert all(reason.split(": ", 1)[-1] in first[2] for reason in error["reasons"])
+
+
+def test_groups_that_share_no_input_are_named_in_the_comparison_not_a_crash():
+    from tqscore.report.groups import assign_groups, parse_grouping
+    from tqscore.report.paired import compare
+
+    frame = pl.DataFrame({"path": ["a/one_a.mp4", "b/one_b.mp4"], **{s: [3.0, 4.0] for s in SCORES}})
+    cmp = compare(frame, assign_groups(frame.get_column("path"), parse_grouping("folder")))
+    assert cmp.pairs == [] and cmp.ranking == [] and cmp.unpaired == [("a", 1), ("b", 1)]

@@ -224,3 +224,30 @@ def test_docs_list_every_output_column():
     docs = (Path(__file__).resolve().parents[1] / "docs" / "runtime.md").read_text()
     missing = [name for name in output_schema() if f"`{name}`" not in docs]
     assert not missing, f"docs/runtime.md lacks columns {missing}: paste schema_table() into it"
+
+
+def test_schema_table_escapes_a_pipe_so_every_row_has_three_cells(monkeypatch):
+    import re
+
+    from tqscore.runtime import schema
+
+    blockiness = schema.Column("blockiness", pl.Float32, "mean |luma difference| across grid lines")
+    monkeypatch.setattr(schema, "signal_columns", lambda: (blockiness,))
+    rows = schema.schema_table().splitlines()[2:]
+    cells = [re.split(r"(?<!\\)\|", row)[1:-1] for row in rows]  # a Markdown cell ends at an unescaped |
+    assert len(rows) == len(schema.columns()) and all(len(c) == 3 for c in cells)
+    assert [c[2].strip().replace("\\|", "|") for c in cells] == [c.description for c in schema.columns()]
+
+
+def test_building_the_parser_imports_no_heavy_library():
+    import subprocess
+    import sys
+
+    heavy = ("polars", "matplotlib", "torch", "onnxruntime")
+    code = ("import sys, tqscore.cli\n"
+            "help = tqscore.cli.build_parser().format_help()\n"
+            "print(all(name in help for name in ('batch', 'report', 'compare', 'export')))\n"
+            f"print([m for m in {heavy!r} if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["True", "[]"], f"`tqscore --help` imports {done.stdout.splitlines()[-1]}"

@@ -11,6 +11,14 @@ row. Everything is inlined (no network), so the page opens from a mail attachmen
 store.
 """
 
-from tqscore.report.build import ReportConfig, write_report
-
 __all__ = ["ReportConfig", "write_report"]
+
+
+def __getattr__(name: str):
+    """``ReportConfig`` and ``write_report`` load ``tqscore.report.build`` (polars, matplotlib, SciPy)
+    when first used, so that ``tqscore --help``, which imports ``tqscore.report.command``, does not."""
+    if name in __all__:
+        from tqscore.report import build
+
+        return getattr(build, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

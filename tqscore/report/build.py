@@ -24,6 +24,7 @@ from tqdm import tqdm
 from tqscore.io import write_text_atomic
 from tqscore.layout import LABELS
 from tqscore.report import page, plots
+from tqscore.report.command import DEFAULT_HELD, DEFAULT_TOP
 from tqscore.report.data import REASONS, SYNC_CURVE, VERDICT, held_back, load_scores, summarise
 from tqscore.report.groups import GroupTable, assign_groups, compile_one_group, group_frame, group_table, parse_grouping
 from tqscore.report.paired import Comparison, compare, pair_frame, ranking_frame
@@ -31,13 +32,9 @@ from tqscore.runtime.schema import STATUS_OK
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TOP = 12
 # What the report is held to (docs/report.md, "Measured"): a night's 100,000-row table is built
 # within a minute and stays small enough to mail or keep as a CI artefact.
 BUILD_LIMIT_S, SIZE_LIMIT_MB = 60.0, 25.0
-# Fail and review clips shown with pictures on the first screen: the screen shows about ten, the
-# rest a scroll away; the table below holds every one of them, filtered by verdict.
-DEFAULT_HELD = 24
 # Signals shown as columns of the row table (the histograms show every signal). Chosen to cover
 # each thing a person checks first: sync, speech, audio quality, face presence, freezes,
 # shakiness, a frozen mouth, head motion and picture sharpness. Absent ones are skipped.

@@ -13,6 +13,10 @@ import argparse
 import os
 from pathlib import Path
 
+DEFAULT_TOP = 12
+# Fail and review clips shown with pictures on the first screen: the screen shows about ten, the
+# rest a scroll away; the table below holds every one of them, filtered by verdict.
+DEFAULT_HELD = 24
 GROUP_BY_HELP = ("`folder` (the first folder under the input the batch scanned: paths in the table are relative to "
                  "it) or a regular expression with one capture group, searched in each path, whose capture is the group")
 MATCH_HELP = ("a regular expression with one capture group, searched in each file name, whose capture is the clip's "
@@ -25,8 +29,6 @@ def add_parser(subparsers) -> None:
 
 
 def _add_report(subparsers) -> None:
-    from tqscore.report.build import DEFAULT_HELD, DEFAULT_TOP
-
     p = subparsers.add_parser(
         "report",
         help="one self-contained HTML page for a scored table",
@@ -72,7 +74,7 @@ def _add_compare(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from tqscore.errors import ReportError
-    from tqscore.report.build import ReportConfig, write_report
+    from tqscore.report.build import ReportConfig
 
     if args.top < 0:
         raise ReportError(f"--top must be >= 0, got {args.top}")
@@ -82,15 +84,35 @@ def run(args: argparse.Namespace) -> int:
         raise ReportError("--videos is not a directory", args.videos)
     if args.workers < 1:
         raise ReportError(f"--workers must be >= 1, got {args.workers}")
-    if args.match is not None and args.group_by is None:
+    check_grouping(args.group_by, args.match)
+    write_page(ReportConfig(args.scores, args.out, args.videos, args.top, args.progress, args.workers,
+                            held=args.held, group_by=args.group_by, match=args.match), "report")
+    return 0
+
+
+def check_grouping(group_by: str | None, match: str | None) -> None:
+    """Raise the ``ReportError`` of a bad ``--group-by`` / ``--match`` pair, before any work is done
+    (``tqscore batch --report`` checks them before its run, not after it)."""
+    from tqscore.errors import ReportError
+    from tqscore.report.groups import compile_one_group, parse_grouping
+
+    if match is not None and group_by is None:
         raise ReportError("--match needs --group-by (inputs are paired across groups)")
-    stats = write_report(ReportConfig(args.scores, args.out, args.videos, args.top, args.progress, args.workers,
-                                      held=args.held, group_by=args.group_by, match=args.match))
-    print(f"tqscore report: wrote {args.out} ({stats.bytes / 1e6:.1f} MB, {stats.rows:,} rows, "
+    if group_by is not None:
+        parse_grouping(group_by)
+    if match is not None:
+        compile_one_group(match, "--match")
+
+
+def write_page(cfg, command: str) -> None:
+    """Write the page of ``cfg`` (a ``ReportConfig``) and its CSV tables, and print what was written."""
+    from tqscore.report.build import write_report
+
+    stats = write_report(cfg)
+    print(f"tqscore {command}: wrote {cfg.out} ({stats.bytes / 1e6:.1f} MB, {stats.rows:,} rows, "
           f"{stats.clips_decoded} clips decoded, {stats.seconds:.1f} s)")
     for path in stats.csv:
-        print(f"tqscore report: wrote {path}")
-    return 0
+        print(f"tqscore {command}: wrote {path}")
 
 
 def run_compare(args: argparse.Namespace) -> int:

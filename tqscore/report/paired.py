@@ -198,8 +198,8 @@ def _rank(names, present, values, tallies: list[_Tally], out: Comparison, counts
             inputs[side] |= t.shared
     used = inputs.any(axis=0)
     rng = Resampler([SEED, zlib.crc32("\0".join(names).encode())])
-    flat_won = won[used].reshape(int(used.sum()), -1)
-    flat_compared = compared[used].reshape(int(used.sum()), -1)
+    flat_won = won[used].reshape(int(used.sum()), n_scores * n_groups)
+    flat_compared = compared[used].reshape(int(used.sum()), n_scores * n_groups)
     boot = ratio_resamples(flat_won, flat_compared, rng) if used.any() else np.empty((0, flat_won.shape[1]))
     totals_won, totals_compared = flat_won.sum(axis=0), flat_compared.sum(axis=0)
     for g, name in enumerate(names):

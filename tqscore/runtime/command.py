@@ -50,8 +50,9 @@ def add_parser(subparsers) -> None:
 
 
 def _add_inputs(p: argparse.ArgumentParser) -> None:
-    """What to score and where the rows go."""
+    """What to score and where the rows go, and the page written at the end."""
     from tqscore.media.discovery import DEFAULT_EXTENSIONS
+    from tqscore.report.command import GROUP_BY_HELP, MATCH_HELP
 
     p.add_argument("input_dir", type=_input_location, metavar="DIR",
                    help="directory to scan (recursively); with --ray also an object-store URI (s3://, gs://, ...)")
@@ -62,6 +63,11 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
                    help="comma-separated video extensions, case-insensitive (default: %(default)s)")
     p.add_argument("--report", type=Path, default=None, metavar="HTML",
                    help="also write the `tqscore report` page for the output at the end (videos from DIR)")
+    p.add_argument("--group-by", default=None, metavar="folder|REGEX",
+                   help="with --report, as `tqscore report --group-by`: " + GROUP_BY_HELP + "; adds the page's "
+                   "groups and paired-comparison sections and their CSV tables beside HTML")
+    p.add_argument("--match", default=None, metavar="REGEX",
+                   help="with --report and --group-by, as `tqscore report --match`: " + MATCH_HELP)
 
 
 def _add_scoring(p: argparse.ArgumentParser) -> None:
@@ -92,7 +98,9 @@ def _add_scoring(p: argparse.ArgumentParser) -> None:
                    "(`tqscore export --formats onnx-int8`), else FP32; fp32; int8 = the INT8 graph or fail "
                    "(default: auto; GPUs always run FP16/FP32)")
     p.add_argument("--decode-device", choices=DECODE_DEVICES, default="auto",
-                   help="where decord decodes: cuda needs a CUDA build of decord (default: auto, CPU fallback)")
+                   help="where frames decode: auto = NVDEC through PyNvVideoCodec where it is installed and a GPU "
+                   "answers, else PyAV on the CPU (the CPU when a model scores: docs/runtime.md); cpu = PyAV; "
+                   "cuda = NVDEC or fail (default: auto)")
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -160,13 +168,29 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    page = _report_config(args, cfg)
     code = execute(cfg)
-    if args.report is not None and code in (EXIT_OK, EXIT_SOME_FAILED):
-        from tqscore.report import ReportConfig, write_report
+    if page is not None and code in (EXIT_OK, EXIT_SOME_FAILED):
+        from tqscore.report.command import write_page
 
-        stats = write_report(ReportConfig(cfg.out, args.report, videos=cfg.input_dir, progress=cfg.progress))
-        print(f"tqscore batch: wrote report {args.report} ({stats.bytes / 1e6:.1f} MB, {stats.seconds:.1f} s)")
+        write_page(page, "batch")
     return code
+
+
+def _report_config(args: argparse.Namespace, cfg):
+    """The ``ReportConfig`` of ``--report`` (None without it), its options checked before the run."""
+    from tqscore.errors import ConfigError
+
+    if args.report is None:
+        if args.group_by is not None or args.match is not None:
+            raise ConfigError("--group-by and --match are options of the page: they need --report HTML")
+        return None
+    from tqscore.report import ReportConfig
+    from tqscore.report.command import check_grouping
+
+    check_grouping(args.group_by, args.match)
+    return ReportConfig(cfg.out, args.report, videos=cfg.input_dir, progress=cfg.progress,
+                        group_by=args.group_by, match=args.match)
 
 
 def execute(cfg) -> int:
