@@ -4,7 +4,7 @@ already saved kept, and a resume after freeing space that gives the complete tab
 The writes fail the two ways a full disk reaches the store: polars' own error (for a failure in
 the Parquet footer it carries no errno, only "Invalid thrift: transport error"; the file system's
 free space is then what tells a full disk) and a plain ``OSError(ENOSPC)``. The analysis is the
-stand-in of runtime_fakes.py, in this process's real worker pool.
+stand-in of tqscore.testing.runtime_fakes, in this process's real worker pool.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-import runtime_fakes
 from tqscore.runtime import local
 from tqscore.runtime.command import execute
 from tqscore.runtime.config import BatchConfig
 from tqscore.runtime.store import disk_full
+from tqscore.testing import runtime_fakes
 
 FILES = ("a.mp4", "b.mp4", "c.mp4")
 THRIFT = "parquet: File out of specification: Invalid thrift: transport error"

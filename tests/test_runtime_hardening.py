@@ -1,8 +1,8 @@
 """`tqscore batch` against what a user's folder and an operator's night hold (issue 14, operations).
 
 Runs that are about the run itself (stopping, retrying, summaries, logs) use the stand-in
-analysis of runtime_fakes.py in a real `tqscore batch` process; the files that are about
-decoding (a name that is not UTF-8, a still image, a resolution change) go through the real
+analysis of tqscore.testing.runtime_fakes in a real `tqscore batch` process; the files that are
+about decoding (a name that is not UTF-8, a still image, a resolution change) go through the real
 analysis on a shared clip.
 """
 
@@ -26,11 +26,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from runtime_fakes import fake_batch_command, run_fake_batch
 from runtime_helpers import run_cli
 from tqscore.errors import RunError
 from tqscore.runtime.config import BatchConfig
 from tqscore.runtime.schema import output_schema
+from tqscore.testing.runtime_fakes import fake_batch_command, run_fake_batch
 
 CLIP = "generated/sadtalker_art2_radio31.mp4"
 
@@ -187,6 +187,40 @@ def test_nan_and_infinity_become_null_with_a_warning_and_worker_logs_reach_the_p
     assert "DEBUG tqscore.tests.fake: fake worker ready" in verbose.stderr  # -v reached the worker
     assert "\r" not in verbose.stderr  # progress without a terminal: log lines, no carriage returns
 
+
+def test_batch_report_takes_the_pages_group_by_and_match(tmp_path):
+    videos = tmp_path / "videos"
+    for group in ("gen_a", "gen_b"):
+        (videos / group).mkdir(parents=True)
+        for clip in ("one", "two"):
+            (videos / group / f"{clip}_{group}.mp4").write_bytes(b"x")
+    html = tmp_path / "page.html"
+    done = run_fake_batch(str(videos), "--out", str(tmp_path / "scores.parquet"), "--workers", "1",
+                          "--report", str(html), "--group-by", "folder", "--match", "^(one|two)_")
+    assert done.returncode == 0, done.stderr
+    assert pl.read_csv(tmp_path / "page-groups.csv")["group"].sort().to_list() == ["gen_a", "gen_b"]
+    # The names differ by group, so only --match pairs one_gen_a.mp4 with one_gen_b.mp4.
+    assert set(pl.read_csv(tmp_path / "page-pairs.csv")["inputs"]) == {2}
+    for name in ("page.html", "page-groups.csv", "page-pairs.csv", "page-ranking.csv"):
+        assert f"tqscore batch: wrote {tmp_path / name}" in done.stdout
+
+
+@pytest.mark.parametrize("options, message", [
+    (("--group-by", "folder"), "--group-by and --match are options of the page: they need --report HTML"),
+    (("--report", "page.html", "--match", "^(one)_"), "--match needs --group-by"),
+    (("--report", "page.html", "--group-by", "gen_[ab]"), "'gen_[ab]' needs exactly one capture group"),
+])
+def test_batch_page_options_are_checked_before_the_run(tmp_path, capsys, options, message):
+    from tqscore.cli import main
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    (videos / "a.mp4").write_bytes(b"x")
+    out = tmp_path / "scores.parquet"
+    assert main(["batch", str(videos), "--out", str(out), "--no-progress", *options]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not out.exists() and not (tmp_path / "scores.parquet.parts").exists()  # nothing was scored
 
 def _in_process(tmp_path, videos: Path, capsys, **kwargs) -> tuple[int, str, str]:
     from tqscore.runtime.command import execute

@@ -51,16 +51,17 @@ def analyse(state, task) -> Analysis:
     return Analysis(task=task, status=STATUS_OK, meta=meta, signals=signals, ms={"total": 1.0})
 
 
+# Spawned workers unpickle ``analyse`` and ``worker_init`` by module name: this module's, which
+# the installed package makes importable in every process of the run.
 RUNNER = textwrap.dedent("""
     import sys
-    sys.path.insert(0, {tests!r})
-    import runtime_fakes
+    from tqscore.testing import runtime_fakes
     from tqscore.runtime import local
     local.analyse_clip = runtime_fakes.analyse
     local.worker_init = runtime_fakes.worker_init
     from tqscore.cli import main
     sys.exit(main(sys.argv[1:]))
-""").format(tests=str(Path(__file__).resolve().parent))
+""")
 
 
 def fake_batch_command(*args: str) -> list[str]:
