@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-import media_variants
+from tqscore.testing import media_variants
 import numpy as np
 import pytest
 from conftest import ALL_CLIPS, FRONTAL_CLIPS, GENERATED_CLIPS, REAL_CLIPS
