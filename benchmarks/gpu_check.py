@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+# The lent GPU machine runs this script from a bare copy of the tree, with no `pip install`.
 sys.path.insert(0, str(REPO))
 
 CLIPS = ("generated/sadtalker_camera_radio31.mp4", "generated/sadtalker_art2_radio31.mp4", "real/demo1_video.mp4")
@@ -354,8 +355,11 @@ def main() -> int:
         manifest = prepare(args.prepare, wheel=args.wheel)
         print(f"{args.prepare}: {len(manifest['files'])} files, {manifest['mib']} MiB")
         return 0
-    if args.work is None:
+    if args.work is None and not args.smoke:
         p.error("--prepare DIR or --work DIR")
+    if args.work is None:  # --smoke alone: a throwaway prepared folder, without the wheel
+        args.work = Path(tempfile.mkdtemp(prefix="gpu-check-smoke-"))
+        prepare(args.work, wheel=False)
     if args.one_part:
         result = PARTS[args.one_part](args.work, args.smoke)
         (args.work / "parts" / f"{args.one_part}.json").write_text(json.dumps(result, default=float) + "\n")

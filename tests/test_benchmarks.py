@@ -20,8 +20,10 @@ from test_signals_syncnet import onnx_weights, weights  # noqa: F401  (fixtures:
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p for p in BENCHMARKS.glob("*.py") if 'if __name__ == "__main__":' in p.read_text())
+# gpu_check's smoke mode (a kill mid-run included) has tests of its own: tests/test_gpu_check.py.
+OWN_TESTS = {"gpu_check.py"}
 # Modes that take another code path than the default one: smoked too.
-MODES = [(p, []) for p in SCRIPTS] + [(BENCHMARKS / "sync_agreement.py", ["--cuts"]),
+MODES = [(p, []) for p in SCRIPTS if p.name not in OWN_TESTS] + [(BENCHMARKS / "sync_agreement.py", ["--cuts"]),
                                       (BENCHMARKS / "sync_agreement.py", ["--partial"])]
 
 

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
+import validity  # benchmarks/ is on pytest's pythonpath (pyproject.toml)
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
-
-import validity  # noqa: E402
-
-from tqscore.model.reference import ReferenceScorer  # noqa: E402
-from tqscore.model.rules import default_rules  # noqa: E402
-from tqscore.training.pairs import pair_agreement  # noqa: E402
+from tqscore.model.reference import ReferenceScorer
+from tqscore.model.rules import default_rules
+from tqscore.training.pairs import pair_agreement
 
 pytestmark = pytest.mark.skipif(not validity.STUDY.exists(), reason="../shared/validation is not beside this checkout")
 VIDEO_EXT = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg"}
