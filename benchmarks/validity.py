@@ -320,7 +320,7 @@ def part_d(rows: list[dict]) -> None:
 # (e) degradations
 
 
-# The score meant to catch each degradation of tests/degradations.py.
+# The score meant to catch each degradation of tqscore/testing/degradations.py.
 DEGRADATION_SCORE = {"face_blur": "overall", "mouth_blur": "overall", "compression": "overall",
                      "visual_noise": "overall", "freeze": "overall", "still_head": "expression",
                      "still_mouth": "lip_sync", "audio_noise": "audio_quality", "audio_shift": "lip_sync",
@@ -328,14 +328,10 @@ DEGRADATION_SCORE = {"face_blur": "overall", "mouth_blur": "overall", "compressi
 
 
 def _degradation_bench():
-    """benchmarks/degradations.py, loaded under another name: it imports tests/degradations.py as
-    ``degradations``."""
-    import importlib.util
+    """benchmarks/degradations.py (benchmarks import each other by name)."""
+    import degradations
 
-    spec = importlib.util.spec_from_file_location("degradation_bench", Path(__file__).with_name("degradations.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return degradations
 
 
 def part_e(smoke: bool, scorer: ReferenceScorer) -> None:

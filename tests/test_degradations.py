@@ -1,4 +1,4 @@
-"""Each degradation of ``tests/degradations.py`` does what it says, measurably, on a real clip.
+"""Each degradation of ``tqscore/testing/degradations.py`` does what it says, measurably, on a real clip.
 
 The measurements are independent of the degradation code where they can be: the decoded output
 file is compared with the decoded clean copy (Laplacian variance, PSNR, noise level, identical

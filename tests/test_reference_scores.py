@@ -1,6 +1,6 @@
 """The reference scorer (reference-2) and the verdict rules, on real clips and their degradations.
 
-Real clips from ../shared/media are cut to 4 s and degraded at test time (tests/degradations.py);
+Real clips from ../shared/media are cut to 4 s and degraded at test time (tqscore/testing/degradations.py);
 audio shifts and added noise are applied to the decoded 16 kHz track in memory (the video and
 its Face Mesh pass are then shared, as benchmarks/signals_sync.py does: equivalent to writing
 the PCM into a new file, without the decode). Hand-built rows check each formula's edges.
