@@ -67,6 +67,14 @@ def _add_data_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--labels", required=True, metavar="FILE", help="CSV or Parquet with a 'video' column and label columns")
     p.add_argument("--label-map", metavar="SRC=DST,...",
                    help="rename label-table columns, e.g. Video=video,Score=overall (THQA-NTIRE)")
+    p.add_argument("--scale", metavar="LOW,HIGH",
+                   help="the label file's opinion scale, mapped linearly onto 1-5 (THQA-NTIRE: 0,5) [1,5]")
+
+
+def _scale(args: argparse.Namespace) -> tuple[float, float] | None:
+    from tqscore.calibration.labels import parse_scale  # the one reading of --scale, shared with calibrate
+
+    return parse_scale(args.scale)
 
 
 def _add_train_overrides(p: argparse.ArgumentParser) -> None:
@@ -108,7 +116,7 @@ def run_train(args: argparse.Namespace) -> int:
     model_cfg, train_cfg = load_configs(args.config)
     model_cfg, train_cfg = model_cfg.replace(**_model_overrides(args)), train_cfg.replace(**_train_overrides(args))
     device = resolve_device(args.device)
-    data = load_feature_set(args.features, args.labels, args.label_map)
+    data = load_feature_set(args.features, args.labels, args.label_map, _scale(args))
     report = run_training(data, model_cfg, train_cfg, args.out, device, resume=args.resume, stop_after=args.stop_after)
     if report is None:
         print(f"train: stopped after {args.stop_after} epochs; checkpoint in {args.out / 'checkpoints'}; "
@@ -138,7 +146,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from tqscore.training.evaluate import evaluate_predictions, json_safe, report_markdown
 
     bundle = load_bundle(args.model, resolve_device(args.device))
-    data = load_feature_set(args.features, args.labels, args.label_map)
+    data = load_feature_set(args.features, args.labels, args.label_map, _scale(args))
     preds = []
     for idx in np.array_split(np.arange(len(data)), max(1, -(-len(data) // CHUNK_CLIPS))):
         part = data.load(idx)
@@ -162,7 +170,7 @@ def run_ablate(args: argparse.Namespace) -> int:
 
     experiments = [e.strip() for e in args.experiments.split(",")] if args.experiments else None
     device = resolve_device(args.device)
-    data = load_feature_set(args.features, args.labels, args.label_map)
+    data = load_feature_set(args.features, args.labels, args.label_map, _scale(args))
     table = run_ablation(data, args.out, args.config, args.standard_config, _train_overrides(args), experiments, device,
                          _model_overrides(args))
     print(ablation_markdown(table), end="")

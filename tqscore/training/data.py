@@ -128,11 +128,13 @@ def find_records(root: Path) -> dict[str, Path]:
     return found
 
 
-def load_feature_set(features_dir: str | Path, labels: str | Path | LabelTable, label_map: str | None = None) -> RecordSet:
-    """Records under ``features_dir`` that have a label row, in key order (streams stay on disk)."""
+def load_feature_set(features_dir: str | Path, labels: str | Path | LabelTable, label_map: str | None = None,
+                     scale: tuple[float, float] | None = None) -> RecordSet:
+    """Records under ``features_dir`` that have a label row, in key order (streams stay on disk);
+    ``scale``: the label file's own opinion scale (``load_labels``)."""
     from tqscore.features.record import load_record
 
-    table = labels if isinstance(labels, LabelTable) else load_labels(labels, label_map)
+    table = labels if isinstance(labels, LabelTable) else load_labels(labels, label_map, scale)
     root = Path(features_dir)
     if not root.is_dir():
         raise TrainingError("features folder not found", root)

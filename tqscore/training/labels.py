@@ -68,8 +68,12 @@ def _read_table(path: Path) -> pl.DataFrame:
     raise LabelError(f"{path}: unsupported label file type {suffix!r}; use .csv, .tsv or .parquet")
 
 
-def load_labels(path: str | Path, label_map: dict[str, str] | str | None = None) -> LabelTable:
+def load_labels(path: str | Path, label_map: dict[str, str] | str | None = None,
+                scale: tuple[float, float] | None = None) -> LabelTable:
+    """The label table at ``path``; ``scale`` = (low, high) declares the file's own opinion scale
+    (THQA-NTIRE's is 0-5), checked and mapped linearly onto the model's 1-5."""
     path = Path(path)
+    low, high = scale or SCORE_RANGE
     mapping = parse_label_map(label_map) if isinstance(label_map, str) or label_map is None else label_map
     df = _read_table(path)
     missing_src = sorted(set(mapping) - set(df.columns))
@@ -94,16 +98,23 @@ def load_labels(path: str | Path, label_map: dict[str, str] | str | None = None)
         except pl.exceptions.PolarsError as exc:
             raise LabelError(f"{path}: column '{dim}' is not numeric: {exc}") from exc
         given = col != MISSING_LABEL
-        out_of_range = given & ((col < SCORE_RANGE[0]) | (col > SCORE_RANGE[1]))
+        out_of_range = given & ((col < low) | (col > high))
         if out_of_range.any():
             row = int(np.flatnonzero(out_of_range)[0])
             raise LabelError(
-                f"{path}: column '{dim}' has {int(out_of_range.sum())} values outside {SCORE_RANGE} "
-                f"(first: row {row}, {col[row]}); use -1.0 or an empty cell for a missing label"
+                f"{path}: column '{dim}' has {int(out_of_range.sum())} values outside {(low, high)} "
+                f"(first: row {row}, {col[row]}); use -1.0 or an empty cell for a missing label, "
+                "--scale LOW,HIGH for a file on another scale"
             )
-        values[:, LABELS.index(dim)] = col
+        values[:, LABELS.index(dim)] = np.where(given, to_model_scale(col, (low, high)), col)
     log.info("%s: %d videos, dimensions %s", path, df.height, dims)
     return LabelTable(videos.to_list(), values, str(path))
+
+
+def to_model_scale(values: np.ndarray, scale: tuple[float, float]) -> np.ndarray:
+    """Opinion scores on ``scale`` mapped linearly onto ``SCORE_RANGE`` (the BT.500 five grades)."""
+    (low, high), (lo, hi) = scale, SCORE_RANGE
+    return lo + (hi - lo) * (values - low) / (high - low)
 
 
 def _variants(key: str) -> list[str]:
