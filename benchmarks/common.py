@@ -2,8 +2,8 @@
 
 Every script in this folder takes ``--smoke``: tiny models, one or two shared clips, seconds of
 work, so that ``tests/test_benchmarks.py`` runs it in CI and a refactor that breaks a benchmark
-breaks the build. The full mode (no ``--smoke``) is what ``benchmarks/run_all.py`` runs to write
-``docs/benchmarks.md``. Scripts are run as ``python benchmarks/NAME.py``, which puts this folder on
+breaks the build. The full mode (no ``--smoke``) is what ``benchmarks/run_all.py`` runs to write a
+dated record under ``docs/notes/``. Scripts are run as ``python benchmarks/NAME.py``, which puts this folder on
 ``sys.path``, so ``import common`` needs no package; the clip and sound makers they share with
 the tests come from ``tqscore.testing``.
 """

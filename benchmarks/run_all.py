@@ -1,4 +1,4 @@
-"""Run every benchmark in its full mode and write docs/benchmarks.md: one page of measured figures.
+"""Run every benchmark in its full mode and write one dated record of the measured figures.
 
 Each benchmark prints its own tables, with the ratio against the baseline it measures in the same
 run (the machine may be shared and noisy, so absolute seconds drift between runs; the ratios are
@@ -6,7 +6,7 @@ what to compare). This script runs them one after another, so no two compete for
 writes each one's command, wall time and output under the machine it ran on and the date. A
 benchmark that needs a GPU prints "not measured: no GPU" for those figures on a CPU machine.
 
-    python benchmarks/run_all.py                      # all, writes docs/benchmarks.md
+    python benchmarks/run_all.py                      # all, writes docs/notes/<date>-benchmarks-run.md
     python benchmarks/run_all.py --only media_decode,signals_sync --out /tmp/bench.md
     python benchmarks/run_all.py --smoke              # every script's smoke mode, to a temp file
 """
@@ -101,7 +101,7 @@ def page(results: list[tuple[Benchmark, str, int, float, str]], skipped: list[Be
 def main() -> int:
     p = common.parser(__doc__)
     p.add_argument("--only", default="", help="comma-separated benchmark names (the first column of BENCHMARKS)")
-    p.add_argument("--out", type=Path, help="page to write [docs/benchmarks.md; a temp file with --smoke]")
+    p.add_argument("--out", type=Path, help="page to write [docs/notes/<today>-benchmarks-run.md; a temp file with --smoke]")
     args = p.parse_args()
     wanted = {name.strip().removesuffix(".py") for name in args.only.split(",") if name.strip()}
     benches = [b for b in known() if not wanted or b.name in wanted]
@@ -115,11 +115,16 @@ def main() -> int:
         results.append((bench, command, rc, wall, output))
     out = args.out
     if out is None:
-        out = Path(tempfile.mkdtemp(prefix="tqscore-bench-")) / "benchmarks.md" if args.smoke else common.REPO / "docs" / "benchmarks.md"
+        out = Path(tempfile.mkdtemp(prefix="tqscore-bench-")) / "benchmarks.md" if args.smoke else _record_path()
     skipped = [b for b in known() if b not in benches]
     out.write_text(page(results, skipped, machine, args.smoke))
     print(f"wrote {out}")
     return 0 if all(rc == 0 for *_, rc, _, _ in results) else 1
+
+
+def _record_path() -> Path:
+    """A dated run record beside the others: docs/benchmarks.md is the reference, not a record."""
+    return common.REPO / "docs" / "notes" / f"{time.strftime('%Y-%m-%d')}-benchmarks-run.md"
 
 
 if __name__ == "__main__":
