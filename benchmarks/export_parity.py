@@ -33,6 +33,7 @@ import numpy as np
 import torch
 
 import common
+from gpu_check import calibrate_batchnorm  # the GPU check calibrates its random ResNet101 the same way
 
 from tqscore.export.fold import FoldedFusion, unfolded_scores
 from tqscore.export.graphs import GRAPHS, example_inputs, export_graph
@@ -100,23 +101,6 @@ def fp16_fusion_drift(configs, batch: int) -> None:
         print(f"| {name} | {found[0]:.1e} | {found[1]:.1e} | {len(kept)} |")
 
 
-def calibrate_batchnorm(model, crops: np.ndarray) -> None:
-    """BatchNorm statistics of a random-weight network measured on ``crops``, as training would set them.
-
-    With the default running statistics (mean 0, variance 1) eval-mode BatchNorm normalises
-    nothing, and a random ResNet101's activations grow block after block past FP16's 65504
-    (measured: the FP16 graph gives infinities); trained weights keep them bounded.
-    """
-    for m in model.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.reset_running_stats()
-            m.momentum = None  # a cumulative average over the calibration batch
-    model.train()
-    with torch.no_grad():
-        model(pixel_values=torch.from_numpy(crops))
-    model.eval()
-
-
 def fp16_backbone_drift(clips: int = 3, frames: int = 8) -> None:
     from tqscore.export.fp16 import convert, drift
     from tqscore.export.graphs import audio_module, visual_module
@@ -133,7 +117,7 @@ def fp16_backbone_drift(clips: int = 3, frames: int = 8) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         resnet, hubert = common.random_backbones(Path(tmp), full=True)
         visual = VisualBackbone(str(resnet)).model
-        calibrate_batchnorm(visual, np.concatenate(crops))
+        calibrate_batchnorm(visual, torch.from_numpy(np.concatenate(crops)))
         print("\n| graph (full size, random weights) | inputs | min cosine FP16 vs FP32 | max abs |\n|---|---|---|---|")
         for name, module, feeds in (("visual", visual_module(visual),
                                      [{"pixel_values": np.concatenate(crops)}]),
