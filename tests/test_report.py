@@ -238,7 +238,7 @@ def adthqa(tmp_path_factory):
     done = tqscore("batch", str(clips), "--out", str(scores), "--workers", "2", "--no-progress", timeout=900)
     assert done.returncode in (0, 1), done.stderr
     done = tqscore("report", str(scores), "--out", str(html), "--videos", str(clips), "--group-by", "folder",
-                   "--top", "1", "--held", "6", "--workers", "2", "--no-progress")
+                   "--top", "1", "--held", "6", "--workers", "2", "--no-progress", timeout=900)
     assert done.returncode == 0, done.stderr
     return pl.read_parquet(scores), html
 
