@@ -83,7 +83,9 @@ def ranked(run):
     return frame, html
 
 
-@pytest.fixture(scope="module")
+# One browser per test, never one left open between tests: in a full-suite run an idle browser's
+# renderers spun at ~86 % CPU each for minutes and starved the next fixture's batch on 2 cores.
+@pytest.fixture
 def browser():
     if not all(chromium_paths()):
         pytest.fail("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver (README set-up)")
