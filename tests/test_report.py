@@ -12,6 +12,7 @@ rewrites the screenshots docs/report.md shows.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import itertools
 import json
@@ -83,14 +84,31 @@ def ranked(run):
     return frame, html
 
 
-# One browser per test, never one left open between tests: in a full-suite run an idle browser's
-# renderers spun at ~86 % CPU each for minutes and starved the next fixture's batch on 2 cores.
+class LazyBrowser:
+    """Chromium started on first use, so it is never running while a test's batch or report
+    subprocess has the cores: on 2 busy cores Chromium's thread pool fell into a sched_yield storm
+    (load average ~80, 92 % system time) and starved those subprocesses past their timeouts."""
+
+    def __init__(self):
+        self._stack = contextlib.ExitStack()
+        self._driver = None
+
+    def __getattr__(self, name):
+        if self._driver is None:
+            self._driver = self._stack.enter_context(chromium())
+        return getattr(self._driver, name)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
 @pytest.fixture
 def browser():
     if not all(chromium_paths()):
         pytest.fail("chromium and chromedriver are needed: apt-get install -y chromium chromium-driver (README set-up)")
-    with chromium() as driver:
-        yield driver
+    lazy = LazyBrowser()
+    yield lazy
+    lazy.close()
 
 
 def open_page(driver, html: Path):
