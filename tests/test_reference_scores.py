@@ -374,7 +374,12 @@ def test_rules_verdicts_and_reason_texts():
     verdict, reasons = evaluate(_good_row(face_longest_gap_s=2.3), table)
     assert verdict == "review" and "face_missing: no face for 2.3 s" in reasons
     verdict, reasons = evaluate(_good_row(dnsmos_ovrl=2.1), table)
-    assert "noisy_speech: noisy speech (DNSMOS 2.1)" in reasons
+    assert verdict == "pass" and reasons == []  # OVRL alone flags only below "poor" (2)
+    verdict, reasons = evaluate(_good_row(dnsmos_ovrl=2.1, dnsmos_bak=2.3, dnsmos_sig=3.5), table)
+    assert verdict == "review" and reasons == [
+        "noisy_speech: background noise intrudes on the speech (DNSMOS background 2.3; 3 = noticeable, not intrusive)"]
+    verdict, reasons = evaluate(_good_row(dnsmos_ovrl=1.9, dnsmos_bak=1.5, dnsmos_sig=2.5), table)
+    assert verdict == "fail" and [r.split(":")[0] for r in reasons] == ["noisy_speech", "distorted_speech"]
     assert evaluate(_good_row(dnsmos_ovrl=1.5, speech_s=0.0, speech_ratio=0.0), table)[1] == []  # music is not speech
     assert evaluate({"status": "error", "error": "x.mp4: truncated"}, table) == ("fail", ["unreadable: x.mp4: truncated"])
     assert evaluate(_good_row(), table, causes=["no_speech: ..."]) == ("review", ["no_speech: ..."])
