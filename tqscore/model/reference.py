@@ -53,6 +53,17 @@ GRADE_DETECT, GRADE_ACCEPT = 4.5, 3.5
 MIN_CONFIDENCE_SPEECH_S = SyncConfig.min_span_s
 SEARCH_EDGE_FRAMES = SyncConfig.max_offset
 
+# Above that floor an offset is read only from a peak that audio unrelated to the lips rarely
+# reaches with as much speech: sync_confidence >= SYNC_PEAK_SCALE / sqrt(speech_s). The peak of
+# an unrelated audio's curve is the spread of a mean over the clip's windows, which shrinks as
+# 1 / sqrt(their number), i.e. of the speech; SYNC_PEAK_SCALE is the 99th percentile of
+# sync_confidence x sqrt(speech_s) over 3.5-20-s cuts of the real recordings in ../shared read
+# with audio unrelated to their lips (the same recording's 2.5 s on, and another recording's):
+# `python benchmarks/sync_short.py --frames DIR` (docs/scores.md, "Uncertain sync"). With the
+# estimator's floor alone, 13 % of such cuts of real recordings read a certain offset beyond the
+# tolerance; with this peak, 1 %.
+SYNC_PEAK_SCALE = 0.41
+
 # The real 5th percentile grades 3, the middle of the five-grade scale: z = -1.645 is the 5th
 # percentile of a normal distribution, so the grade is 1 + 4 Phi(z + 1.645) (module docstring).
 Z_FAIR = 1.6449
@@ -134,13 +145,16 @@ def has_speech(row: dict) -> bool:
     return ratio is not None and ratio > 0
 
 
-def sync_uncertainty(row: dict, band: Callable | None = None) -> str | None:
+def sync_uncertainty(row: dict, band: Callable | None = None, peak_scale: float = SYNC_PEAK_SCALE) -> str | None:
     """Why the row's sync estimate is no evidence, or None when it is.
 
     "short_speech": under ``MIN_CONFIDENCE_SPEECH_S`` of speech; "no_estimate": the estimator
-    gave none (under 3 s of face); "search_edge": the offset sits at the edge of the search;
-    "weak_peak": the best offset stands out less (``sync_confidence``) than on 95 % of real
-    recordings, so which offset won is chance.
+    gave none (under 3 s of face); "weak_peak": the best offset stands out less
+    (``sync_confidence``) than on 95 % of real recordings, so which offset won is chance;
+    "needs_more_speech": the peak is one that audio unrelated to the lips reaches with this much
+    speech (below ``peak_scale`` / sqrt(speech_s); ``sync_speech_needed_s`` says how much speech
+    it would take); "search_edge": a clear peak at the edge of the search. ``peak_scale`` 0
+    leaves out the speech-dependent peak (the estimator's floor and the real 5th percentile only).
     """
     if not has_speech(row):
         return None
@@ -150,12 +164,23 @@ def sync_uncertainty(row: dict, band: Callable | None = None) -> str | None:
     offset = finite_or_none(row.get("sync_offset_frames"))
     if offset is None:
         return "no_estimate"
-    if abs(offset) >= SEARCH_EDGE_FRAMES:
-        return "search_edge"
     confidence, real = finite_or_none(row.get("sync_confidence")), (band or _default_band)("sync_confidence")
     if confidence is not None and real is not None and confidence < real.low:
         return "weak_peak"
+    if confidence is not None and speech_s is not None and confidence < peak_scale / math.sqrt(speech_s):
+        return "needs_more_speech"
+    if abs(offset) >= SEARCH_EDGE_FRAMES:
+        return "search_edge"
     return None
+
+
+def sync_speech_needed_s(row: dict, peak_scale: float = SYNC_PEAK_SCALE) -> float:
+    """Seconds of speech from which the row's sync peak (``sync_confidence``) would read an offset:
+    (``peak_scale`` / confidence)^2, and never under ``MIN_CONFIDENCE_SPEECH_S``."""
+    confidence = finite_or_none(row.get("sync_confidence"))
+    if confidence is None or confidence <= 0:
+        return MIN_CONFIDENCE_SPEECH_S
+    return max(MIN_CONFIDENCE_SPEECH_S, (peak_scale / confidence) ** 2)
 
 
 def tolerance_frames(band: Callable = _default_band) -> tuple[int, int]:

@@ -32,7 +32,13 @@ from pydantic import Field, field_validator, model_validator
 from tqscore.config import ConfigModel, load_yaml
 from tqscore.errors import ConfigError
 from tqscore.layout import LABELS
-from tqscore.model.reference import FRAME_MS, has_speech, offset_beyond_tolerance_ms, sync_uncertainty
+from tqscore.model.reference import (
+    FRAME_MS,
+    has_speech,
+    offset_beyond_tolerance_ms,
+    sync_speech_needed_s,
+    sync_uncertainty,
+)
 from tqscore.signals.columns import SIGNAL_NAMES
 
 DEFAULT_RULES = Path(__file__).resolve().with_name("rules.yaml")
@@ -52,8 +58,10 @@ DERIVED: dict[str, str] = {
                       "only from a certain sync estimate",
     "sync_offset_abs_frames": "|sync_offset_frames|; only from a certain sync estimate",
     "sync_offset_abs_ms": "|sync_offset_frames| x 40 ms; only from a certain sync estimate",
-    "sync_short_speech_s": "seconds of speech, where there is some but too little for a sync estimate",
-    "sync_search_edge": "1 where the sync offset sits at the edge of the search (no estimate)",
+    "sync_short_speech_s": "seconds of speech, where there is some but too little to read a sync offset from",
+    "sync_speech_needed_s": "seconds of speech from which this clip's sync peak would read an offset "
+                            "(tqscore.model.reference.sync_speech_needed_s); where there is too little",
+    "sync_search_edge": "1 where a clear sync peak sits at the edge of the search (no estimate)",
     "sync_weak_peak": "sync_confidence, where the best offset stands out less than on 95 % of real recordings",
     "face_missing_ratio": "1 - face_present_ratio",
 }
@@ -178,8 +186,9 @@ def facts(row: dict) -> dict:
         out["sound_early_ms"] = max(0.0, -beyond)
         out["sync_offset_abs_frames"] = abs(offset)
         out["sync_offset_abs_ms"] = abs(offset) * FRAME_MS
-    if uncertainty == "short_speech":
+    if uncertainty in ("short_speech", "needs_more_speech"):
         out["sync_short_speech_s"] = out.get("speech_s")
+        out["sync_speech_needed_s"] = sync_speech_needed_s(row)
     if uncertainty == "search_edge":
         out["sync_search_edge"] = 1.0
     if uncertainty == "weak_peak":
