@@ -30,6 +30,7 @@ ffmpeg CLI: tests must run where only the pip dependencies exist.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -83,7 +84,7 @@ FEATHER = 0.03  # mask edges are softened with a Gaussian of 3 % of the face wid
 # Reading and writing
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Source:
     path: Path
     fps: Fraction
@@ -110,7 +111,7 @@ def _open_source(src: str | os.PathLike, seconds: float | None, size: tuple[int,
         if not probe.streams.video:
             raise ValueError(f"{src}: no video stream")
         fps = Fraction(probe.streams.video[0].average_rate)
-    return _Source(src, fps, seconds, size)
+    return _Source(src, fps, seconds, tuple(size) if size else None)
 
 
 def _write(
@@ -161,22 +162,43 @@ class _Faces:
     kept_index: int
 
 
+@dataclass(frozen=True)
+class _Track:
+    """One Face Mesh pass over a cut: the points and both frames ``_faces`` can keep."""
+
+    points: np.ndarray
+    found: np.ndarray
+    face_width: float
+    first: tuple[np.ndarray, int]  # the first frame with a face, and its index
+    closed: tuple[np.ndarray, int]  # the frame with the least open mouth, and its index
+
+
 def _faces(source: _Source, keep: str | None = None) -> _Faces:
     """Face Mesh over the cut; ``keep="closed"`` keeps the frame with the least open mouth,
     ``keep="first"`` the first frame with a face."""
-    points, found, kept, kept_index, best = [], [], None, -1, np.inf
+    stat = source.path.stat()
+    track = _track(source, stat.st_size, stat.st_mtime_ns)
+    kept, kept_index = {"first": track.first, "closed": track.closed}.get(keep, (None, -1))
+    return _Faces(track.points, track.found, track.face_width, kept, kept_index)
+
+
+@functools.lru_cache(maxsize=4)
+def _track(source: _Source, size_bytes: int, mtime_ns: int) -> _Track:
+    """Cached per cut and file version: the degradations of one clip (and every severity of each)
+    share one Face Mesh pass, the costliest step of making them. Its arrays are read-only."""
+    points, found, first, closed, best = [], [], (None, -1), (None, -1), np.inf
     with FaceMeshTracker() as tracker:
         for i, rgb in enumerate(source.frames()):
             landmarks, ok = tracker.process(rgb[None])
             h, w = rgb.shape[:2]
             points.append(landmarks[0, :, :2].astype(np.float64) * (w, h))
             found.append(bool(ok[0]))
-            if keep == "closed" and ok[0]:
+            if ok[0]:
                 opening = mouth_features(landmarks, ok, w / h)[0, 1]
                 if opening < best:
-                    best, kept, kept_index = opening, rgb.copy(), i
-            elif keep == "first" and ok[0] and kept is None:
-                kept, kept_index = rgb.copy(), i
+                    best, closed = opening, (rgb.copy(), i)
+                if first[0] is None:
+                    first = (rgb.copy(), i)
     found_arr = np.asarray(found, bool)
     if not found_arr.any():
         raise ValueError(f"{source.path}: Face Mesh found no face, so the face cannot be degraded")
@@ -185,7 +207,9 @@ def _faces(source: _Source, keep: str | None = None) -> _Faces:
     nearest = idx[np.abs(np.arange(len(pts))[:, None] - idx[None]).argmin(axis=1)]
     pts = pts[nearest]
     extent = pts.max(axis=1) - pts.min(axis=1)
-    return _Faces(pts, found_arr, float(np.median(extent.max(axis=1))), kept, kept_index)
+    for array in (pts, found_arr, first[0], closed[0]):
+        array.setflags(write=False)
+    return _Track(pts, found_arr, float(np.median(extent.max(axis=1))), first, closed)
 
 
 def _hull_mask(shape: tuple[int, int], polygon: np.ndarray, feather_px: float) -> np.ndarray:
