@@ -328,11 +328,14 @@ def test_uncertain_sync_is_a_note_never_a_failure_or_a_low_score():
     _, reasons = evaluate(cases["short_speech"], band=_band)
     needed = (ref.SYNC_PEAK_SCALE / 0.2) ** 2  # its peak (0.2) would read an offset from this much speech
     assert reasons == [f"sync_uncertain: too little speech to judge sync (2.0 s of speech; this clip's sync peak needs "
-                       f"{needed:.1f} s)"]
+                       f"{math.ceil(needed * 10) / 10:.1f} s)"]
     needed = (ref.SYNC_PEAK_SCALE / 0.14) ** 2
     _, reasons = evaluate(cases["needs_more_speech"], band=_band)
     assert reasons == [f"sync_uncertain: too little speech to judge sync (4.8 s of speech; this clip's sync peak needs "
-                       f"{needed:.1f} s)"]
+                       f"{math.ceil(needed * 10) / 10:.1f} s)"]
+    # speech down, the need up: 2.99 s of speech never reads as the 3 s it lacks
+    _, reasons = evaluate(_good_row(speech_s=2.994, sync_offset_frames=None, sync_confidence=None), band=_band)
+    assert reasons == ["sync_uncertain: too little speech to judge sync (2.9 s of speech; this clip's sync peak needs 3.0 s)"]
     # The same peak from that much speech reads the offset; a weak peak at the edge is no "far off" sound.
     assert sync_uncertainty(_good_row(speech_s=needed + 0.1, sync_offset_frames=-7, sync_confidence=0.14), _band) is None
     assert sync_uncertainty(_good_row(speech_s=4.0, sync_offset_frames=15, sync_confidence=0.12), _band) == "needs_more_speech"

@@ -58,8 +58,9 @@ DERIVED: dict[str, str] = {
                       "only from a certain sync estimate",
     "sync_offset_abs_frames": "|sync_offset_frames|; only from a certain sync estimate",
     "sync_offset_abs_ms": "|sync_offset_frames| x 40 ms; only from a certain sync estimate",
-    "sync_short_speech_s": "seconds of speech, where there is some but too little to read a sync offset from",
-    "sync_speech_needed_s": "seconds of speech from which this clip's sync peak would read an offset "
+    "sync_short_speech_s": "seconds of speech (down to 0.1 s), where there is some but too little to read a sync "
+                           "offset from",
+    "sync_speech_needed_s": "seconds of speech (up to 0.1 s) from which this clip's sync peak would read an offset "
                             "(tqscore.model.reference.sync_speech_needed_s); where there is too little",
     "sync_search_edge": "1 where a clear sync peak sits at the edge of the search (no estimate)",
     "sync_weak_peak": "sync_confidence, where the best offset stands out less than on 95 % of real recordings",
@@ -187,8 +188,9 @@ def facts(row: dict) -> dict:
         out["sync_offset_abs_frames"] = abs(offset)
         out["sync_offset_abs_ms"] = abs(offset) * FRAME_MS
     if uncertainty in ("short_speech", "needs_more_speech"):
-        out["sync_short_speech_s"] = out.get("speech_s")
-        out["sync_speech_needed_s"] = sync_speech_needed_s(row)
+        # to 0.1 s, down and up, so a text never reads "3.0 s of speech; ... needs 3.0 s"
+        out["sync_short_speech_s"] = max(0.1, math.floor(out["speech_s"] * 10) / 10)
+        out["sync_speech_needed_s"] = math.ceil(sync_speech_needed_s(row) * 10 - 1e-9) / 10
     if uncertainty == "search_edge":
         out["sync_search_edge"] = 1.0
     if uncertainty == "weak_peak":
