@@ -36,8 +36,9 @@ recording), or ``--frames DIR`` of ``.npz`` files with one recording's dense pas
 (``times``, ``landmarks``, ``face_found``, ``fps``, ``aspect``, ``audio`` at 16 kHz, ``speech``:
 the VAD mask at the dense times, ``path``: relative to ``../shared``).
 
-    python benchmarks/sync_short.py --frames DIR --out /tmp/sync_short.parquet   # ~8 min on 2 cores
-    python benchmarks/sync_short.py ../shared/*/real/*.mp4 ../shared/validation/*/real/*.mp4
+    python benchmarks/sync_short.py --frames DIR --out /tmp/sync_short.parquet   # ~9 min on 2 cores
+    python benchmarks/sync_short.py              # every clip in ../shared, front end included
+    python benchmarks/sync_short.py ../shared/media/real/*.mp4
     python benchmarks/sync_short.py --smoke        # the first 6 s of one real recording, seconds
 """
 
@@ -68,6 +69,7 @@ MAX_STARTS = 40  # per recording and length
 SHIFTS = (-10, -6, -4, 4, 6, 10)  # frames, + = sound late
 SHIFT_EVERY = 2  # the delayed copies are read on every second start: 6 copies per such cut
 DISPLACE_S = 2.5  # far beyond the +/-15-frame (0.6-s) search: no offset lines these up
+VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg"}
 SMOKE_SOURCE = common.MEDIA / "real" / "WDA_KatieHill_000.mp4"
 SMOKE_SECONDS, SMOKE_LENGTHS = 6.0, (4.0, 5.0)  # 8 cuts, 46 readings
 
@@ -329,6 +331,12 @@ def report(table: pl.DataFrame) -> None:
     generated_table(j)
 
 
+def shared_clips() -> list[Path]:
+    """Every clip in ../shared (media, corpus, validation): what runs without inputs."""
+    return sorted(p for folder in ("media", "corpus", "validation") for p in (common.SHARED / folder).rglob("*")
+                  if p.suffix.lower() in VIDEO_SUFFIXES)
+
+
 def smoke_recording(folder: Path, vad) -> Recording:
     """The first ``SMOKE_SECONDS`` of one real recording, re-encoded and analysed here."""
     from tqscore.testing.media_variants import reencode
@@ -341,7 +349,8 @@ def smoke_recording(folder: Path, vad) -> Recording:
 
 def main() -> int:
     p = common.parser(__doc__)
-    p.add_argument("clips", nargs="*", type=Path, help="clips to analyse here (a path with a folder 'real' is real)")
+    p.add_argument("clips", nargs="*", type=Path,
+                   help="clips to analyse here (a path with a folder 'real' is real); default: every clip in ../shared")
     p.add_argument("--frames", type=Path, help="a folder of .npz dense passes, one per recording, instead of clips")
     p.add_argument("--readings", type=Path, help="print the tables of readings written before by --out")
     p.add_argument("--out", type=Path, help="write every reading here (Parquet)")
@@ -352,6 +361,8 @@ def main() -> int:
         report(pl.read_parquet(args.readings))
         return 0
     lengths = SMOKE_LENGTHS if args.smoke else LENGTHS_S
+    if not (args.frames or args.clips or args.smoke):
+        args.clips = shared_clips()
     if args.frames:
         recordings = [from_cache(f) for f in sorted(args.frames.glob("*.npz"))]
     else:
@@ -364,7 +375,7 @@ def main() -> int:
             recordings = ([smoke_recording(Path(tmp), vad)] if args.smoke
                           else [from_clip(c, vad) for c in args.clips])
     if not recordings:
-        p.error("give clips, --frames DIR, --readings FILE or --smoke")
+        p.error("no recordings: give clips or a --frames folder with .npz files")
     table = collect(recordings, lengths)
     if args.out:
         table.write_parquet(args.out)
