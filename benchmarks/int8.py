@@ -109,12 +109,12 @@ def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     full = not args.smoke
     threads = os.cpu_count() or 1
-    media = common.media_clips()[:1] if args.smoke else common.media_clips()
-    calibration = media if args.smoke else sorted(p for p in common.CORPUS.rglob("*.mp4"))
     print(f"machine: {common.machine()}")
     print(f"cpu flags: {cpu_flags()}")
     with tempfile.TemporaryDirectory(prefix="tqscore-int8-bench-") as tmp:
         tmp = Path(tmp)
+        media = [common.smoke_clip(tmp)] if args.smoke else common.media_clips()
+        calibration = media if args.smoke else sorted(p for p in common.CORPUS.rglob("*.mp4"))
         from tqscore.export.formats import run_export, select_formats
         from tqscore.export.job import ExportJob
 

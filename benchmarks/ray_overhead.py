@@ -18,7 +18,7 @@ run); later Ray runs reuse them ("warm"), so the first pair is also shown alone.
     python benchmarks/ray_overhead.py --files 32 --pairs 4
     python benchmarks/ray_overhead.py --engines tiny    # tiny random engines (the actor pool)
     python benchmarks/ray_overhead.py --engines DIR     # an engine folder of `tqscore export`
-    python benchmarks/ray_overhead.py --smoke           # 2 small files, one pair
+    python benchmarks/ray_overhead.py --smoke           # 2 files of a 4-s clip, one pair
 """
 
 from __future__ import annotations
@@ -33,9 +33,6 @@ from pathlib import Path
 import common
 
 log = logging.getLogger("ray_overhead")
-
-SMOKE_CLIPS = ("sadtalker_camera_radio31.mp4", "sadtalker_art2_radio31.mp4")  # the two smallest shared clips
-
 
 def clip_folder(folder: Path, n: int, clips: list[Path]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
@@ -75,16 +72,13 @@ def main() -> int:
     import ray
 
     cpus = os.cpu_count() or 2
-    if args.smoke:
-        clips = [c for c in common.media_clips() if c.name in SMOKE_CLIPS]
-        files, pairs = len(clips), 1
-    else:
-        clips, files, pairs = common.media_clips(), args.files, args.pairs
+    files, pairs = (2, 1) if args.smoke else (args.files, args.pairs)
     info = common.machine()
     print(f"machine: {info['cpu']}, {info['cores']} cores, {info['memory']}, GPU {info['gpu']}, "
           f"load at start {info['load']}")
     with tempfile.TemporaryDirectory(prefix="ray-overhead-") as tmp:
         tmp = Path(tmp)
+        clips = [common.smoke_clip(tmp)] if args.smoke else common.media_clips()
         videos = clip_folder(tmp / "videos", files, clips)
         engines = tiny_engines(tmp) if args.engines == "tiny" else (Path(args.engines) if args.engines else None)
         workers = max(1, cpus - 1) if engines else cpus

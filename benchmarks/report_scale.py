@@ -18,7 +18,7 @@ filter well under 1 s).
 
     python benchmarks/report_scale.py                 # 100,000 rows, --top 12
     python benchmarks/report_scale.py --source scores.parquet --videos ../shared/media --groups 30
-    python benchmarks/report_scale.py --smoke         # 2,000 rows from a batch over one clip
+    python benchmarks/report_scale.py --smoke         # 2,000 rows from a batch over one 4-s clip
 """
 
 from __future__ import annotations
@@ -32,17 +32,18 @@ from pathlib import Path
 
 import common
 
-SMOKE_CLIPS = ("real/WDA_KatieHill_000.mp4",)
-
-
 def source_table(args, work: Path) -> tuple[Path, Path]:
     """(batch table, the folder its paths are relative to): given, or made now by tqscore batch."""
     if args.source is not None:
         return args.source, args.videos or common.MEDIA
     videos = work / "media"
-    for rel in SMOKE_CLIPS if args.smoke else [p.relative_to(common.MEDIA).as_posix() for p in common.media_clips()]:
-        (videos / rel).parent.mkdir(parents=True, exist_ok=True)
-        (videos / rel).symlink_to(common.MEDIA / rel)
+    videos.mkdir()
+    if args.smoke:
+        common.smoke_clip(videos)
+    else:
+        for rel in (p.relative_to(common.MEDIA).as_posix() for p in common.media_clips()):
+            (videos / rel).parent.mkdir(parents=True, exist_ok=True)
+            (videos / rel).symlink_to(common.MEDIA / rel)
     out = work / "source.parquet"
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "tqscore.cli", "batch", str(videos), "--out", str(out),

@@ -17,7 +17,7 @@ real command with tiny engines; resident memory (main process, and main + worker
     python benchmarks/runtime_e2e.py                       # both parts
     python benchmarks/runtime_e2e.py --long-run 0          # speed only
     python benchmarks/runtime_e2e.py --clips 0             # memory only
-    python benchmarks/runtime_e2e.py --smoke               # tiny models, a 4-s clip, three files
+    python benchmarks/runtime_e2e.py --smoke               # tiny models, a 4-s clip, two files
 """
 
 from __future__ import annotations
@@ -176,7 +176,7 @@ def speed(args, work: Path) -> None:
     resnet, hubert = common.random_backbones(work, full=not args.smoke)
     bundle = random_bundle(work, args.config)
     tick = time.perf_counter()
-    engine_dir = export(bundle, resnet, hubert, work / "engines-full")
+    engine_dir = export(bundle, resnet, hubert, work / f"engines-{'tiny' if args.smoke else 'full'}")
     print(f"export of {'tiny' if args.smoke else 'full-size'} ONNX graphs: {time.perf_counter() - tick:.0f} s")
     frontal = [common.smoke_clip(work)] if args.smoke else [p for p in common.media_clips() if p.name != "demo1_video.mp4"]
     folder = clip_folder(work / "speed-clips", args.clips, frontal)
@@ -245,9 +245,10 @@ def tree_rss_mb(pid: int) -> tuple[float, float]:
 
 
 def memory(args, work: Path) -> None:
-    resnet, hubert = common.random_backbones(work, full=False)
-    bundle = random_bundle(work, "standard")
-    engine_dir = export(bundle, resnet, hubert, work / "engines-tiny")
+    engine_dir = work / "engines-tiny"
+    if not engine_dir.is_dir():  # --smoke: speed() exported the same tiny engines already
+        resnet, hubert = common.random_backbones(work, full=False)
+        export(random_bundle(work, "standard"), resnet, hubert, engine_dir)
     clips = [common.smoke_clip(work)] if args.smoke else common.media_clips()
     folder = clip_folder(work / "long-run", args.long_run, clips)
     out = work / "long.parquet"
@@ -298,8 +299,8 @@ def main() -> None:
     parser.add_argument("--config", default="optimized", choices=("standard", "optimized"))
     parser.add_argument("--work", type=Path, help="folder for models and outputs (default: a temp folder)")
     args = parser.parse_args()
-    if args.smoke:  # tiny backbones, the standard fusion config, common.smoke_clip, a three-file memory run
-        args.clips, args.long_run, args.config, args.window_s = 1, 3, "standard", 1.0
+    if args.smoke:  # tiny backbones, the standard fusion config, common.smoke_clip, a two-file memory run
+        args.clips, args.long_run, args.config, args.window_s = 1, 2, "standard", 1.0
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="tqscore-bench-") as tmp:
         work = args.work or Path(tmp)
