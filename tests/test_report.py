@@ -54,7 +54,7 @@ def run(tmp_path_factory):
     (videos / "broken.mp4").write_bytes(b"this is not a video")
     out = root / "scores.parquet"
     done = tqscore("batch", str(videos), "--out", str(out), "--report", str(root / "batch.html"),
-                   "--workers", "1", "--no-progress")
+                   "--workers", "2", "--no-progress")
     assert done.returncode == 1, done.stderr  # one error row: "table complete, some files failed"
     return root, videos, out
 
