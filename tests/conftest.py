@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -31,16 +32,24 @@ def media_dir() -> Path:
 @pytest.fixture(scope="session")
 def frontend_of():
     """``frontend_of(path)``: ``run_frontend(path)`` with the default options, computed once per
-    test session. Decode and Face Mesh are most of a signal test's time, and several test files
-    read the same shared clip; tests only read the result (compute_signals may run on it again)."""
+    file (its real path, size and modification time) per test session. Decode and Face Mesh are
+    most of a signal test's time, and several test files read the same shared clip, some through
+    a symlink; tests only read the result (compute_signals may run on it again). The result names
+    ``path`` as given, as ``run_frontend(path)`` does."""
+    import dataclasses
+
     from tqscore.features.frontend import run_frontend
 
     cache: dict = {}
 
-    def frontend(path: Path):
-        if path not in cache:
-            cache[path] = run_frontend(path)
-        return cache[path]
+    def frontend(path):
+        stat = os.stat(path)
+        key = (os.path.realpath(path), stat.st_size, stat.st_mtime_ns)
+        if key not in cache:
+            cache[key] = run_frontend(path)
+        fe = cache[key]
+        clip = dataclasses.replace(fe.clip, info=dataclasses.replace(fe.clip.info, path=str(path)))
+        return dataclasses.replace(fe, clip=clip)
 
     return frontend
 

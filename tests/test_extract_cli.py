@@ -13,6 +13,7 @@ import pytest
 from conftest import ALL_CLIPS, FRONTAL_CLIPS, GENERATED_CLIPS, REAL_CLIPS
 
 from tqscore.cli import main
+from tqscore.features import frontend as frontend_module
 from tqscore.features.manifest import MANIFEST_NAME, ok_records
 from tqscore.features.record import load_record, load_records
 from tqscore.layout import FACE_MASK, FRAME_MASK, LAYOUT_VERSION, STREAM_NAMES, stream_shape
@@ -20,6 +21,16 @@ from tqscore.signals import SIGNAL_NAMES
 
 BAD = ("bad/zero.mp4", "bad/notes.mp4", "bad/truncated.mp4")
 NO_AUDIO = "generated/no_audio/sadtalker_camera_radio31.mp4"  # same name as a clip one folder up
+
+
+@pytest.fixture(scope="module", autouse=True)
+def shared_frontends(frontend_of):
+    """extract's front end goes through the session's ``frontend_of``: the passes it makes over the
+    shared clips serve the later test files that read the same clips, and the signals hook's runs
+    reuse them. Records are what extract makes of ``run_frontend``'s result either way."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(frontend_module, "run_frontend", frontend_of)
+        yield
 
 
 @pytest.fixture(scope="module")

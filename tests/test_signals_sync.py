@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tqscore.features.frontend import run_frontend
 from tqscore.media import load_audio
 from tqscore.signals.geometry import LIP_PAIRS
 from tqscore.signals.sync import (SyncConfig, _windows, estimate_sync, first_canonical_correlations, open_loudness_corr,
@@ -30,9 +29,9 @@ def estimate(fe, audio):
 
 
 @pytest.fixture(scope="module")
-def frontends():
+def frontends(frontend_of):
     assert len(FRONTAL_REAL) >= 2
-    return {p.name: run_frontend(p) for p in FRONTAL_REAL}
+    return {p.name: frontend_of(p) for p in FRONTAL_REAL}
 
 
 @pytest.mark.parametrize("k", [-4, 4])
