@@ -1,4 +1,4 @@
-"""The reference scorer (reference-2) and the verdict rules, on real clips and their degradations.
+"""The reference scorer (reference-3) and the verdict rules, on real clips and their degradations.
 
 Real clips from ../shared/media are cut to 8 s (6.9-7.4 s of speech: enough for their sync peaks
 to read an offset, tqscore.model.reference.SYNC_PEAK_SCALE), AOC also to 4 s and degraded at test
@@ -206,7 +206,7 @@ def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exi
     assert proc.returncode == 0, proc.stderr
     row = pl.read_parquet(tmp_path / "s.parquet").row(0, named=True)
     assert row["verdict"] == "fail" and row["reasons"] == ["too_long: clip lasts 4.0 s"], row["reasons"]
-    assert row["model_id"] == "reference-2" and all(1 <= row[label] <= 5 for label in ("lip_sync", "expression"))
+    assert row["model_id"] == "reference-3" and all(1 <= row[label] <= 5 for label in ("lip_sync", "expression"))
 
     # Resumed without --rules: nothing is analysed again, yet the row now follows rules.yaml.
     proc = _batch(videos, "--out", tmp_path / "s.parquet")
@@ -286,9 +286,9 @@ def test_weights_interface_scores_are_the_weighted_mean_of_the_evidence():
         assert all(v is None or 1.0 <= v <= 5.0 for v in evidence[label].values()), (label, evidence[label])
     expected = weighted_mean(evidence["expression"], DEFAULT_WEIGHTS["expression"])
     assert scorer.score(row).values["expression"] == pytest.approx(expected, abs=1e-4)
-    assert scorer.model_id == "reference-2"
+    assert scorer.model_id == "reference-3"
     heavy = ReferenceScorer({"expression": {"head_speed": 1.0}}, band=_band)
-    assert heavy.model_id != "reference-2" and heavy.score(row).values["expression"] == pytest.approx(
+    assert heavy.model_id != "reference-3" and heavy.score(row).values["expression"] == pytest.approx(
         evidence["expression"]["head_speed"], abs=1e-4)
     assert ReferenceScorer({"expression": {"head_speed": 1.0}}, name="calibrated-1a2b").model_id == "calibrated-1a2b"
     with pytest.raises(ValueError):

@@ -1,4 +1,4 @@
-"""The reference scorer ``reference-2``: the five scores from the training-free signals alone.
+"""The reference scorer ``reference-3``: the five scores from the training-free signals alone.
 
 Without engines (``tqscore batch`` with no ``--engines``) nobody has trained a model, so the
 five score columns come from fixed formulas over one row's signals. Each score is built in two
@@ -32,7 +32,7 @@ from tqscore.layout import FPS, LABELS
 from tqscore.numeric import finite_or_none
 from tqscore.signals.sync import SyncConfig
 
-MODEL_ID = "reference-2"
+MODEL_ID = "reference-3"
 
 # sync_offset_frames counts frames of 40 ms whatever the clip's own rate (tqscore.signals.columns).
 FRAME_MS = 1000.0 / FPS
@@ -276,7 +276,7 @@ class ReferenceScorer:
     ``weights``: per label, the weight of each named grade (``DEFAULT_WEIGHTS`` when None; a label
     missing from ``weights`` keeps its default). ``band``: the real-footage band of a signal
     (``tqscore.signals.reference.reference_band``; injectable for tests). ``name``: the model id
-    of custom weights (a calibration's digest, say); ``reference-2-custom`` when not given.
+    of custom weights (a calibration's digest, say); ``reference-3-custom`` when not given.
     """
 
     def __init__(self, weights: dict[str, dict[str, float]] | None = None, band: Callable | None = None,
@@ -291,7 +291,7 @@ class ReferenceScorer:
 
     @property
     def model_id(self) -> str:
-        """``reference-2`` with the default weights; ``name`` (or ``reference-2-custom``) otherwise."""
+        """``reference-3`` with the default weights; ``name`` (or ``reference-3-custom``) otherwise."""
         return MODEL_ID if not self._custom else self._name or f"{MODEL_ID}-custom"
 
     def grade(self, row: dict, signal: str, direction: str) -> float | None:
