@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 from tqscore.testing import media_variants
@@ -21,6 +20,8 @@ from tqscore.signals import SIGNAL_NAMES
 
 BAD = ("bad/zero.mp4", "bad/notes.mp4", "bad/truncated.mp4")
 NO_AUDIO = "generated/no_audio/sadtalker_camera_radio31.mp4"  # same name as a clip one folder up
+# The no-audio copy is the one clip no other test decodes: a 2-s cut of it (50 frames) serves.
+NO_AUDIO_SECONDS = 2.0
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,7 +47,8 @@ def folders(tmp_path_factory, tiny_resnet_dir, tiny_hubert_dir):
     media_variants.text_as_video(videos / BAD[1])
     media_variants.truncate(REAL_CLIPS[0], videos / BAD[2])
     (videos / NO_AUDIO).parent.mkdir()
-    media_variants.remux(videos / "generated" / Path(NO_AUDIO).name, videos / NO_AUDIO, audio=False)
+    media_variants.reencode(videos / "generated" / Path(NO_AUDIO).name, videos / NO_AUDIO,
+                            seconds=NO_AUDIO_SECONDS, audio=False)
     (videos / "readme.txt").write_text("not a video extension: ignored")
     args = ["extract", str(videos), "--out", str(root / "features"), "--no-progress",
             "--resnet", str(tiny_resnet_dir), "--hubert", str(tiny_hubert_dir)]
@@ -141,7 +143,10 @@ def test_killed_run_and_changed_file_are_picked_up(folders, first_run, capsys):
     # As a kill leaves it: the last finished file's line missing and half a line at the end.
     kept = [line for line in lines if line not in dropped]
     (out / MANIFEST_NAME).write_text("".join(kept) + '{"path": "generated/sadtal')
-    shutil.copyfile(GENERATED_CLIPS[0], videos / BAD[2])  # the truncated download, now complete
+    # The truncated download, now complete: a new size and mtime where it lies (a link to a shared
+    # clip, so the session's front end of that clip serves it).
+    (videos / BAD[2]).unlink()
+    (videos / BAD[2]).symlink_to(GENERATED_CLIPS[0])
     assert main(args) == 0
     assert "extract: 2 processed (2 ok, 0 no_face, 0 error)" in capsys.readouterr().out
     latest = {}
