@@ -2,9 +2,12 @@
 
 Real clips from ../shared/media are cut to 8 s (6.9-7.4 s of speech: enough for their sync peaks
 to read an offset, tqscore.model.reference.SYNC_PEAK_SCALE), AOC also to 4 s and degraded at test
-time (tqscore/testing/degradations.py); audio shifts and added noise are applied to the decoded 16 kHz track in memory (the video and
-its Face Mesh pass are then shared, as benchmarks/signals_sync.py does: equivalent to writing
-the PCM into a new file, without the decode). Hand-built rows check each formula's edges.
+time (tqscore/testing/degradations.py), all at half their width and height: a quarter of the
+pixels to encode and decode, and the faces (100-135 px wide) stay large enough for Face Mesh that no
+score these tests compare moves by more than 0.65 or crosses a threshold they check. Audio shifts
+and added noise are applied to the decoded 16 kHz track in memory (the video and its Face Mesh
+pass are then shared, as benchmarks/signals_sync.py does: equivalent to writing the PCM into a
+new file, without the decode). Hand-built rows check each formula's edges.
 """
 
 from __future__ import annotations
@@ -65,17 +68,27 @@ def _row(frontend, models) -> dict:
     return {**compute_signals(frontend, **models), "status": "ok", "has_audio": clip.info.has_audio}
 
 
+def _half(path: Path) -> tuple[int, int]:
+    """Half the clip's width and height: the cuts are analysed at a quarter of the pixels."""
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return stream.width // 2, stream.height // 2
+
+
 @pytest.fixture(scope="module")
 def analysed(tmp_path_factory, models):
     """Frontends and signal rows of the 4-s cuts: every real clip clean, AOC degraded."""
     from tqscore.features.frontend import run_frontend
 
     out = tmp_path_factory.mktemp("degraded")
-    files = {f"clean:{p.stem}": degradations.clean(p, out / p.stem, seconds=REAL_SECONDS) for p in REAL}
-    files["clean"] = degradations.clean(AOC, out, seconds=SECONDS)
-    files["face_blur"] = degradations.face_blur(AOC, out, 6.0, seconds=SECONDS)
-    files["freeze"] = degradations.freeze(AOC, out, 0.5, seconds=SECONDS)
-    files["still_head"] = degradations.still_head(AOC, out, 1.0, seconds=SECONDS)
+    files = {f"clean:{p.stem}": degradations.clean(p, out / p.stem, seconds=REAL_SECONDS, size=_half(p)) for p in REAL}
+    small = _half(AOC)
+    files["clean"] = degradations.clean(AOC, out, seconds=SECONDS, size=small)
+    files["face_blur"] = degradations.face_blur(AOC, out, 6.0, seconds=SECONDS, size=small)
+    files["freeze"] = degradations.freeze(AOC, out, 0.5, seconds=SECONDS, size=small)
+    files["still_head"] = degradations.still_head(AOC, out, 1.0, seconds=SECONDS, size=small)
     # Signals only: without the model inputs (crops for the backbones) each front end costs half.
     frontends = {name: run_frontend(path, model_inputs=False) for name, path in files.items()}
     rows = {name: _row(f, models) for name, f in frontends.items()}
