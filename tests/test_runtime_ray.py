@@ -36,6 +36,7 @@ from tqscore.runtime.config import BatchConfig
 ray = pytest.importorskip("ray")
 
 SCORE_TOL = 1e-5  # the issue's bound; fixed batch shapes make the scores equal in practice
+CAPS_CLIP_SECONDS = 2.0  # the --workers test's clips: 16 analyses, each paid in full
 EXPECTED = {"a.mp4": "ok", "b.mp4": "ok", "notes.mp4": "error", "truncated.mp4": "error"}
 
 
@@ -246,12 +247,14 @@ def test_workers_caps_the_analysis_tasks_running_at_once(cluster, videos, tmp_pa
     of the run's own clip files Ray workers hold open at once (each task holds its clip while it
     decodes). The cluster has 2 CPUs; uncapped, the same run opens two at once. Eight clips,
     because Ray Data starts one task and adds the second as the first ones finish (with four, an
-    uncapped run held two at once in 1 of 5 runs here; with eight, in 6 of 6)."""
+    uncapped run held two at once in 1 of 5 runs here; with eight, in 6 of 6). Cuts of 2 s:
+    an uncapped run of them held two at once in 3 of 3 runs here."""
     folder = tmp_path / "clips"
     folder.mkdir()
+    cuts = [reencode(videos / name, tmp_path / name, seconds=CAPS_CLIP_SECONDS) for name in ("a.mp4", "b.mp4")]
     clips = [folder / f"{name}.mp4" for name in "abcdefgh"]
     for i, clip in enumerate(clips):
-        shutil.copyfile(videos / ("a.mp4", "b.mp4")[i % 2], clip)  # copies only this run opens
+        shutil.copyfile(cuts[i % 2], clip)  # copies only this run opens
 
     def most_open_at_once(**kwargs) -> int:
         """Most clips whose observed open spans (first to last poll that saw them open) overlap:
