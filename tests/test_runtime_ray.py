@@ -2,7 +2,7 @@
 
 One Ray instance for the module (``ray.init(num_cpus=2)``, a small object store, no dashboard);
 the in-process runs use it, the killed-driver run joins it from a fresh interpreter by its
-address (as ``--ray ADDRESS`` does on a real cluster). Clips are 4-s cuts of shared clips plus
+address (as ``--ray ADDRESS`` does on a real cluster). Clips are 2-s cuts of shared clips plus
 a truncated file and a text file named .mp4; engines are the tiny ONNX exports of
 test_runtime_engines.py (ONNX Runtime on the CPU: what a GPU actor does is not run here).
 
@@ -36,7 +36,8 @@ from tqscore.runtime.config import BatchConfig
 ray = pytest.importorskip("ray")
 
 SCORE_TOL = 1e-5  # the issue's bound; fixed batch shapes make the scores equal in practice
-CAPS_CLIP_SECONDS = 2.0  # the --workers test's clips: 16 analyses, each paid in full
+# Every analysis of a clip is paid in full (a Ray run, its local reference, retries): short cuts.
+CLIP_SECONDS = 2.0
 EXPECTED = {"a.mp4": "ok", "b.mp4": "ok", "notes.mp4": "error", "truncated.mp4": "error"}
 
 
@@ -50,8 +51,8 @@ def cluster():
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory, media_dir):
     root = tmp_path_factory.mktemp("ray-videos")
-    reencode(media_dir / "generated" / "sadtalker_art2_radio31.mp4", root / "a.mp4", seconds=4)
-    reencode(media_dir / "real" / "WDA_KatieHill_000.mp4", root / "b.mp4", seconds=4)
+    reencode(media_dir / "generated" / "sadtalker_art2_radio31.mp4", root / "a.mp4", seconds=CLIP_SECONDS)
+    reencode(media_dir / "real" / "WDA_KatieHill_000.mp4", root / "b.mp4", seconds=CLIP_SECONDS)
     truncate(media_dir / "real" / "WDA_AlexandriaOcasioCortez_000.mp4", root / "truncated.mp4")
     text_as_video(root / "notes.mp4")
     return root
@@ -228,8 +229,8 @@ def test_a_file_that_kills_every_attempt_is_one_error_row(cluster, videos, tmp_p
 
 
 def test_a_file_longer_than_the_clip_timeout_is_one_error_row_not_a_stuck_run(cluster, videos, tmp_path):
-    """Ray Data cannot time a task out; the task's own timer ends its worker. A 4-s clip takes
-    seconds to analyse, so a 0.3-s timeout stands in for a decoder that never returns."""
+    """Ray Data cannot time a task out; the task's own timer ends its worker. A 2-s clip takes
+    over a second to analyse, so a 0.3-s timeout stands in for a decoder that never returns."""
     one = tmp_path / "one"
     one.mkdir()
     os.symlink(videos / "b.mp4", one / "slow.mp4")
@@ -247,14 +248,13 @@ def test_workers_caps_the_analysis_tasks_running_at_once(cluster, videos, tmp_pa
     of the run's own clip files Ray workers hold open at once (each task holds its clip while it
     decodes). The cluster has 2 CPUs; uncapped, the same run opens two at once. Eight clips,
     because Ray Data starts one task and adds the second as the first ones finish (with four, an
-    uncapped run held two at once in 1 of 5 runs here; with eight, in 6 of 6). Cuts of 2 s:
-    an uncapped run of them held two at once in 3 of 3 runs here."""
+    uncapped run held two at once in 1 of 5 runs here; with eight, in 6 of 6). With 2-s clips,
+    an uncapped run held two at once in 3 of 3 runs here."""
     folder = tmp_path / "clips"
     folder.mkdir()
-    cuts = [reencode(videos / name, tmp_path / name, seconds=CAPS_CLIP_SECONDS) for name in ("a.mp4", "b.mp4")]
     clips = [folder / f"{name}.mp4" for name in "abcdefgh"]
     for i, clip in enumerate(clips):
-        shutil.copyfile(cuts[i % 2], clip)  # copies only this run opens
+        shutil.copyfile(videos / ("a.mp4", "b.mp4")[i % 2], clip)  # copies only this run opens
 
     def most_open_at_once(**kwargs) -> int:
         """Most clips whose observed open spans (first to last poll that saw them open) overlap:
