@@ -12,7 +12,7 @@ and above the real 95th percentile.
 
     python benchmarks/signal_reference.py --table /work/cache/shared_v0.parquet   # from a table
     python benchmarks/signal_reference.py             # runs `tqscore batch ../shared` first (resumable)
-    python benchmarks/signal_reference.py --smoke     # two clips; writes to a temp file
+    python benchmarks/signal_reference.py --smoke     # two 4-s cuts; writes to a temp file
 """
 
 from __future__ import annotations

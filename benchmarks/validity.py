@@ -20,7 +20,7 @@ signals alone, so this takes a second), and prints:
     python benchmarks/validity.py --table /work/cache/shared_v0.parquet
     python benchmarks/validity.py                      # runs `tqscore batch ../shared` first
     python benchmarks/validity.py --table T --degradations
-    python benchmarks/validity.py --smoke              # two clips, two degradations: plumbing only
+    python benchmarks/validity.py --smoke              # two 4-s cuts, two degradations: plumbing only
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from tqscore.layout import LABELS
 from tqscore.model.reference import DEFAULT_WEIGHTS, ReferenceScorer
 from tqscore.model.rules import evaluate, load_rules
 from tqscore.signals.columns import SIGNAL_COLUMNS
+from tqscore.testing.media_variants import reencode
 from tqscore.training.pairs import pair_agreement
 
 STUDY = common.SHARED / "validation" / "adthqa-dev"
@@ -81,17 +82,21 @@ def generator(path: str) -> str | None:
 
 def shared_table(out: Path = DEFAULT_TABLE, smoke: bool = False) -> Path:
     """Run ``tqscore batch`` over ../shared into ``out`` (resumable) and return it; with ``smoke``,
-    over two short clips of ../shared/media into a temporary folder."""
+    over the first ``common.SMOKE_SECONDS`` of two clips of ../shared/media (same folders and
+    names) in a temporary folder."""
     root = common.SHARED
     if smoke:
         root = Path(tempfile.mkdtemp(prefix="tqscore-validity-"))
         for folder, name in (("real", "WDA_KatieHill_000.mp4"), ("generated", "sadtalker_camera_radio31.mp4")):
             (root / folder).mkdir()
-            (root / folder / name).symlink_to(common.MEDIA / folder / name)
+            reencode(common.MEDIA / folder / name, root / folder / name, seconds=common.SMOKE_SECONDS)
         out = root / "shared.parquet"
     out.parent.mkdir(parents=True, exist_ok=True)
+    # Two 4-s clips: a second worker's start-up costs more than the clip it would analyse
+    # (5.4 s wall with one worker, 6.4-13 s with two, load ~4 on 2 cores).
+    workers = "1" if smoke else "2"
     command = [sys.executable, "-m", "tqscore.cli", "batch", str(root), "--out", str(out), "--ext", EXTENSIONS,
-               "--workers", "2", "--no-progress"]
+               "--workers", workers, "--no-progress"]
     print("running:", " ".join(command), flush=True)
     subprocess.run(command, check=True)
     return out
@@ -347,10 +352,12 @@ def part_e(smoke: bool, scorer: ReferenceScorer) -> None:
         models["dnsmos"] = None
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="tqscore-validity-deg-") as work:
-        values, _ = bench.run([clip], severities, 4.0 if smoke else None, models, Path(work), skipped := [])
+        # The smoke's copies at 256x256, as benchmarks/degradations.py --smoke makes them.
+        values, _ = bench.run([clip], severities, 4.0 if smoke else None, models, Path(work), skipped := [],
+                              (256, 256) if smoke else None)
     columns = [c for c in SIGNAL_COLUMNS if c.dtype in ("float32", "int32")]
     present = {c.name for c in columns}
-    print(f"\n## (e) Degradations, reduced run: {clip.name}, {'4-s cut' if smoke else 'whole'}, "
+    print(f"\n## (e) Degradations, reduced run: {clip.name}, {'4-s 256x256 cut' if smoke else 'whole'}, "
           f"{time.perf_counter() - started:.0f} s\n")
     print("Signal targets of benchmarks/degradations.py (one clip here; the full run has eight):\n")
     print("\n".join(bench.target_lines(bench.step_shares(values, columns), names, present)))
