@@ -1,9 +1,9 @@
 """``tqscore report`` and ``batch --report``, checked in a real browser (headless Chromium).
 
 One real ``tqscore batch`` over the first seconds of two shared clips and a broken file gives the
-table for the page's parts; one over ../shared/validation/adthqa-dev (four generators x five inputs, and real/) gives
-the first screen, the groups and the paired comparison, and, resampled to 100,000 rows in 30
-groups, the scale check. Pages are opened in Debian's ``chromium`` through Selenium and
+table for the page's parts; one over the first seconds of ../shared/validation/adthqa-dev (four
+generators x five inputs, and real/) gives the first screen, the groups and the paired
+comparison, and, resampled to 100,000 rows in 30 groups, the scale check. Pages are opened in Debian's ``chromium`` through Selenium and
 ``chromium-driver`` (the README's test set-up installs both), with no network and a fresh profile.
 
 ``TQSCORE_DOCS_SCREENSHOTS=docs/img python -m pytest tests/test_report.py -k screenshots``
