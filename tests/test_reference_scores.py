@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,6 +22,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from tqscore.cli import main
 from tqscore.errors import ConfigError
 from tqscore.layout import LABELS, SAMPLE_RATE
 from tqscore.model import reference as ref
@@ -200,12 +199,15 @@ def test_scores_are_in_range_or_null_with_a_cause(analysed):
 # --- the command: --rules and a bad rules file -----------------------------------------------------
 
 
-def _batch(*args) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "tqscore.cli", "batch", *map(str, args), "--workers", "1",
-                           "--no-progress"], check=False, capture_output=True, text=True, timeout=300)
+def _batch(capsys, *args) -> SimpleNamespace:
+    """``tqscore batch`` through the CLI's entry point in this process (no interpreter start and imports
+    per run): its exit code, stdout and stderr."""
+    code = main(["batch", *map(str, args), "--workers", "1", "--no-progress"])
+    out, err = capsys.readouterr()
+    return SimpleNamespace(returncode=code, stdout=out, stderr=err)
 
 
-def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exits_2(analysed, tmp_path):
+def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exits_2(analysed, tmp_path, capsys):
     _, _, files = analysed
     videos = tmp_path / "videos"
     videos.mkdir()
@@ -215,14 +217,14 @@ def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exi
         "rules:\n"
         "  - code: too_long\n    signal: duration_s\n    above: 1\n    verdict: fail\n"
         "    text: 'clip lasts {duration_s:.1f} s'\n    why: a house rule\n", encoding="utf-8")
-    proc = _batch(videos, "--out", tmp_path / "s.parquet", "--rules", strict, "--no-resume")
+    proc = _batch(capsys, videos, "--out", tmp_path / "s.parquet", "--rules", strict, "--no-resume")
     assert proc.returncode == 0, proc.stderr
     row = pl.read_parquet(tmp_path / "s.parquet").row(0, named=True)
     assert row["verdict"] == "fail" and row["reasons"] == ["too_long: clip lasts 4.0 s"], row["reasons"]
     assert row["model_id"] == "reference-3" and all(1 <= row[label] <= 5 for label in ("lip_sync", "expression"))
 
     # Resumed without --rules: nothing is analysed again, yet the row now follows rules.yaml.
-    proc = _batch(videos, "--out", tmp_path / "s.parquet")
+    proc = _batch(capsys, videos, "--out", tmp_path / "s.parquet")
     assert proc.returncode == 0 and "scored now 0, already done 1" in proc.stdout, proc.stdout
     resumed = pl.read_parquet(tmp_path / "s.parquet").row(0, named=True)
     assert resumed["scored_at"] == row["scored_at"]
@@ -232,7 +234,7 @@ def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exi
     bad = tmp_path / "bad.yaml"
     bad.write_text("rules:\n  - code: x\n    signal: no_such_signal\n    above: 1\n    verdict: fail\n"
                    "    text: t\n    why: w\n", encoding="utf-8")
-    proc = _batch(videos, "--out", tmp_path / "b.parquet", "--rules", bad)
+    proc = _batch(capsys, videos, "--out", tmp_path / "b.parquet", "--rules", bad)
     assert proc.returncode == 2
     assert str(bad) in proc.stderr and "no_such_signal" in proc.stderr, proc.stderr
     assert not (tmp_path / "b.parquet").exists()
