@@ -67,8 +67,9 @@ def run(tmp_path_factory):
 @pytest.fixture(scope="module", autouse=True)
 def histograms_drawn_once():
     """``tqscore.report.plots.histogram`` remembered on its inputs for this module: the pages built
-    in this process from one table (the batch's, ranked, missing videos, clean run) draw the same ~40 histograms,
-    0.1-0.3 s of matplotlib each, and the function returns the same data URI for the same inputs."""
+    in this process from one table (the batch's, ranked, missing videos, clean run) draw the same
+    ~40 histograms, 0.1-0.3 s of matplotlib each, and the function returns the same data URI for
+    the same inputs."""
     from tqscore.report import plots
 
     draw, drawn = plots.histogram, {}
