@@ -9,17 +9,19 @@ test_runtime_engines.py (ONNX Runtime on the CPU: what a GPU actor does is not r
 Kills are real SIGKILLs of Ray's own processes, found by the title Ray gives them
 (``ray::<task or actor>``) or by the file they hold open: the worker reading one clip and the
 engine actor with it (once), and every process that opens one file (the stand-in for a file
-that crashes its decoder).
+that crashes its decoder). tests/ray_watch.py finds and kills them from a process of its own,
+woken by inotify on every open of the files it watches.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -120,30 +122,26 @@ def test_without_engines_a_file_uri_through_pyarrow_fs_gives_the_local_rows(clus
     assert_frame_equal(named_as_locally, stable(local_reference_table), check_exact=True)
 
 
-def _ray_pids(title: str) -> list[int]:
-    """This test process's Ray processes (its descendants) whose title (``ray::...``) contains ``title``."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            except OSError:
-                continue
-            if cmdline.startswith("ray::") and title in cmdline and _descends_from_us(int(entry.name)):
-                pids.append(int(entry.name))
-    return pids
+@contextlib.contextmanager
+def watching(*files: Path, kill: int = 0, and_actor: bool = False):
+    """Runs ray_watch.py (its docstring says why a process of its own) over ``files`` for the
+    with-block: it kills the first ``kill`` Ray processes to open one of them (with the engine
+    actors, once, if ``and_actor``). Yields the list its reports land in when the block ends:
+    ``{"t", "file", "pids"}`` per sighting of an open file, ``{"killed", "actors"}`` per kill."""
+    command = [sys.executable, str(Path(__file__).with_name("ray_watch.py")), str(os.getpid()),
+               *map(str, files), "--kill", str(kill)] + (["--and-actor"] if and_actor else [])
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert json.loads(proc.stdout.readline()) == {"ready": True}
+    reports: list[dict] = []
+    try:
+        yield reports
+    finally:
+        out, _ = proc.communicate(timeout=60)  # closing its input ends it
+        reports.extend(json.loads(line) for line in out.splitlines())
 
 
-def _descends_from_us(pid: int) -> bool:
-    while pid > 1:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except OSError:
-            return False
-        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the parent's pid
-        if pid == os.getpid():
-            return True
-    return False
+def _kills(reports: list[dict]) -> list[dict]:
+    return [report for report in reports if "killed" in report]
 
 
 def test_a_killed_worker_and_a_killed_engine_actor_cost_retries_not_rows(cluster, videos, engine_dir, local_table,  # noqa: F811
@@ -153,49 +151,12 @@ def test_a_killed_worker_and_a_killed_engine_actor_cost_retries_not_rows(cluster
     stored rows would race: Ray Data can hand the driver rows seconds after the actor made them
     (seen here: a row scored at 3.8 s reached the driver with the last one, at 11.3 s)."""
     out = tmp_path / "scores.parquet"
-    killed: dict = {}
-
-    def kill_the_reader_of_b_and_the_actor_once():
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and "worker" not in killed:
-            readers = _open_by(videos / "b.mp4")
-            actors = _ray_pids("_EngineActor")
-            if readers and actors:
-                for pid in readers + actors:
-                    os.kill(pid, signal.SIGKILL)
-                killed["worker"], killed["actor"] = readers, actors
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=kill_the_reader_of_b_and_the_actor_once, daemon=True)
-    watcher.start()
-    code = _execute(videos, out, engine_dir, ray="auto", group_clips=1, part_rows=1)
-    watcher.join(timeout=5)
-    assert "worker" in killed and "actor" in killed, killed
+    with watching(videos / "b.mp4", kill=1, and_actor=True) as reports:
+        code = _execute(videos, out, engine_dir, ray="auto", group_clips=1, part_rows=1)
+    kills = _kills(reports)
+    assert len(kills) == 1 and kills[0]["killed"] and kills[0]["actors"], reports
     assert code == 1
     _assert_same_rows(pl.read_parquet(out), local_table)  # b.mp4's retry gave its row, once, from the new actor
-
-
-def _open_by(path: Path) -> list[int]:
-    """Ray worker processes holding ``path`` open (``path`` is a private copy: no one else's process
-    can hold it)."""
-    target = os.path.realpath(path)
-    return [pid for pid, files in _ray_open_files().items() if target in files]
-
-
-def _ray_open_files() -> dict[int, set[str]]:
-    """{pid: files it holds open} of this test process's Ray processes: one pass over /proc, so a
-    watcher that looks for several files scans once per poll (the 2 cores are the run's)."""
-    return {pid: _open_files(pid) for pid in _ray_pids("")}
-
-
-def _open_files(pid: int) -> set[str]:
-    files = set()
-    try:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            files.add(os.readlink(fd))
-    except OSError:  # the process ended or closed the descriptor meanwhile
-        pass
-    return files
 
 
 def test_a_file_that_kills_every_attempt_is_one_error_row(cluster, videos, tmp_path):
@@ -205,21 +166,9 @@ def test_a_file_that_kills_every_attempt_is_one_error_row(cluster, videos, tmp_p
     shutil.copyfile(videos / "b.mp4", deadly)  # a copy of our own: only this run's workers open it
     os.symlink(videos / "notes.mp4", one / "notes.mp4")
     out = tmp_path / "scores.parquet"
-    kills: list[int] = []
-
-    def kill_whatever_opens_it():  # the stand-in for a file that crashes its decoder every time
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and len(kills) < 3:
-            for pid in _open_by(deadly):
-                if pid not in kills:
-                    os.kill(pid, signal.SIGKILL)
-                    kills.append(pid)
-            time.sleep(0.02)
-
-    watcher = threading.Thread(target=kill_whatever_opens_it, daemon=True)
-    watcher.start()
-    assert _execute(one, out, None, ray="auto") == 1
-    watcher.join(timeout=5)
+    with watching(deadly, kill=3) as reports:  # the stand-in for a file that crashes its decoder every time
+        assert _execute(one, out, None, ray="auto") == 1
+    kills = [pid for report in _kills(reports) for pid in report["killed"]]
     table = pl.read_parquet(out).sort("path")
     assert table["path"].to_list() == ["deadly.mp4", "notes.mp4"]
     row = table.row(0, named=True)
@@ -260,23 +209,11 @@ def test_workers_caps_the_analysis_tasks_running_at_once(cluster, videos, tmp_pa
         """Most clips whose observed open spans (first to last poll that saw them open) overlap:
         a poll that misses a moment only shortens a span, so spans of clips opened one after
         another never overlap."""
-        seen: dict[Path, list[float]] = {}
-        done = threading.Event()
-
-        def watch():
-            while not done.is_set():
-                now = time.monotonic()
-                held = set().union(*_ray_open_files().values())
-                for clip in clips:
-                    if os.path.realpath(clip) in held:
-                        seen.setdefault(clip, [now, now])[1] = now
-                time.sleep(0.02)
-
-        watcher = threading.Thread(target=watch, daemon=True)
-        watcher.start()
-        assert _execute(folder, tmp_path / f"scores-{len(kwargs)}.parquet", None, ray="auto", **kwargs) == 0
-        done.set()
-        watcher.join(timeout=5)
+        with watching(*clips) as reports:
+            assert _execute(folder, tmp_path / f"scores-{len(kwargs)}.parquet", None, ray="auto", **kwargs) == 0
+        seen: dict[str, list[float]] = {}
+        for report in reports:
+            seen.setdefault(report["file"], [report["t"], report["t"]])[1] = report["t"]
         assert seen, "no clip was ever seen open: the watcher sees nothing"
         return max(sum(start <= t <= end for start, end in seen.values()) for t, _ in seen.values())
 
