@@ -282,11 +282,15 @@ def memory(args, work: Path) -> None:
     stdout, _ = proc.communicate()
     print(stdout.strip())
     print(f"long run: {args.long_run} files in {time.perf_counter() - tick:.0f} s")
-    if len(seen) == len(marks) == 2:
+    if marks[0] == marks[1]:
+        print(f"RSS floor growth: not measured, the two marks need --long-run >= 3 (given {args.long_run})")
+    elif len(seen) == 2:
         floor = {m: (min(v[0] for v in seen[m]), min(v[1] for v in seen[m])) for m in marks}
         (a_main, a_all), (b_main, b_all) = floor[marks[0]], floor[marks[1]]
         print(f"RSS floor growth file {marks[0]} -> {marks[1]}: main {100 * (b_main / a_main - 1):+.1f} %, "
               f"main + workers {100 * (b_all / a_all - 1):+.1f} %  (goal < 10 %)")
+    else:
+        print(f"RSS floor growth: not measured, the run ended before file {marks[1]} was sampled")
 
 
 def main() -> None:
