@@ -99,7 +99,7 @@ def random_backbones(folder: Path, full: bool = True) -> tuple[Path, Path]:
 HOLD_S, HOLD_FPS, HOLD_CRF, SENSOR_SIGMA = 4.0, 25, "23", 2.0
 
 
-def first_frame(path) -> "np.ndarray":
+def first_frame(path):
     """The first decoded frame of ``path``, RGB."""
     import av
 

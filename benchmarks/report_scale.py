@@ -139,7 +139,7 @@ def main() -> int:
         if args.keep is not None:
             args.keep.write_bytes(html.read_bytes())
     size_mb = stats.bytes / 1e6
-    print(f"\n| rows | worst clips decoded | build s | file MB | baseline (polars write_json) s | build / baseline |")
+    print("\n| rows | worst clips decoded | build s | file MB | baseline (polars write_json) s | build / baseline |")
     print("|---|---|---|---|---|---|")
     print(f"| {stats.rows:,} | {stats.clips_decoded} | {stats.seconds:.1f} | {size_mb:.1f} | {baseline_s:.2f} | "
           f"{stats.seconds / baseline_s:.1f}x |")

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import common
-from tqscore.layout import FRAME_MASK, STREAM_NAMES, STREAMS
+from tqscore.layout import STREAM_NAMES, STREAMS
 
 log = logging.getLogger("runtime_e2e")
 

@@ -10,7 +10,6 @@ accuracy, speed) needs a GPU: benchmarks/gpu_check.py.
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import sys
 from types import SimpleNamespace
