@@ -4,7 +4,9 @@ hold the generated clips against it.
 The reference is drawn from every real recording of ../shared (any clip under a folder named
 ``real``: media/real, corpus/real, validation/real, validation/adthqa-dev/real) in a table written
 by ``tqscore batch`` (the product path: decode, Face Mesh, compute_signals with DNSMOS and Silero
-VAD, no SyncNet weights). Per signal it stores the 5th, 25th, 50th, 75th and 95th percentiles,
+VAD, no SyncNet weights). Each value is taken as the scorer compares it
+(``tqscore.model.reference.comparable_value``: the four head ranges read at the reference
+duration, every other signal as measured). Per signal it stores the 5th, 25th, 50th, 75th and 95th percentiles,
 how many recordings had a value and whether the signal is compared as a ratio (log scale, where
 every real value is positive); tqscore/signals/reference.py says why these and not the extremes.
 Then it prints, per signal, how many generated clips of the same table lie below the real 5th
@@ -26,7 +28,7 @@ import numpy as np
 
 import common
 from tqscore.layout import LAYOUT_VERSION
-from tqscore.model.reference import MIN_CONFIDENCE_SPEECH_S
+from tqscore.model.reference import MIN_CONFIDENCE_SPEECH_S, comparable_value
 from tqscore.signals import SIGNAL_NAMES
 from tqscore.signals.reference import REFERENCE_FILE
 from validity import is_real, read_rows, shared_table
@@ -55,7 +57,7 @@ def bands(rows: list[dict]) -> dict[str, dict]:
     out = {}
     for name in SIGNAL_NAMES:
         banded = speaking if name.startswith(SPEECH_MEASURES) else rows
-        values = np.array([r[name] for r in banded if numeric(r.get(name))], dtype=np.float64)
+        values = np.array([comparable_value(r, name) for r in banded if numeric(r.get(name))], dtype=np.float64)
         if len(values):
             entry = {key: float(np.percentile(values, p)) for key, p in PERCENTILES.items()}
             ratio = bool((values > 0).all()) and not name.startswith(INTERVAL_SCALES)
@@ -83,7 +85,7 @@ def main() -> None:
     print("\n| signal | real p5 | real median | real p95 | scale | generated below p5 | above p95 | with a value |")
     print("|---|---|---|---|---|---|---|---|")
     for name, band in table_bands.items():
-        values = [r[name] for r in generated if numeric(r.get(name))]
+        values = [comparable_value(r, name) for r in generated if numeric(r.get(name))]
         below = sum(v < band["q05"] for v in values)
         above = sum(v > band["q95"] for v in values)
         print(f"| `{name}` | {band['q05']:.3g} | {band['median']:.3g} | {band['q95']:.3g} | "

@@ -76,7 +76,7 @@ def test_batch_scorer_rescores_stored_rows_from_their_signals(tmp_path, capsys):
 def test_scorer_refuses_engines_and_a_broken_file(tmp_path, capsys):
     (tmp_path / "videos").mkdir()
     bad = tmp_path / "bad.yaml"
-    bad.write_text("format: tqscore-calibration-1\nmodel_id: x\nbase_model: reference-3\ndata: {}\n"
+    bad.write_text("format: tqscore-calibration-1\nmodel_id: x\nbase_model: reference-4\ndata: {}\n"
                    "dimensions:\n  lip_sync: {status: calibrated, why: x, labels: 1, weights: {mouth_speech: -1}}\n")
     assert main(["batch", str(tmp_path / "videos"), "--out", str(tmp_path / "o.parquet"), "--scorer", str(bad)]) == 2
     assert "bad.yaml" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The reference scorer (reference-3) and the verdict rules, on real clips and their degradations.
+"""The reference scorer (reference-4) and the verdict rules, on real clips and their degradations.
 
 Real clips from ../shared/media are cut to 8 s (6.9-7.4 s of speech: enough for their sync peaks
 to read an offset, tqscore.model.reference.SYNC_PEAK_SCALE), AOC also to 4 s and degraded at test
@@ -221,7 +221,7 @@ def test_rules_file_overrides_the_table_resumed_rows_follow_it_and_a_bad_one_exi
     assert proc.returncode == 0, proc.stderr
     row = pl.read_parquet(tmp_path / "s.parquet").row(0, named=True)
     assert row["verdict"] == "fail" and row["reasons"] == ["too_long: clip lasts 4.0 s"], row["reasons"]
-    assert row["model_id"] == "reference-3" and all(1 <= row[label] <= 5 for label in ("lip_sync", "expression"))
+    assert row["model_id"] == "reference-4" and all(1 <= row[label] <= 5 for label in ("lip_sync", "expression"))
 
     # Resumed without --rules: nothing is analysed again, yet the row now follows rules.yaml.
     proc = _batch(capsys, videos, "--out", tmp_path / "s.parquet")
@@ -249,6 +249,7 @@ BANDS = {
     "sync_offset_frames": Band(-2.9, 3.95, 0.5, 20, 0.0, 2.0),
     "head_rotation_speed_dps": Band(4.0, 28.0, 12.0, 31, 8.0, 18.0, True),
     "face_sharpness": Band(2.5, 5.0, 3.5, 31, 3.0, 4.0, True),
+    "head_yaw_range_deg": Band(2.0, 32.0, 10.0, 31, 6.0, 16.0, True),
 }
 
 
@@ -301,9 +302,9 @@ def test_weights_interface_scores_are_the_weighted_mean_of_the_evidence():
         assert all(v is None or 1.0 <= v <= 5.0 for v in evidence[label].values()), (label, evidence[label])
     expected = weighted_mean(evidence["expression"], DEFAULT_WEIGHTS["expression"])
     assert scorer.score(row).values["expression"] == pytest.approx(expected, abs=1e-4)
-    assert scorer.model_id == "reference-3"
+    assert scorer.model_id == "reference-4"
     heavy = ReferenceScorer({"expression": {"head_speed": 1.0}}, band=_band)
-    assert heavy.model_id != "reference-3" and heavy.score(row).values["expression"] == pytest.approx(
+    assert heavy.model_id != "reference-4" and heavy.score(row).values["expression"] == pytest.approx(
         evidence["expression"]["head_speed"], abs=1e-4)
     assert ReferenceScorer({"expression": {"head_speed": 1.0}}, name="calibrated-1a2b").model_id == "calibrated-1a2b"
     with pytest.raises(ValueError):
@@ -406,6 +407,36 @@ def test_expression_and_overall_edges():
     assert 1.0 <= half < good["overall"]
     nan = scorer.score(_good_row(face_sharpness=math.nan, mouth_motion_speech=math.inf)).values
     assert all(v is None or 1.0 <= v <= 5.0 for v in nan.values())  # NaN and infinity are no evidence
+
+
+def test_a_head_range_is_read_at_the_reference_duration():
+    t_ref, at = ref.REFERENCE_DURATION_S, ref.range_at_reference_duration
+    assert at(10.0, t_ref) == pytest.approx(10.0)
+    short, long = at(10.0, 3.0), at(10.0, 30.0)
+    assert short > 10.0 and short == pytest.approx(10.0 * (t_ref / 3.0) ** ref.RANGE_GROWTH_SHORT)
+    assert long < 10.0 and long == pytest.approx(10.0 * (t_ref / 30.0) ** ref.RANGE_GROWTH_LONG)
+    assert short / 10.0 > 10.0 / at(10.0, t_ref * t_ref / 3.0)  # the same ratio of durations: growth slows past T_ref
+    for duration in (None, 0.0, -1.0, math.nan):
+        assert at(10.0, duration) == 10.0  # no duration: the range as measured
+    assert at(None, 3.0) is None
+    assert set(ref.RANGE_SIGNALS) <= {signal for _, signal, _ in ref.EXPRESSION_EVIDENCE}
+    row = _good_row(head_yaw_range_deg=10.0, signal_span_s=3.0)
+    assert ref.comparable_value(row, "head_yaw_range_deg") == pytest.approx(at(10.0, 3.0))
+    assert ref.comparable_value(row, "head_rotation_speed_dps") == 12.0  # a speed is per second already
+    assert ref.comparable_value(_good_row(head_yaw_range_deg=math.nan, signal_span_s=3.0), "head_yaw_range_deg") is None
+
+
+def test_the_same_head_range_grades_higher_on_a_shorter_clip():
+    scorer = ReferenceScorer(band=_band)
+    yaw = {T: scorer.evidence(_good_row(head_yaw_range_deg=10.0, signal_span_s=T))["expression"]["head_yaw"]
+           for T in (3.0, ref.REFERENCE_DURATION_S, 60.0)}
+    assert yaw[3.0] > yaw[ref.REFERENCE_DURATION_S] > yaw[60.0]
+    assert yaw[ref.REFERENCE_DURATION_S] == pytest.approx(real_grade(10.0, BANDS["head_yaw_range_deg"], "higher"))
+    unknown = scorer.evidence(_good_row(head_yaw_range_deg=10.0))["expression"]["head_yaw"]
+    assert unknown == yaw[ref.REFERENCE_DURATION_S]  # a table without signal_span_s grades the range as measured
+    missing = scorer.score(_good_row(head_yaw_range_deg=None, signal_span_s=3.0, head_rotation_speed_dps=None,
+                                     frozen_frame_ratio=None))
+    assert missing.values["expression"] is None and any(c.startswith("expression_unmeasured") for c in missing.causes)
 
 
 def test_rules_verdicts_and_reason_texts():

@@ -61,7 +61,7 @@ def test_every_file_gets_exactly_one_row_with_the_documented_status(videos, refe
 def test_without_a_model_the_reference_scores_and_signals_are_filled(reference):
     _, table, _ = reference
     ok = table.filter(pl.col("status") == "ok")
-    assert (ok["model_id"] == "reference-3").all() and ok["verdict"].is_in(["pass", "review", "fail"]).all()
+    assert (ok["model_id"] == "reference-4").all() and ok["verdict"].is_in(["pass", "review", "fail"]).all()
     for row in ok.iter_rows(named=True):
         for label in LABELS:  # a score, or null with its cause among the reasons
             assert (row[label] is not None and 1.0 <= row[label] <= 5.0) or row["reasons"], (row["path"], label)

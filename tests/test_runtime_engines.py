@@ -89,7 +89,7 @@ def test_engine_run_scores_every_good_clip(scored):
     for label in LABELS:
         assert ok[label].null_count() == 0 and ok[label].is_between(1.0, 5.0).all()
     assert ok["engine_id"].n_unique() == 1 and ok["model_id"].null_count() == 0
-    assert ok["verdict"].is_in(["pass", "review", "fail"]).all() and (ok["model_id"] != "reference-3").all()  # rules run
+    assert ok["verdict"].is_in(["pass", "review", "fail"]).all() and (ok["model_id"] != "reference-4").all()  # rules run
     assert (ok["ms_visual"] > 0).all() and (ok["ms_fusion"] > 0).all()
     broken = table.filter(pl.col("path") == "broken.mp4")
     assert broken["status"].to_list() == ["error"] and broken[LABELS[0]].null_count() == 1

@@ -38,3 +38,12 @@ def test_z_is_robust_standard_deviations_from_the_real_median():
     assert flat.spread == pytest.approx(0.1) and flat.z(0.1) == pytest.approx(1.0)
     still = Band(low=1.0, high=1.0, median=1.0, n=31, q25=1.0, q75=1.0)
     assert still.z(1.0) == 0.0 and still.z(0.9) == -math.inf
+
+
+def test_head_range_bands_are_read_at_the_real_recordings_median_duration():
+    """The four head ranges are banded at REFERENCE_DURATION_S, which is the median signal_span_s
+    of the recordings behind the reference: rebuilding it from other recordings must move both."""
+    from tqscore.model.reference import RANGE_SIGNALS, REFERENCE_DURATION_S
+
+    assert reference_band("signal_span_s").median == pytest.approx(REFERENCE_DURATION_S, abs=0.01)
+    assert all(reference_band(name).n == 31 for name in RANGE_SIGNALS)

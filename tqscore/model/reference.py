@@ -1,4 +1,4 @@
-"""The reference scorer ``reference-3``: the five scores from the training-free signals alone.
+"""The reference scorer ``reference-4``: the five scores from the training-free signals alone.
 
 Without engines (``tqscore batch`` with no ``--engines``) nobody has trained a model, so the
 five score columns come from fixed formulas over one row's signals. Each score is built in two
@@ -9,6 +9,8 @@ steps that a person can check:
    face) is graded by where it lies in the real-footage distribution (``real_grade``): a value
    at the real median grades 4.8, at the real 5th percentile 3 ("fair"), further out less, and
    the ordering is kept everywhere, so two clips on the same side of the median still rank.
+   The four head ranges are first read at one common duration (``comparable_value``), since a
+   range over a longer clip is wider.
    Offsets are graded on ITU-R BT.1359-1; DNSMOS is already a MOS; shares of frozen or
    faceless frames take their share of the scale.
 2. **Combination**: a score is the ``weights``-weighted mean of its present grades, except that
@@ -32,7 +34,7 @@ from tqscore.layout import FPS, LABELS
 from tqscore.numeric import finite_or_none
 from tqscore.signals.sync import SyncConfig
 
-MODEL_ID = "reference-3"
+MODEL_ID = "reference-4"
 
 # sync_offset_frames counts frames of 40 ms whatever the clip's own rate (tqscore.signals.columns).
 FRAME_MS = 1000.0 / FPS
@@ -67,6 +69,19 @@ SYNC_PEAK_SCALE = 0.41
 # The real 5th percentile grades 3, the middle of the five-grade scale: z = -1.645 is the 5th
 # percentile of a normal distribution, so the grade is 1 + 4 Phi(z + 1.645) (module docstring).
 Z_FAIR = 1.6449
+
+# A range over a longer stretch of the same motion is wider, so the four head ranges are compared
+# at one duration: a clip's range is read as the range it would show over REFERENCE_DURATION_S,
+# the median duration (signal_span_s) of the 31 real recordings behind the reference, so that the
+# middle of the reference moves least. How real ranges grow, measured on windows of 2-30 s cut
+# from those recordings (one intercept per recording, so long recordings do not stand for long
+# windows): range ~ T^0.293 over 2-8 s and T^0.085 over 8-30 s (the growth slows as the
+# speaker's repertoire of poses is used up); the four ranges grow alike (0.20-0.28 over 2-30 s,
+# within what 30 recordings can tell apart), so one exponent per side serves all four.
+# `python benchmarks/head_ranges.py --frames DIR` (DIR: the recordings' dense passes).
+RANGE_SIGNALS = ("head_yaw_range_deg", "head_pitch_range_deg", "head_roll_range_deg", "head_translation_iod")
+REFERENCE_DURATION_S = 7.32
+RANGE_GROWTH_SHORT, RANGE_GROWTH_LONG = 0.293, 0.085
 
 # Directions: "higher" = more is better, "lower" = less is better, "both" = the real median is best.
 # (grade name, signal, direction) per label; the weights are in DEFAULT_WEIGHTS.
@@ -207,6 +222,26 @@ def offset_beyond_tolerance_ms(offset_frames: float, tolerance: tuple[int, int] 
     return 0.0
 
 
+def range_at_reference_duration(value: float | None, duration_s: float | None) -> float | None:
+    """A head range measured over ``duration_s`` read at ``REFERENCE_DURATION_S``: times
+    (REFERENCE_DURATION_S / duration_s) ^ RANGE_GROWTH_SHORT for a shorter clip,
+    ^ RANGE_GROWTH_LONG for a longer one. Unchanged without a positive duration (None stays None)."""
+    if value is None or duration_s is None or not duration_s > 0:
+        return value
+    alpha = RANGE_GROWTH_SHORT if duration_s < REFERENCE_DURATION_S else RANGE_GROWTH_LONG
+    return value * (REFERENCE_DURATION_S / duration_s) ** alpha
+
+
+def comparable_value(row: dict, signal: str) -> float | None:
+    """The row's ``signal`` as it is compared with the real-footage band: the raw measurement,
+    except that a head range (``RANGE_SIGNALS``) is read at ``REFERENCE_DURATION_S`` from the
+    row's ``signal_span_s``. The bands are drawn from the same values (benchmarks/signal_reference.py)."""
+    value = finite_or_none(row.get(signal))
+    if signal not in RANGE_SIGNALS:
+        return value
+    return range_at_reference_duration(value, finite_or_none(row.get("signal_span_s")))
+
+
 # --------------------------------------------------------------------------------------------
 # Grades of single signals, each on 1..5
 
@@ -276,7 +311,7 @@ class ReferenceScorer:
     ``weights``: per label, the weight of each named grade (``DEFAULT_WEIGHTS`` when None; a label
     missing from ``weights`` keeps its default). ``band``: the real-footage band of a signal
     (``tqscore.signals.reference.reference_band``; injectable for tests). ``name``: the model id
-    of custom weights (a calibration's digest, say); ``reference-3-custom`` when not given.
+    of custom weights (a calibration's digest, say); ``reference-4-custom`` when not given.
     """
 
     def __init__(self, weights: dict[str, dict[str, float]] | None = None, band: Callable | None = None,
@@ -291,11 +326,11 @@ class ReferenceScorer:
 
     @property
     def model_id(self) -> str:
-        """``reference-3`` with the default weights; ``name`` (or ``reference-3-custom``) otherwise."""
+        """``reference-4`` with the default weights; ``name`` (or ``reference-4-custom``) otherwise."""
         return MODEL_ID if not self._custom else self._name or f"{MODEL_ID}-custom"
 
     def grade(self, row: dict, signal: str, direction: str) -> float | None:
-        value, band = finite_or_none(row.get(signal)), self.band(signal)
+        value, band = comparable_value(row, signal), self.band(signal)
         if value is None or band is None:
             return None
         return real_grade(value, band, direction)
