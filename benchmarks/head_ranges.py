@@ -11,8 +11,9 @@ recording's ranges grow, not from which recordings are long. A recording weighs 
 length (the median over its windows), whatever its number of windows. The same fit on the
 per-second signals (speed, still share, blink rate, brow speed) should give alpha near 0.
 
-    python benchmarks/head_ranges.py --frames /work/cache/frames   # the real recordings' dense passes (~2 min)
+    python benchmarks/head_ranges.py --frames /work/cache/frames   # the real recordings' dense passes (~15 s)
     python benchmarks/head_ranges.py CLIP ...                      # clips analysed here (a folder 'real' = real)
+    python benchmarks/head_ranges.py                               # every real recording of ../shared, here
     python benchmarks/head_ranges.py --smoke                       # the 4-s smoke clip, 1- and 2-s windows
 
 The growth slows with T, so the pooled fit is printed over the windows up to and from the one
@@ -74,6 +75,14 @@ def from_clip(path: Path) -> Recording:
 
 def is_real(path: str) -> bool:
     return "real" in Path(path).parts[:-1]
+
+
+def shared_real_clips() -> list[Path]:
+    """Every real recording of ../shared (media, corpus, validation): what runs without inputs."""
+    from sync_short import VIDEO_SUFFIXES
+
+    return sorted(p for folder in ("media", "corpus", "validation") for p in (common.SHARED / folder).rglob("*")
+                  if p.suffix.lower() in VIDEO_SUFFIXES and is_real(str(p)))
 
 
 def window_signals(rec: Recording, start: int, stop: int) -> dict:
@@ -195,7 +204,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory() as tmp:
             recordings = [from_clip(common.smoke_clip(Path(tmp)))]
     else:
-        recordings = [from_clip(c) for c in args.clips]
+        recordings = [from_clip(c) for c in args.clips or shared_real_clips()]
     recordings = recordings if args.smoke else [r for r in recordings if is_real(r.path)]
     if not recordings:
         p.error("no real recordings: give clips under a folder 'real' or a --frames folder")
