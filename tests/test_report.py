@@ -442,3 +442,21 @@ def test_groups_that_share_no_input_are_named_in_the_comparison_not_a_crash():
     frame = pl.DataFrame({"path": ["a/one_a.mp4", "b/one_b.mp4"], **{s: [3.0, 4.0] for s in SCORES}})
     cmp = compare(frame, assign_groups(frame.get_column("path"), parse_grouping("folder")))
     assert cmp.pairs == [] and cmp.ranking == [] and cmp.unpaired == [("a", 1), ("b", 1)]
+
+
+def test_head_range_histograms_are_drawn_on_the_bands_scale():
+    """The four head-range bands are drawn from ranges read at the reference duration (the scorer
+    compares them so): the histogram reads each clip's range the same way, from its signal span."""
+    from tqscore.model.reference import REFERENCE_DURATION_S, range_at_reference_duration
+    from tqscore.report.build import _as_compared, _histograms
+
+    frame = pl.DataFrame({"head_yaw_range_deg": [10.0, None, 10.0, 10.0],
+                          "signal_span_s": [3.0, 4.0, REFERENCE_DURATION_S, None],
+                          "blink_rate_per_min": [12.0, 20.0, None, 6.0]})
+    drawn = {h.name: h for h in _histograms(frame)}
+    yaw = drawn["head_yaw_range_deg"]
+    assert yaw.count == 3 and f"read at {REFERENCE_DURATION_S} s" in yaw.description
+    expected = [range_at_reference_duration(10.0, 3.0), 10.0, 10.0]
+    assert expected[0] > 10.0 and _as_compared(frame, "head_yaw_range_deg").tolist() == pytest.approx(expected)
+    assert _as_compared(frame, "blink_rate_per_min").tolist() == [12.0, 20.0, 6.0]  # not a range: as measured
+    assert "read at" not in drawn["blink_rate_per_min"].description

@@ -112,7 +112,7 @@ def test_without_engines_a_file_uri_through_pyarrow_fs_gives_the_local_rows(clus
     remote = tmp_path / "ray.parquet"
     assert _execute(videos.as_uri(), remote, None, ray="auto") == 1
     table = pl.read_parquet(remote)
-    assert (table["model_id"] == "reference-3").all() and dict(zip(table["path"], table["status"])) == EXPECTED
+    assert (table["model_id"] == "reference-4").all() and dict(zip(table["path"], table["status"])) == EXPECTED
     uri, folder = videos.as_uri(), str(videos)
     assert table["error"].drop_nulls().str.starts_with(uri).all()  # errors name the URI the user gave
     named_as_locally = stable(table).with_columns(

@@ -23,6 +23,7 @@ from tqdm import tqdm
 
 from tqscore.io import write_text_atomic
 from tqscore.layout import LABELS
+from tqscore.model.reference import RANGE_SIGNALS, REFERENCE_DURATION_S, comparable_value
 from tqscore.report import page, plots
 from tqscore.report.command import DEFAULT_HELD, DEFAULT_TOP
 from tqscore.report.data import REASONS, SYNC_CURVE, VERDICT, held_back, load_scores, summarise
@@ -187,6 +188,16 @@ def _band(name: str) -> tuple[float, float] | None:
     return None if band is None else (float(band.low), float(band.high))
 
 
+def _as_compared(frame: pl.DataFrame, name: str) -> np.ndarray:
+    """A column's values as the scorer compares them with the real-footage band: a head range is
+    read at the reference duration from each row's signal span, so clip and band share one scale."""
+    if name not in RANGE_SIGNALS or "signal_span_s" not in frame.columns:
+        return frame.get_column(name).drop_nulls().to_numpy()
+    rows = frame.select(name, "signal_span_s").iter_rows(named=True)
+    values = [comparable_value(row, name) for row in rows]
+    return np.array([v for v in values if v is not None], dtype=np.float64)
+
+
 def _histograms(frame: pl.DataFrame) -> list[Histogram]:
     meta = _signal_meta()
     wanted = [(name, "score") for name in LABELS] + [(name, "signal") for name in meta]
@@ -195,12 +206,14 @@ def _histograms(frame: pl.DataFrame) -> list[Histogram]:
         if name not in frame.columns or not frame.schema[name].is_numeric():
             continue
         series = frame.get_column(name)
-        values = series.drop_nulls().to_numpy()
+        values = _as_compared(frame, name)
         if len(values) == 0:
             continue
         info = meta.get(name)
         unit = "score (1-5)" if kind == "score" else getattr(info, "unit", "")
         description = f"{name} score" if kind == "score" else getattr(info, "description", "")
+        if name in RANGE_SIGNALS:
+            description += f" Drawn as read at {REFERENCE_DURATION_S} s of signal, as the band is (docs/scores.md)."
         band = _band(name)
         image = plots.histogram(values, name, unit, band, integer=series.dtype.is_integer())
         out.append(Histogram(name, kind, description, image, len(values), series.null_count(), band))
