@@ -1,5 +1,6 @@
 """`tqscore batch --scorer scorer.yaml`: rows scored by a calibration, and a resume that re-scores
-rows made by another scorer from their stored signals, decoding nothing.
+rows made by another scorer, or graded against another real-footage reference, from their stored
+signals, decoding nothing.
 
 The stored table is written by the test with the keys a finished run leaves (path, size, mtime,
 signals_id), over placeholder files: a resume that tried to analyse one would fail on it.
@@ -19,7 +20,7 @@ from tqscore.layout import LABELS
 from tqscore.media.discovery import path_bytes
 from tqscore.model.reference import ReferenceScorer
 from tqscore.runtime.schema import output_schema
-from tqscore.signals import signals_id
+from tqscore.signals import signal_definitions, signals_id
 
 
 def calibration_file(path):
@@ -90,3 +91,21 @@ def test_a_calibration_of_another_reference_scorer_is_refused(tmp_path):
     path.write_text(path.read_text().replace(f"base_model: {ReferenceScorer().model_id}", "base_model: reference-0"))
     with pytest.raises(TqscoreError, match=r"s.yaml: fitted to the reference scorer reference-0, but this tqscore's is"):
         CalibratedScorer.from_file(path)
+
+
+def test_rows_graded_against_another_reference_are_scored_again_not_analysed(tmp_path, capsys):
+    """Same scorer id, same signal definitions, other bands (an upgrade that redrew
+    reference.json): the stored signals are graded again; the placeholder files are never opened."""
+    out = tmp_path / "scores.parquet"
+    rows = stored_run(tmp_path / "videos", out)
+    other_reference = f"{signal_definitions(signals_id())}-ref000000000000"
+    stale = {label: pl.lit(1.0, pl.Float32) for label in LABELS}
+    pl.read_parquet(out).with_columns(pl.lit(other_reference).alias("signals_id"), **stale).write_parquet(out)
+    assert main(["batch", str(tmp_path / "videos"), "--out", str(out), "--no-progress", "--workers", "1"]) == 0
+    assert "already done 4" in capsys.readouterr().out
+    back = pl.read_parquet(out).sort("path")
+    assert back["signals_id"].to_list() == [signals_id()] * 4
+    assert back["model_id"].to_list() == [ReferenceScorer().model_id] * 4
+    for row, stored in zip(rows, back.iter_rows(named=True)):
+        expected = ReferenceScorer().score(row).values
+        assert [stored[label] for label in LABELS] == pytest.approx([expected[label] for label in LABELS], abs=1e-4)

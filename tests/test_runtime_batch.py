@@ -93,8 +93,8 @@ def test_second_run_resumes_without_work(videos, reference, tmp_path):
 
 
 def test_rows_made_with_other_signal_definitions_are_analysed_again(videos, reference, tmp_path):
-    """An upgrade that changes a signal (or the real-footage reference) must not leave a table
-    mixing old and new definitions: resume redoes the rows whose signals_id differs."""
+    """An upgrade that changes a signal must not leave a table mixing old and new definitions:
+    resume analyses again the rows whose signals_id has other definitions (the ``v`` part)."""
     root, _ = videos
     _, table, _ = reference
     current = table["signals_id"].drop_nulls().unique().to_list()

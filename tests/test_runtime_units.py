@@ -128,6 +128,7 @@ def test_store_parts_resume_and_atomic_finalize(tmp_path):
     assert previous["path"].to_list() == [f"c{i}.mp4" for i in range(4)]
     done = again.done_keys(previous)
     assert len(done) == 4
+    assert {key.definitions for key in done} == {"v1"}  # rows keyed on the definitions, not the reference
     again.add(_row("c1.mp4", 11.0))  # re-scored (say its engine changed): the newer row wins
     again.add(_row("c4.mp4", 4.0))
     table = again.finalize([f"c{i}.mp4".encode() for i in range(5)])
@@ -189,19 +190,19 @@ def test_plan_skips_rows_with_the_same_file_stamp_engines_and_signals(tmp_path):
         _touch(tmp_path / name)
     info = {n: (tmp_path / n).stat() for n in names}
 
-    def key(name, engines="e1", signals="v1-ref0", grow=0):
+    def key(name, engines="e1", signals="v1", grow=0):
         return FileKey(name.encode(), info[name].st_size + grow, info[name].st_mtime_ns // 1000, engines, signals)
 
     done = {
         key("a.mp4"),  # done
         key("b.mp4", engines="e0"),  # other engines
         key("c.mp4", grow=1),  # file changed
-        key("d.mp4", signals="v0-ref0"),  # older signal definitions
+        key("d.mp4", signals="v0"),  # older signal definitions
         key("e.mp4", signals=None),  # a row from before signals_id existed
     }
     cfg = BatchConfig(tmp_path, tmp_path / "o.parquet")
     files = ["a.mp4", "b.mp4", "c.mp4", "d.mp4", "e.mp4", "gone.mp4"]
-    tasks, failed = _plan(cfg, files, done, "e1", "v1-ref0", need_inputs=True)
+    tasks, failed = _plan(cfg, files, done, "e1", "v1", need_inputs=True)
     assert [t.rel for t in tasks] == ["b.mp4", "c.mp4", "d.mp4", "e.mp4"]
     assert [f.task.rel for f in failed] == ["gone.mp4"] and "cannot stat" in failed[0].error
 

@@ -37,7 +37,7 @@ from tqscore.runtime.config import BatchConfig, scoring_decode_device
 from tqscore.runtime.schema import STATUS_ERROR, STATUS_OK, output_schema
 from tqscore.runtime.scoring import Scorer, make_scorer
 from tqscore.runtime.store import FileKey, ResultStore
-from tqscore.signals import signals_id
+from tqscore.signals import signal_definitions, signals_id
 
 log = logging.getLogger(__name__)
 
@@ -100,11 +100,12 @@ def run_batch(cfg: BatchConfig) -> RunSummary:
     try:
         signals = signals_id()
         done = _stored_keys(cfg, store, signals)
-        tasks, pre_failed = _plan(cfg, found.files, done, scorer.engine_id, signals, scorer.needs_inputs, listed)
+        tasks, pre_failed = _plan(cfg, found.files, done, scorer.engine_id, signal_definitions(signals),
+                                  scorer.needs_inputs, listed)
         pre_failed += _unreadable_folders(cfg, found, scorer.needs_inputs)
         _store_rows(cfg, store, scorer, rules, tasks, pre_failed)
         keys = [path_bytes(rel) for rel in found.files] + [path_bytes(rel) for rel, _ in found.unreadable]
-        table = store.finalize(keys, revise=partial(_revise, scorer=scorer, rules=rules))
+        table = store.finalize(keys, revise=partial(_revise, scorer=scorer, rules=rules, signals=signals))
     except BaseException:
         _save_pending(store)
         raise
@@ -196,9 +197,11 @@ def _log_decoding(decode_device: str) -> None:
 
 
 def _log_other_signals(previous, current: str) -> None:
-    """Say how many stored rows will be analysed again because newer signal definitions or a
-    newer real-footage reference made them (their signals_id differs from this tqscore's)."""
-    other = previous.filter(pl.col("signals_id").is_null() | (pl.col("signals_id") != current))
+    """Say how many stored rows will be analysed again because other signal definitions made them
+    (the definitions part of their signals_id differs from this tqscore's)."""
+    definitions = signal_definitions(current)
+    stored = previous["signals_id"].map_elements(signal_definitions, return_dtype=pl.String)
+    other = previous.filter(stored.is_null() | (stored != definitions))
     if other.height:
         ids = ", ".join(sorted({i or "none (before signals_id)" for i in other["signals_id"].to_list()}))
         log.warning("%d of %d stored rows were made with other signal definitions (signals_id %s; this tqscore "
@@ -207,7 +210,7 @@ def _log_other_signals(previous, current: str) -> None:
 
 def _plan(cfg, files, done, engine_id, signals, need_inputs, listed=None):
     """Tasks for the files not yet done (``done``: keys of stored rows; ``signals``: this run's
-    signals_id); files that cannot even be stat-ed become error rows now."""
+    signal definitions); files that cannot even be stat-ed become error rows now."""
     tasks, failed = [], []
     decode = scoring_decode_device(cfg.decode_device, need_inputs)
     for rel in files:
@@ -296,11 +299,12 @@ def _row(analysis: Analysis, scores, scorer, rules) -> dict:
     return row
 
 
-def _revise(table: pl.DataFrame, scorer, rules) -> pl.DataFrame:
-    """The whole table at the end of a run: rows of another signals scorer scored again, then every verdict."""
-    if hasattr(scorer, "rescore_stored"):
-        table = scorer.rescore_stored(table)
-    return apply_rules(table, rules)
+def _revise(table: pl.DataFrame, scorer, rules, signals: str) -> pl.DataFrame:
+    """The whole table at the end of a run: rows scored by another scorer or against another
+    real-footage reference scored again, then every verdict. Every row's signals then have this
+    run's definitions (others were analysed again), and its grades this run's reference."""
+    table = scorer.rescore_stored(table, signals)
+    return apply_rules(table, rules).with_columns(pl.lit(signals, pl.String).alias("signals_id"))
 
 
 def apply_rules(table: pl.DataFrame, rules) -> pl.DataFrame:

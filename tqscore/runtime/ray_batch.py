@@ -51,6 +51,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
+import polars as pl
+
 from tqscore.errors import RunError, TqscoreError
 from tqscore.media.discovery import Scan, Shard, extension_of, normalize_extensions
 from tqscore.runtime.analyse import ClipTask, analyse_clip, error_analysis, worker_init
@@ -121,6 +123,10 @@ class RayScorer:
         actors = max(1, int(gpus)) if wants_gpu else 1
         log.info("Ray: engines %s on %d actor(s), %s GPU each", engine_id, actors, num_gpus)
         return cls(model_id, engine_id, True, num_gpus, actors, started)
+
+    def rescore_stored(self, table: pl.DataFrame, signals_id: str) -> pl.DataFrame:
+        """Without engines, as ``SignalsScorer`` does on the driver; engines' stored scores stand."""
+        return table if self._signals is None else self._signals.rescore_stored(table, signals_id)
 
     @contextmanager
     def scored(self, cfg: BatchConfig, tasks: list[ClipTask]) -> Iterator[Iterator[Scored]]:

@@ -78,7 +78,8 @@ ID_COLUMNS: tuple[Column, ...] = (
     Column("engine_id", pl.String, "id of the engine set that scored the row (null without a model)"),
     Column("tqscore_version", pl.String, "tqscore version that wrote the row"),
     Column("signals_id", pl.String, "signal definitions and real-footage reference the row was made with "
-           "(tqscore.signals.signals_id); resume analyses a file again when it differs"),
+           "(tqscore.signals.signals_id); resume analyses a file again when the definitions (v1) differ, and "
+           "grades its stored signals again when only the reference (ref...) does"),
     Column("scored_at", pl.Datetime("us", "UTC"), "when the row was made"),
 )
 STAGE_COLUMNS: tuple[Column, ...] = tuple(Column(f"ms_{name}", pl.Float32, text) for name, text in STAGES)

@@ -72,6 +72,11 @@ class Scorer(Protocol):
         """(analysis, scores) for every task, in the order they finish; leaving the block stops the work."""
         ...
 
+    def rescore_stored(self, table: pl.DataFrame, signals_id: str) -> pl.DataFrame:
+        """The run's whole table with the stored rows whose scores depend on what changed since
+        they were made (the scorer, the real-footage reference in ``signals_id``) scored again."""
+        ...
+
 
 class _InProcess:
     """A scorer that runs in this process: ``add`` takes analysed clips, ``flush`` ends the input."""
@@ -84,6 +89,10 @@ class _InProcess:
 
     def flush(self) -> list[Scored]:
         return []
+
+    def rescore_stored(self, table: pl.DataFrame, signals_id: str) -> pl.DataFrame:
+        """Engines score from the clip alone: their stored scores stand."""
+        return table
 
 
 class SignalsScorer(_InProcess):
@@ -104,16 +113,19 @@ class SignalsScorer(_InProcess):
             self.formulas = CalibratedScorer.from_file(calibration)
         self.model_id = self.formulas.model_id
 
-    def rescore_stored(self, table: pl.DataFrame) -> pl.DataFrame:
+    def rescore_stored(self, table: pl.DataFrame, signals_id: str) -> pl.DataFrame:
         """Rows an earlier run scored without engines but with another scorer (the defaults, another
-        calibration), scored again from their stored signals: a resume never decodes a file for that."""
+        calibration) or against another real-footage reference, scored again from their stored
+        signals: a resume never decodes a file for that."""
         stale = (pl.col("engine_id").is_null() & (pl.col("status") != STATUS_ERROR)
-                 & (pl.col("model_id").is_null() | (pl.col("model_id") != self.model_id)))
+                 & (pl.col("model_id").is_null() | (pl.col("model_id") != self.model_id)
+                    | pl.col("signals_id").is_null() | (pl.col("signals_id") != signals_id)))
         rows = table.filter(stale).drop("sync_curve")
         if rows.is_empty():
             return table
-        log.info("%d stored rows were scored by %s: scored again by %s from their signals", rows.height,
-                 ", ".join(sorted({str(m) for m in rows["model_id"].to_list()})), self.model_id)
+        log.info("%d stored rows were scored by %s or against another real-footage reference: scored again by "
+                 "%s from their signals", rows.height, ", ".join(sorted({str(m) for m in rows["model_id"].to_list()})),
+                 self.model_id)
         redone = [(r["path_bytes"], self.formulas.score(r)) for r in rows.iter_rows(named=True)]
         update = pl.DataFrame({"path_bytes": [p for p, _ in redone], "model_id": self.model_id,
                                **{k: [finite_or_none(s.values[k]) for _, s in redone] for k in LABELS},

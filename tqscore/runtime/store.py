@@ -37,6 +37,7 @@ import polars as pl
 
 from tqscore.errors import RunError
 from tqscore.io import atomic_write
+from tqscore.signals import signal_definitions
 
 log = logging.getLogger(__name__)
 
@@ -46,13 +47,13 @@ PART_GLOB = "part-*.parquet"
 @dataclass(frozen=True)
 class FileKey:
     """What makes a stored row valid for a file: same content stamp, same engines, same signal
-    definitions and reference (``tqscore.signals.signals_id``)."""
+    definitions (``tqscore.signals.signal_definitions`` of the row's ``signals_id``)."""
 
     path: bytes  # tqscore.media.discovery.path_bytes of the relative path
     size_bytes: int
     mtime_us: int
     engine_id: str | None
-    signals_id: str | None
+    definitions: str | None
 
 
 def parts_dir_for(out: Path) -> Path:
@@ -135,7 +136,7 @@ class ResultStore:
         keys = previous.select(
             "path_bytes", "size_bytes", pl.col("mtime").dt.epoch("us").alias("mtime_us"), "engine_id", "signals_id"
         )
-        return {FileKey(*row) for row in keys.iter_rows()}
+        return {FileKey(*row[:4], signal_definitions(row[4])) for row in keys.iter_rows()}
 
     # ----- during a run
     def add(self, row: dict) -> None:

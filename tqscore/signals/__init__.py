@@ -28,18 +28,25 @@ from tqscore.numeric import finite_row
 from tqscore.signals.columns import SIGNAL_COLUMNS, SIGNAL_NAMES, SIGNALS_VERSION, SignalColumn, empty_signals
 
 __all__ = ["SIGNAL_COLUMNS", "SIGNAL_NAMES", "SignalColumn", "compute_signals", "frame_observers",
-           "load_signal_models", "signals_id"]
+           "load_signal_models", "signal_definitions", "signals_id"]
 
 log = logging.getLogger(__name__)
 
 
 def signals_id() -> str:
     """What a row's signals and grades were made with: ``SIGNALS_VERSION`` and the digest of the
-    real-footage reference (``v1-ref3f2a...``). Stored in every batch row; resume analyses a
-    file again when its stored id differs."""
+    real-footage reference (``v1-ref3f2a...``). Stored in every batch row. Resume analyses a file
+    again when the definitions differ (``signal_definitions``); when only the reference differs,
+    it grades the stored signals again (scores and verdicts), decoding nothing: no signal reads
+    the reference."""
     from tqscore.signals.reference import reference_digest
 
     return f"v{SIGNALS_VERSION}-ref{reference_digest()}"
+
+
+def signal_definitions(stored_id: str | None) -> str | None:
+    """The signal-definition part of a ``signals_id`` (``v1`` of ``v1-ref3f2a...``); None stays None."""
+    return None if stored_id is None else stored_id.split("-ref", 1)[0]
 
 
 def load_signal_models(syncnet_weights: str | Path | None = None, *, threads: int = 1) -> dict:
