@@ -11,7 +11,7 @@ recording's ranges grow, not from which recordings are long. A recording weighs 
 length (the median over its windows), whatever its number of windows. The same fit on the
 per-second signals (speed, still share, blink rate, brow speed) should give alpha near 0.
 
-    python benchmarks/head_ranges.py --frames /work/cache/frames   # the real recordings' dense passes (~15 s)
+    python benchmarks/head_ranges.py --frames DIR    # dense passes saved by dense_passes.py --out DIR (~15 s)
     python benchmarks/head_ranges.py CLIP ...                      # clips analysed here (a folder 'real' = real)
     python benchmarks/head_ranges.py                               # every real recording of ../shared, here
     python benchmarks/head_ranges.py --smoke                       # the 4-s smoke clip, 1- and 2-s windows
@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 import common
+import dense_passes
 from tqscore.model.reference import RANGE_GROWTH_LONG, RANGE_GROWTH_SHORT, RANGE_SIGNALS, REFERENCE_DURATION_S
 from tqscore.signals.expression import expression_signals
 from tqscore.signals.head import fit_pose, head_motion_signals
@@ -59,9 +60,9 @@ class Recording:
         return float(self.times[-1] - self.times[0] + np.median(np.diff(self.times))) if len(self.times) > 1 else 0.0
 
 
-def from_cache(path: Path) -> Recording:
-    with np.load(path, allow_pickle=False) as d:
-        return Recording(str(d["path"]), d["times"], d["landmarks"], d["face_found"].astype(bool), float(d["aspect"]))
+def from_saved(path: Path) -> Recording:
+    dense = dense_passes.load(path)
+    return Recording(dense["path"], dense["times"], dense["landmarks"], dense["face_found"], dense["aspect"])
 
 
 def from_clip(path: Path) -> Recording:
@@ -79,10 +80,7 @@ def is_real(path: str) -> bool:
 
 def shared_real_clips() -> list[Path]:
     """Every real recording of ../shared (media, corpus, validation): what runs without inputs."""
-    from sync_short import VIDEO_SUFFIXES
-
-    return sorted(p for folder in ("media", "corpus", "validation") for p in (common.SHARED / folder).rglob("*")
-                  if p.suffix.lower() in VIDEO_SUFFIXES and is_real(str(p)))
+    return [p for p in dense_passes.shared_clips() if is_real(str(p))]
 
 
 def window_signals(rec: Recording, start: int, stop: int) -> dict:
@@ -192,12 +190,12 @@ def _show(alpha: float | None) -> str:
 def main() -> int:
     p = common.parser(__doc__)
     p.add_argument("clips", nargs="*", type=Path, help="clips to analyse here (a path with a folder 'real' is real)")
-    p.add_argument("--frames", type=Path, help="a folder of .npz dense passes (/work/cache/frames/make_cache.py)")
+    p.add_argument("--frames", type=Path, help="a folder of saved dense passes (dense_passes.py --out)")
     args = p.parse_args()
     print("machine:", common.machine())
     lengths = SMOKE_LENGTHS_S if args.smoke else LENGTHS_S
     if args.frames:
-        recordings = [from_cache(f) for f in sorted(args.frames.glob("*.npz"))]
+        recordings = [from_saved(f) for f in sorted(args.frames.glob("*.npz"))]
     elif args.smoke:
         import tempfile
 

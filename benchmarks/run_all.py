@@ -53,12 +53,16 @@ BENCHMARKS: tuple[Benchmark, ...] = (
 )
 
 
+# Scripts in the folder that measure nothing themselves: helpers and the tool that saves dense passes.
+NOT_BENCHMARKS = {"common.py", "dense_passes.py"}
+
+
 def known() -> tuple[Benchmark, ...]:
     """The table above plus any script added to the folder since (run with no arguments)."""
     listed = {b.script for b in BENCHMARKS}
     here = Path(__file__).resolve().parent
     extra = sorted(p.name for p in here.glob("*.py")
-                   if p.name not in listed | {Path(__file__).name, "common.py"}
+                   if p.name not in listed | {Path(__file__).name} | NOT_BENCHMARKS
                    and 'if __name__ == "__main__":' in p.read_text())
     return BENCHMARKS + tuple(Benchmark(name.removesuffix(".py"), name, (), "(see the script's docstring)") for name in extra)
 

@@ -12,7 +12,7 @@ every real value is positive); tqscore/signals/reference.py says why these and n
 Then it prints, per signal, how many generated clips of the same table lie below the real 5th
 and above the real 95th percentile.
 
-    python benchmarks/signal_reference.py --table /work/cache/shared_v0.parquet   # from a table
+    python benchmarks/signal_reference.py --table TABLE.parquet   # from a `tqscore batch` table of ../shared
     python benchmarks/signal_reference.py             # runs `tqscore batch ../shared` first (resumable)
     python benchmarks/signal_reference.py --smoke     # two 4-s cuts; writes to a temp file
 """

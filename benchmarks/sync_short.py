@@ -32,9 +32,8 @@ certain and far from their own whole reading. ``--out FILE`` keeps every reading
 ``--readings FILE`` prints the tables of such a file again.
 
 Inputs: clips (the front end and the VAD run here; a path with a folder ``real`` is a real
-recording), or ``--frames DIR`` of ``.npz`` files with one recording's dense pass each
-(``times``, ``landmarks``, ``face_found``, ``fps``, ``aspect``, ``audio`` at 16 kHz, ``speech``:
-the VAD mask at the dense times, ``path``: relative to ``../shared``).
+recording), or ``--frames DIR``: their dense passes saved once by
+``python benchmarks/dense_passes.py --out DIR``.
 
     python benchmarks/sync_short.py --frames DIR --out /tmp/sync_short.parquet   # ~9 min on 2 cores
     python benchmarks/sync_short.py              # every clip in ../shared, front end included
@@ -49,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import common
+import dense_passes
 import numpy as np
 import polars as pl
 
@@ -69,7 +69,6 @@ MAX_STARTS = 40  # per recording and length
 SHIFTS = (-10, -6, -4, 4, 6, 10)  # frames, + = sound late
 SHIFT_EVERY = 2  # the delayed copies are read on every second start: 6 copies per such cut
 DISPLACE_S = 2.5  # far beyond the +/-15-frame (0.6-s) search: no offset lines these up
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg"}
 SMOKE_SOURCE = common.MEDIA / "real" / "WDA_KatieHill_000.mp4"
 SMOKE_SECONDS, SMOKE_LENGTHS = 6.0, (4.0, 5.0)  # 8 cuts, 46 readings
 
@@ -91,24 +90,11 @@ class Recording:
         return float(self.times[-1] + 1.0 / self.fps) if len(self.times) else 0.0
 
 
-def from_cache(path: Path) -> Recording:
-    with np.load(path, allow_pickle=False) as d:
-        rel = str(d["path"])
-        return Recording(rel, "real" in Path(rel).parts[:-1], d["times"], d["landmarks"], d["face_found"],
-                         float(d["fps"]), float(d["aspect"]), d["audio"], d["speech"].astype(bool))
-
-
-def from_clip(path: Path, vad) -> Recording:
-    """The dense pass and VAD mask of one clip, as tqscore.signals computes them."""
-    from tqscore.features.frontend import run_frontend
-    from tqscore.signals.vad import frame_mask
-
-    fe = run_frontend(path, model_inputs=False, observers=[])
-    frames, info = fe.signal, fe.clip.info
-    audio = fe.clip.audio[: int(round(frames.span_s * SAMPLE_RATE))] if info.has_audio else np.zeros(0, np.float32)
-    speech = frame_mask(vad.segments(audio), frames.times, frames.fps) if len(audio) else np.zeros(len(frames.times), bool)
-    return Recording(str(path), "real" in Path(path).parts[:-1], frames.times, frames.landmarks, frames.face_found,
-                     frames.fps, info.width / info.height, audio, speech)
+def from_dense(dense: dict) -> Recording:
+    """A recording from its dense pass (``dense_passes.analyse`` or ``dense_passes.load``)."""
+    rel = dense["path"]
+    return Recording(rel, "real" in Path(rel).parts[:-1], dense["times"], dense["landmarks"], dense["face_found"],
+                     dense["fps"], dense["aspect"], dense["audio"], dense["speech"])
 
 
 def audio_piece(audio: np.ndarray, start_s: float, length_s: float, wrap: bool = False) -> np.ndarray:
@@ -331,18 +317,12 @@ def report(table: pl.DataFrame) -> None:
     generated_table(j)
 
 
-def shared_clips() -> list[Path]:
-    """Every clip in ../shared (media, corpus, validation): what runs without inputs."""
-    return sorted(p for folder in ("media", "corpus", "validation") for p in (common.SHARED / folder).rglob("*")
-                  if p.suffix.lower() in VIDEO_SUFFIXES)
-
-
 def smoke_recording(folder: Path, vad) -> Recording:
     """The first ``SMOKE_SECONDS`` of one real recording, re-encoded and analysed here."""
     from tqscore.testing.media_variants import reencode
 
     clip = reencode(SMOKE_SOURCE, folder / f"real_{SMOKE_SOURCE.stem}.mp4", seconds=SMOKE_SECONDS)
-    rec = from_clip(clip, vad)
+    rec = from_dense(dense_passes.analyse(clip, vad))
     rec.real = True
     return rec
 
@@ -351,7 +331,7 @@ def main() -> int:
     p = common.parser(__doc__)
     p.add_argument("clips", nargs="*", type=Path,
                    help="clips to analyse here (a path with a folder 'real' is real); default: every clip in ../shared")
-    p.add_argument("--frames", type=Path, help="a folder of .npz dense passes, one per recording, instead of clips")
+    p.add_argument("--frames", type=Path, help="a folder of saved dense passes (dense_passes.py --out), instead of clips")
     p.add_argument("--readings", type=Path, help="print the tables of readings written before by --out")
     p.add_argument("--out", type=Path, help="write every reading here (Parquet)")
     args = p.parse_args()
@@ -362,9 +342,9 @@ def main() -> int:
         return 0
     lengths = SMOKE_LENGTHS if args.smoke else LENGTHS_S
     if not (args.frames or args.clips or args.smoke):
-        args.clips = shared_clips()
+        args.clips = dense_passes.shared_clips()
     if args.frames:
-        recordings = [from_cache(f) for f in sorted(args.frames.glob("*.npz"))]
+        recordings = [from_dense(dense_passes.load(f)) for f in sorted(args.frames.glob("*.npz"))]
     else:
         import tempfile
 
@@ -373,7 +353,7 @@ def main() -> int:
         vad = SileroVad()
         with tempfile.TemporaryDirectory() as tmp:
             recordings = ([smoke_recording(Path(tmp), vad)] if args.smoke
-                          else [from_clip(c, vad) for c in args.clips])
+                          else [from_dense(dense_passes.analyse(c, vad)) for c in args.clips])
     if not recordings:
         p.error("no recordings: give clips or a --frames folder with .npz files")
     table = collect(recordings, lengths)

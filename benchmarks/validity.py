@@ -17,7 +17,7 @@ signals alone, so this takes a second), and prints:
     every degradation and severity): its signal targets, and whether the score meant to catch
     each degradation falls with it.
 
-    python benchmarks/validity.py --table /work/cache/shared_v0.parquet
+    python benchmarks/validity.py --table TABLE.parquet   # a `tqscore batch` table of ../shared
     python benchmarks/validity.py                      # runs `tqscore batch ../shared` first
     python benchmarks/validity.py --table T --degradations
     python benchmarks/validity.py --smoke              # two 4-s cuts, two degradations: plumbing only
