@@ -31,6 +31,11 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return p
 
 
+def is_real(path: str | Path) -> bool:
+    """A real recording: ../shared keeps them in folders named ``real`` (SOURCES.md)."""
+    return "real" in Path(path).parts[:-1]
+
+
 def media_clips() -> list[Path]:
     """The suite's fixed clips: real first, then generated (../shared/media)."""
     return sorted((MEDIA / "real").glob("*.mp4")) + sorted((MEDIA / "generated").glob("*.mp4"))

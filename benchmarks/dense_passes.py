@@ -44,15 +44,17 @@ def relative_name(path: Path) -> str:
         return str(path)
 
 
-def analyse(path: Path, vad) -> dict:
-    """The dense pass and speech mask of one clip, as ``tqscore.signals`` computes them."""
+def analyse(path: Path, vad=None) -> dict:
+    """The dense pass and speech mask of one clip, as ``tqscore.signals`` computes them (without
+    ``vad``, a Silero VAD session, the mask is all False)."""
     from tqscore.features.frontend import run_frontend
     from tqscore.signals.vad import frame_mask
 
     fe = run_frontend(path, model_inputs=False, observers=[])
     frames, info = fe.signal, fe.clip.info
     audio = fe.clip.audio[: int(round(frames.span_s * SAMPLE_RATE))] if info.has_audio else np.zeros(0, np.float32)
-    speech = frame_mask(vad.segments(audio), frames.times, frames.fps) if len(audio) else np.zeros(len(frames.times), bool)
+    speech = (frame_mask(vad.segments(audio), frames.times, frames.fps) if len(audio) and vad is not None
+              else np.zeros(len(frames.times), bool))
     return {"times": frames.times, "landmarks": frames.landmarks, "face_found": frames.face_found,
             "fps": float(frames.fps), "aspect": info.width / info.height, "audio": audio,
             "speech": speech.astype(bool), "path": relative_name(path)}

@@ -60,27 +60,14 @@ class Recording:
         return float(self.times[-1] - self.times[0] + np.median(np.diff(self.times))) if len(self.times) > 1 else 0.0
 
 
-def from_saved(path: Path) -> Recording:
-    dense = dense_passes.load(path)
+def from_dense(dense: dict) -> Recording:
+    """A recording from its dense pass (``dense_passes.analyse`` or ``dense_passes.load``)."""
     return Recording(dense["path"], dense["times"], dense["landmarks"], dense["face_found"], dense["aspect"])
-
-
-def from_clip(path: Path) -> Recording:
-    """The dense pass of one clip, as tqscore.signals reads it."""
-    from tqscore.features.frontend import run_frontend
-
-    fe = run_frontend(path, model_inputs=False, observers=[])
-    frames, info = fe.signal, fe.clip.info
-    return Recording(str(path), frames.times, frames.landmarks, frames.face_found, info.width / info.height)
-
-
-def is_real(path: str) -> bool:
-    return "real" in Path(path).parts[:-1]
 
 
 def shared_real_clips() -> list[Path]:
     """Every real recording of ../shared (media, corpus, validation): what runs without inputs."""
-    return [p for p in dense_passes.shared_clips() if is_real(str(p))]
+    return [p for p in dense_passes.shared_clips() if common.is_real(str(p))]
 
 
 def window_signals(rec: Recording, start: int, stop: int) -> dict:
@@ -195,15 +182,15 @@ def main() -> int:
     print("machine:", common.machine())
     lengths = SMOKE_LENGTHS_S if args.smoke else LENGTHS_S
     if args.frames:
-        recordings = [from_saved(f) for f in sorted(args.frames.glob("*.npz"))]
+        recordings = [from_dense(dense_passes.load(f)) for f in sorted(args.frames.glob("*.npz"))]
     elif args.smoke:
         import tempfile
 
         with tempfile.TemporaryDirectory() as tmp:
-            recordings = [from_clip(common.smoke_clip(Path(tmp)))]
+            recordings = [from_dense(dense_passes.analyse(common.smoke_clip(Path(tmp))))]
     else:
-        recordings = [from_clip(c) for c in args.clips or shared_real_clips()]
-    recordings = recordings if args.smoke else [r for r in recordings if is_real(r.path)]
+        recordings = [from_dense(dense_passes.analyse(c)) for c in args.clips or shared_real_clips()]
+    recordings = recordings if args.smoke else [r for r in recordings if common.is_real(r.path)]
     if not recordings:
         p.error("no real recordings: give clips under a folder 'real' or a --frames folder")
     spans = sorted(r.span_s for r in recordings)

@@ -93,7 +93,7 @@ class Recording:
 def from_dense(dense: dict) -> Recording:
     """A recording from its dense pass (``dense_passes.analyse`` or ``dense_passes.load``)."""
     rel = dense["path"]
-    return Recording(rel, "real" in Path(rel).parts[:-1], dense["times"], dense["landmarks"], dense["face_found"],
+    return Recording(rel, common.is_real(rel), dense["times"], dense["landmarks"], dense["face_found"],
                      dense["fps"], dense["aspect"], dense["audio"], dense["speech"])
 
 

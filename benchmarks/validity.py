@@ -38,6 +38,7 @@ import numpy as np
 import polars as pl
 
 import common
+from common import is_real
 from tqscore.layout import LABELS
 from tqscore.model.reference import DEFAULT_WEIGHTS, ReferenceScorer
 from tqscore.model.rules import evaluate, load_rules
@@ -63,10 +64,6 @@ NTIRE_NAMES = {"sadtalker": ("sadtalker", "sad"), "makeittalk": ("makeittalk", "
 
 # --------------------------------------------------------------------------------------------
 # The table and its clips
-
-
-def is_real(path: str) -> bool:
-    return "real" in Path(path).parts
 
 
 def generator(path: str) -> str | None:
