@@ -7,10 +7,16 @@ the 0.4 s a worker holds a 2-s clip open (a threaded poller missed every open on
 machine). inotify wakes it on every open of a watched file, so no poll falls between an open
 and the scan that finds its reader.
 
-Usage: ``python ray_watch.py ANCESTOR_PID FILE... [--kill N] [--and-actor]``. Prints one JSON
-line ``{"ready": true}`` once the files are watched, then ``{"t": seconds, "file": F, "pids": [...]}``
-for every scan that finds F open and ``{"killed": [...], "actors": [...]}`` for every kill; ends
-when its standard input closes.
+Usage: ``python ray_watch.py ANCESTOR_PID [FILE...] [--kill N] [--and-actor] [--tasks TITLE]``.
+Prints one JSON line ``{"ready": true}`` once the files are watched, then ``{"t": seconds, "file":
+F, "pids": [...]}`` for every scan that finds F open, ``{"killed": [...], "actors": [...]}`` for
+every kill, and with ``--tasks`` ``{"t": seconds, "tasks": [...]}`` for every scan that finds
+processes titled ``ray::TITLE`` (Ray titles a worker by the task it runs, ``ray::IDLE`` between
+tasks); ends when its standard input closes.
+
+The engine actor is killed with the first reader, or as soon as it appears after that: Ray Data
+starts the actor and the first analysis task together (within 50 ms here), and on a loaded
+machine the task can open its clip while the actor's process is still titled ``ray::IDLE``.
 """
 
 from __future__ import annotations
@@ -70,47 +76,57 @@ def _say(**fields) -> None:
     print(json.dumps(fields), flush=True)
 
 
-def watch(ancestor: int, files: list[str], kill: int, and_actor: bool) -> None:
+def watch(ancestor: int, files: list[str], kill: int, and_actor: bool, tasks: str | None) -> None:
     inotify = INotify()
     for path in files:
         inotify.add_watch(path, flags.OPEN)
     _say(ready=True)
     killed: set[int] = set()
+    actor_due = False  # a reader died; the engine actor dies as soon as it is seen
     active = False
     while True:
-        ready, _, _ = select.select([inotify, sys.stdin], [], [], RESCAN_S if active else 1.0)
+        ready, _, _ = select.select([inotify, sys.stdin], [], [], RESCAN_S if active or tasks else 1.0)
         if sys.stdin in ready:
             return  # the test closed our input: its run is over
         if inotify in ready:
             inotify.read(timeout=0)
-        if not (ready or active):
+        if not (ready or active or tasks):
             continue
         processes = ray_processes(ancestor)
+        if tasks:
+            running = [pid for pid, title in processes.items() if title.startswith(f"ray::{tasks}")]
+            if running:
+                _say(t=time.monotonic(), tasks=running)
         held = {pid: open_files(pid) for pid in processes}
-        active = False
+        active = actor_due
+        victims = []
         for path in files:
             readers = [pid for pid, names in held.items() if path in names]
             if readers:
                 active = True
                 _say(t=time.monotonic(), file=path, pids=readers)
-            victims = [pid for pid in readers if pid not in killed][: kill - len(killed)]
-            if victims:
-                actors = [pid for pid, title in processes.items() if "_EngineActor" in title] if and_actor else []
-                for pid in victims + actors:
-                    os.kill(pid, signal.SIGKILL)
-                killed.update(victims)
-                and_actor = False  # the actor dies once, with the first reader
-                _say(killed=victims, actors=actors)
+            victims += [pid for pid in readers if pid not in killed][: kill - len(killed) - len(victims)]
+        if victims and and_actor:
+            actor_due, and_actor = True, False  # the actor dies once, with the first reader
+        actors = [pid for pid, title in processes.items() if "_EngineActor" in title] if actor_due else []
+        if victims or actors:
+            for pid in victims + actors:
+                os.kill(pid, signal.SIGKILL)
+            killed.update(victims)
+            actor_due = actor_due and not actors
+            _say(killed=victims, actors=actors)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("ancestor", type=int)
-    parser.add_argument("files", nargs="+")
+    parser.add_argument("files", nargs="*")
     parser.add_argument("--kill", type=int, default=0, help="kill the first N readers, one per process")
-    parser.add_argument("--and-actor", action="store_true", help="kill the engine actors with the first reader")
+    parser.add_argument("--and-actor", action="store_true",
+                        help="kill the engine actors with the first reader, or as soon as they appear after it")
+    parser.add_argument("--tasks", help="report the processes running a task of this title, every scan")
     args = parser.parse_args()
-    watch(args.ancestor, [os.path.realpath(f) for f in args.files], args.kill, args.and_actor)
+    watch(args.ancestor, [os.path.realpath(f) for f in args.files], args.kill, args.and_actor, args.tasks)
 
 
 if __name__ == "__main__":
