@@ -24,6 +24,16 @@ def pytest_configure(config):
         raise pytest.UsageError(f"shared test media not found under {MEDIA}")
 
 
+def pytest_collection_modifyitems(items):
+    """Each test file's tests run on one xdist worker (``--dist loadgroup``), so a file's module
+    fixtures (a batch over real clips, a browser, a Ray instance) are made once; the benchmarks'
+    smoke runs (marked ``slow``: a whole script each, no shared fixture, most of the suite's time)
+    are spread over the workers one by one, so no worker is left with all of them."""
+    for item in items:
+        if item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+
+
 @pytest.fixture(scope="session")
 def media_dir() -> Path:
     return MEDIA
