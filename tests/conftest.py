@@ -24,14 +24,19 @@ def pytest_configure(config):
         raise pytest.UsageError(f"shared test media not found under {MEDIA}")
 
 
-def pytest_collection_modifyitems(items):
-    """Each test file's tests run on one xdist worker (``--dist loadgroup``), so a file's module
-    fixtures (a batch over real clips, a browser, a Ray instance) are made once; the benchmarks'
-    smoke runs (marked ``slow``: a whole script each, no shared fixture, most of the suite's time)
-    are spread over the workers one by one, so no worker is left with all of them."""
-    for item in items:
-        if item.get_closest_marker("slow") is None:
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+def pytest_xdist_make_scheduler(config, log):
+    """With xdist (pyproject's addopts), each test file's tests run on one worker, so a file's
+    module fixtures (a batch over real clips, a browser, a Ray instance) are made once; the
+    benchmarks' smoke runs (a whole script each, no shared fixture, most of the suite's time) are
+    handed out one by one, so no worker is left with all of them. xdist's own ``loadgroup`` would
+    say this with marks, but it groups nothing under pytest 9 (seen with xdist 3.8)."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FilesAndSmokeRuns(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return nodeid if "::test_smoke[" in nodeid else nodeid.split("::", 1)[0]
+
+    return FilesAndSmokeRuns(config, log)
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def videos(tmp_path_factory, media_dir):
 
 
 def _execute(videos: Path, out: Path, engines: Path | None, **kwargs) -> int:
-    """Two workers for a local run (the suite runs one test at a time: both cores analyse its clips);
+    """Two workers for a local run (the machine's two cores analyse its clips);
     a Ray run takes the cluster's CPUs unless ``workers`` is given."""
     from tqscore.runtime.command import execute
 
