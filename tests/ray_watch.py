@@ -97,7 +97,7 @@ def watch(ancestor: int, files: list[str], kill: int, and_actor: bool, tasks: st
             running = [pid for pid, title in processes.items() if title.startswith(f"ray::{tasks}")]
             if running:
                 _say(t=time.monotonic(), tasks=running)
-        held = {pid: open_files(pid) for pid in processes}
+        held = {pid: open_files(pid) for pid in processes} if files else {}
         active = actor_due
         victims = []
         for path in files:

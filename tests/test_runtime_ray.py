@@ -8,9 +8,10 @@ test_runtime_engines.py (ONNX Runtime on the CPU: what a GPU actor does is not r
 
 Kills are real SIGKILLs of Ray's own processes, found by the title Ray gives them
 (``ray::<task or actor>``) or by the file they hold open: the worker reading one clip and the
-engine actor with it (once), and every process that opens one file (the stand-in for a file
-that crashes its decoder). tests/ray_watch.py finds and kills them from a process of its own,
-woken by inotify on every open of the files it watches.
+engine actor with it (once, or as soon as it is up), and every process that opens one file (the
+stand-in for a file that crashes its decoder). tests/ray_watch.py finds and kills them from a
+process of its own, woken by inotify on every open of the files it watches; it also counts the
+workers running analysis tasks, by their titles.
 """
 
 from __future__ import annotations
