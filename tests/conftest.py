@@ -29,7 +29,8 @@ def pytest_xdist_make_scheduler(config, log):
     module fixtures (a batch over real clips, a browser, a Ray instance) are made once; the
     benchmarks' smoke runs (a whole script each, no shared fixture, most of the suite's time) are
     handed out one by one, so no worker is left with all of them. xdist's own ``loadgroup`` would
-    say this with marks, but it groups nothing under pytest 9 (seen with xdist 3.8)."""
+    say this with marks, but under pytest 9.2 it groups nothing: it tags groups onto node ids,
+    which pytest no longer reads back (https://github.com/pytest-dev/pytest-xdist/issues/1386)."""
     from xdist.scheduler import LoadScopeScheduling
 
     class FilesAndSmokeRuns(LoadScopeScheduling):
