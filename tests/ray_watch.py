@@ -9,7 +9,8 @@ and the scan that finds its reader.
 
 Usage: ``python ray_watch.py ANCESTOR_PID [FILE...] [--kill N] [--and-actor] [--tasks TITLE]``.
 Prints one JSON line ``{"ready": true}`` once the files are watched, then ``{"t": seconds, "file":
-F, "pids": [...]}`` for every scan that finds F open, ``{"killed": [...], "actors": [...]}`` for
+F, "pids": [...]}`` for every scan that finds F open, ``{"t": seconds, "unseen_open": true, "ray_processes": N}``
+for an open whose reader the scan did not find, ``{"killed": [...], "actors": [...]}`` for
 every kill, and with ``--tasks`` ``{"t": seconds, "tasks": [...]}`` for every scan that finds
 processes titled ``ray::TITLE`` (Ray titles a worker by the task it runs, ``ray::IDLE`` between
 tasks); ends when its standard input closes.
@@ -106,6 +107,8 @@ def watch(ancestor: int, files: list[str], kill: int, and_actor: bool, tasks: st
                 active = True
                 _say(t=time.monotonic(), file=path, pids=readers)
             victims += [pid for pid in readers if pid not in killed][: kill - len(killed) - len(victims)]
+        if inotify in ready and not active:  # an open whose reader was gone (or never ours) by the scan
+            _say(t=time.monotonic(), unseen_open=True, ray_processes=len(processes))
         if victims and and_actor:
             actor_due, and_actor = True, False  # the actor dies once, with the first reader
         actors = [pid for pid, title in processes.items() if "_EngineActor" in title] if actor_due else []
