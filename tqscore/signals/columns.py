@@ -28,6 +28,10 @@ class SignalColumn:
     description: str
 
 
+# The head ranges are ranges over the whole clip; the scorer reads them at one duration.
+_READ_AT_ONE_DURATION = (" Grows with the clip's length: the scorer compares it with real footage read at one "
+                         "duration (tqscore.model.reference.REFERENCE_DURATION_S; docs/scores.md).")
+
 SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     SignalColumn(
         "signal_span_s", "float32", "seconds", "0 .. 60", "context",
@@ -114,16 +118,16 @@ SIGNAL_COLUMNS: tuple[SignalColumn, ...] = (
     # Head motion (tqscore.signals.head): pose from a similarity fit of the rigid upper-face points
     # to the clip's own reference face; R = Ry(yaw) Rx(pitch) Rz(roll).
     SignalColumn("head_yaw_range_deg", "float32", "degrees", "0 .. 180", "inside the real-footage range",
-                 "5th-95th percentile range of the head's yaw (turning left/right) over face frames. Grows with the clip's length: the scorer compares it with real footage at 7.32 s (docs/scores.md)."),
+                 "5th-95th percentile range of the head's yaw (turning left/right) over face frames." + _READ_AT_ONE_DURATION),
     SignalColumn("head_pitch_range_deg", "float32", "degrees", "0 .. 180", "inside the real-footage range",
-                 "5th-95th percentile range of the head's pitch (nodding) over face frames. Grows with the clip's length: the scorer compares it with real footage at 7.32 s (docs/scores.md)."),
+                 "5th-95th percentile range of the head's pitch (nodding) over face frames." + _READ_AT_ONE_DURATION),
     SignalColumn("head_roll_range_deg", "float32", "degrees", "0 .. 180", "inside the real-footage range",
-                 "5th-95th percentile range of the head's roll (tilting) over face frames. Grows with the clip's length: the scorer compares it with real footage at 7.32 s (docs/scores.md)."),
+                 "5th-95th percentile range of the head's roll (tilting) over face frames." + _READ_AT_ONE_DURATION),
     SignalColumn("head_rotation_speed_dps", "float32", "degrees / s", ">= 0", "inside the real-footage range",
                  "Median angular speed of the head, its rotation between frames 0.2 s apart divided by their time."),
     SignalColumn("head_translation_iod", "float32", "inter-ocular distances", ">= 0", "inside the real-footage range",
                  "Length of the 5th-95th percentile ranges (x, y) of the face centre's position in the frame, "
-                 "in the face's median 3-D inter-ocular distance. Grows with the clip's length: the scorer compares it with real footage at 7.32 s (docs/scores.md)."),
+                 "in the face's median 3-D inter-ocular distance." + _READ_AT_ONE_DURATION),
     SignalColumn("head_still_ratio", "float32", "fraction of 0.2-s frame pairs", "0 .. 1", "inside the real-footage range",
                  "Share of 0.2-s frame pairs whose rotation speed is below 2.5 deg/s (the pose fit's noise "
                  "floor on frozen pictures); 1 = a head that never turns."),
